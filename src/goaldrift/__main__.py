@@ -1,0 +1,3 @@
+from goaldrift.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,151 @@
+"""The `goaldrift` command: list, run, book, claims.
+
+Exit codes: 0 all enforced claims passed; 1 a claim failed or a chapter
+raised (the executed notebook is still written, with the failure visible);
+2 bad input (one line on stderr, nothing written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from goaldrift.params import ParamError
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports bad input as one line, as the rest of the CLI does."""
+
+    def error(self, message: str):
+        raise ParamError(message)
+
+
+def _parser() -> argparse.ArgumentParser:
+    from goaldrift.profiles import PROFILES
+
+    parser = _Parser(prog="goaldrift", description="Build and run the goaldrift research book.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    sub.add_parser("list", help="the chapters and their parameters with defaults")
+
+    run = sub.add_parser("run", help="execute one chapter with papermill")
+    run.add_argument("chapter")
+    run.add_argument("--profile", default="default", choices=PROFILES)
+    run.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
+    run.add_argument("--out", type=Path, default=None, help="output folder (default _build/executed/CHAPTER)")
+
+    book = sub.add_parser("book", help="execute every chapter, then build the site")
+    book.add_argument("--profile", default="default", choices=PROFILES)
+
+    claims = sub.add_parser("claims", help="print the claims of executed chapters")
+    claims.add_argument("dir", nargs="?", type=Path, default=None)
+    return parser
+
+
+def cmd_list() -> int:
+    from goaldrift.chapters import CHAPTERS
+    from goaldrift.claims import format_value
+
+    for chapter in CHAPTERS.values():
+        print(f"{chapter.name}: {chapter.title}")
+        for p in chapter.params:
+            per_profile = "".join(
+                f", {profile}={format_value(values[p.name])}"
+                for profile, values in chapter.profiles.items()
+                if p.name in values
+            )
+            rng = f" in {p.range_text()}" if p.range_text() else ""
+            print(f"  {p.name} ({p.type.__name__}{rng}) = {format_value(p.default)}{per_profile}  {p.help}")
+    return EXIT_OK
+
+
+def _overrides(pairs: list[list[str]]) -> dict[str, str]:
+    overrides: dict[str, str] = {}
+    for name, value in pairs:
+        if name in overrides:
+            raise ParamError(f"parameter {name!r} given twice")
+        overrides[name] = value
+    return overrides
+
+
+def cmd_run(args) -> int:
+    from goaldrift.book import EXECUTED_DIR
+    from goaldrift.execute import check_out_dir, run_chapter
+    from goaldrift.profiles import get_chapter, resolve
+
+    chapter = get_chapter(args.chapter)
+    values = resolve(chapter, args.profile, _overrides(args.param))
+    out_dir = args.out if args.out is not None else EXECUTED_DIR / chapter.name
+    check_out_dir(out_dir)
+    result = run_chapter(chapter, args.profile, values, out_dir)
+    _report(result)
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def _report(result) -> None:
+    stream = sys.stdout if result.ok else sys.stderr
+    print(
+        f"{result.chapter}: {result.message} ({result.wall_time_s:.1f} s) -> {result.notebook}",
+        file=stream,
+    )
+
+
+def cmd_book(args) -> int:
+    from goaldrift.book import EXECUTED_DIR, build_site
+    from goaldrift.chapters import CHAPTERS
+    from goaldrift.execute import run_chapter
+    from goaldrift.profiles import resolve
+
+    plans = [(c, resolve(c, args.profile)) for c in CHAPTERS.values()]
+    ok = True
+    for chapter, values in plans:
+        result = run_chapter(chapter, args.profile, values, EXECUTED_DIR / chapter.name)
+        _report(result)
+        ok &= result.ok
+    site = build_site(EXECUTED_DIR)
+    if site != 0:
+        print(f"goaldrift: jupyter-book build failed (exit {site})", file=sys.stderr)
+    return EXIT_OK if ok and site == 0 else EXIT_FAILED
+
+
+def cmd_claims(args) -> int:
+    from goaldrift.book import EXECUTED_DIR
+    from goaldrift.claims import CLAIMS_FILE, format_value, load_claims
+
+    root = args.dir if args.dir is not None else EXECUTED_DIR
+    if not root.is_dir():
+        raise ParamError(f"{str(root)!r} is not a folder of executed chapters")
+    files = [root / CLAIMS_FILE] if (root / CLAIMS_FILE).exists() else sorted(root.glob(f"*/{CLAIMS_FILE}"))
+    if not files:
+        raise ParamError(f"no {CLAIMS_FILE} under {str(root)!r}: run a chapter first")
+    claims = [c for f in files for c in load_claims(f)]
+    width = max(len(c.id) for c in claims)
+    for c in claims:
+        print(
+            f"{c.verdict():8s} {c.chapter:18s} {c.id:{width}s}  "
+            f"predicted {format_value(c.predicted):>12s}  measured {format_value(c.measured):>12s}"
+        )
+    failed = [c for c in claims if c.enforced and not c.passed]
+    print(f"{len(claims) - len(failed)} passed, {len(failed)} failed (enforced claims that failed)")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = _parser().parse_args(argv)
+        if args.command == "list":
+            return cmd_list()
+        if args.command == "run":
+            return cmd_run(args)
+        if args.command == "book":
+            return cmd_book(args)
+        return cmd_claims(args)
+    except ParamError as err:
+        print(f"goaldrift: error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("goaldrift: interrupted; earlier results were left as they were", file=sys.stderr)
+        return 130

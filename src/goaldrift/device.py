@@ -1,0 +1,37 @@
+"""Where tensors live: CUDA when present, else CPU, through one code path.
+
+Chapters never branch on the device; they ask for "auto" and get the
+fastest machine this process can see, so the same notebook runs on a laptop
+and on a GPU box.
+"""
+
+from __future__ import annotations
+
+import torch
+
+DEVICE_NAMES = ("auto", "cpu", "cuda")
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """Resolve a device name; "auto" prefers CUDA.
+
+    Asking for "cuda" on a machine without it is an error rather than a
+    silent fall-back, because a run cached as a GPU run must not quietly be
+    a CPU run.
+    """
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {name!r} requested but CUDA is not available")
+        return torch.device(name)
+    if name == "cpu":
+        return torch.device("cpu")
+    raise ValueError(f"unknown device {name!r}; use one of {DEVICE_NAMES}")
+
+
+def describe(device: torch.device) -> str:
+    """A human-readable device string for provenance records."""
+    if device.type == "cuda":
+        return f"cuda:{torch.cuda.get_device_name(device)}"
+    return f"cpu ({torch.get_num_threads()} threads)"

@@ -1,0 +1,259 @@
+"""The run cache: a configuration's hash names the directory of its results.
+
+A chapter asks for a run by configuration; if that run has finished before
+(in this or any earlier execution of the book) it is loaded, not retrained.
+If it was interrupted, it resumes from its last checkpoint and ends with the
+same bits as an uninterrupted run. Every file is written to a temporary name
+and moved into place with ``os.replace``, so a crash mid-write leaves the
+previous version readable, never half a file.
+
+Layout of ``<root>/<hash>/``: config.json (the hashed key), checkpoint.pt
+(while training), then weights.pt, metrics.npz, and provenance.json last:
+its presence marks the run as finished.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from .device import describe, pick_device
+from .models import build_model
+from .train import DTYPES, RunConfig, Trainer, TrainState, stack_metrics
+
+ENV_VAR = "GOALDRIFT_RUNS_DIR"
+_REPO = Path(__file__).resolve().parents[2]
+
+
+def runs_root(root: str | os.PathLike | None = None) -> Path:
+    """Argument, else $GOALDRIFT_RUNS_DIR, else ``runs/`` at the repo root."""
+    if root is not None:
+        return Path(root)
+    if os.environ.get(ENV_VAR):
+        return Path(os.environ[ENV_VAR])
+    base = _REPO if (_REPO / "pyproject.toml").exists() else Path.cwd()
+    return base / "runs"
+
+
+# ---- keys and hashes ------------------------------------------------------
+
+def tensor_digest(tensors) -> str:
+    """sha256 of named tensors (dtype, shape and bytes), order-independent."""
+    h = hashlib.sha256()
+    flat = _flatten(tensors)
+    for name in sorted(flat):
+        t = flat[name].detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def _flatten(obj, prefix=""):
+    if isinstance(obj, torch.Tensor):
+        return {prefix: obj}
+    if isinstance(obj, dict):
+        out = {}
+        for k, v in obj.items():
+            out.update(_flatten(v, f"{prefix}/{k}"))
+        return out
+    if hasattr(obj, "__dict__"):  # a data object: hash its tensor fields
+        return _flatten({k: v for k, v in vars(obj).items() if isinstance(v, (torch.Tensor, dict))}, prefix)
+    return {}
+
+
+def run_key(config: RunConfig, *, data=None, init_state=None, masks=None, metric_fns=None) -> dict:
+    """The JSON object whose hash names the run: the config plus digests of
+    whatever tensors were passed in beside it."""
+    extras = {}
+    if data is not None:
+        extras["data"] = tensor_digest(data)
+    if init_state is not None:
+        extras["init_state"] = tensor_digest(init_state)
+    if masks:
+        extras["masks"] = tensor_digest(masks)
+    if metric_fns:
+        extras["metric_fns"] = sorted(metric_fns)
+    key = {"config": config.to_dict()}
+    if extras:
+        key["extras"] = extras
+    return key
+
+
+def canonical_json(obj) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def config_hash(config: RunConfig, **extras) -> str:
+    return hashlib.sha256(canonical_json(run_key(config, **extras)).encode()).hexdigest()[:16]
+
+
+def run_dir(config: RunConfig, root=None, **extras) -> Path:
+    return runs_root(root) / config_hash(config, **extras)
+
+
+# ---- atomic files -----------------------------------------------------------
+
+def atomic_write(path: Path, write: Callable[[io.BufferedWriter], None]) -> None:
+    """Write via a temporary file in the same directory, then os.replace."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, obj) -> None:
+    atomic_write(path, lambda f: f.write((json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()))
+
+
+def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    atomic_write(path, lambda f: np.savez(f, **arrays))
+
+
+def write_torch(path: Path, obj) -> None:
+    atomic_write(path, lambda f: torch.save(obj, f))
+
+
+# ---- runs -------------------------------------------------------------------
+
+@dataclass
+class Run:
+    """A finished run. ``trained`` says whether this call did any training
+    (False: everything was loaded from the cache)."""
+
+    config: RunConfig
+    path: Path
+    model: torch.nn.Module
+    metrics: dict[str, np.ndarray]
+    provenance: dict
+    trained: bool
+
+
+def run(config: RunConfig, *, root=None, data=None, init_state=None, masks=None,
+        metric_fns: dict | None = None, progress: bool | None = None) -> Run:
+    """Load the finished run for ``config``, or train it (resuming a checkpoint).
+
+    ``data``, ``init_state`` (a model state_dict, e.g. a phase-1 run's
+    ``model.state_dict()``), ``masks`` ({"frozen"/"exempt": {name: bool
+    tensor}}) and ``metric_fns`` ({name: fn}) join the hash by content
+    (tensors) or by name (functions).
+    """
+    config.validate()
+    extras = dict(data=data, init_state=init_state, masks=masks, metric_fns=metric_fns)
+    key = run_key(config, **extras)
+    path = runs_root(root) / config_hash(config, **extras)
+    if (path / "provenance.json").exists():
+        return load_run(path)
+
+    trainer = Trainer(config, data=data, init_state=init_state, masks=masks, metric_fns=metric_fns)
+    path.mkdir(parents=True, exist_ok=True)
+    write_json(path / "config.json", key)
+
+    state, elapsed, resumed_from = None, 0.0, None
+    ckpt = path / "checkpoint.pt"
+    if ckpt.exists():
+        state, elapsed = _load_checkpoint(ckpt, trainer)
+        resumed_from = state.step
+
+    t0 = time.time()
+
+    def save_checkpoint(s: TrainState) -> None:
+        write_torch(ckpt, _checkpoint_dict(s, elapsed + time.time() - t0))
+
+    final = trainer.run(state, on_checkpoint=save_checkpoint, progress=progress)
+    wall = elapsed + time.time() - t0
+
+    metrics = stack_metrics(final)
+    write_torch(path / "weights.pt", final.model)
+    write_npz(path / "metrics.npz", metrics)
+    provenance = _provenance(trainer, wall, resumed_from)
+    write_json(path / "provenance.json", provenance)
+    ckpt.unlink(missing_ok=True)
+    return Run(config, path, trainer.model, metrics, provenance, trained=True)
+
+
+def load_run(path: str | os.PathLike) -> Run:
+    """A finished run from its directory (weights on the config's device if
+    present here, else CPU)."""
+    path = Path(path)
+    key = json.loads((path / "config.json").read_text())
+    config = RunConfig.from_dict(key["config"])
+    try:
+        device = pick_device(config.device)
+    except ValueError:
+        device = torch.device("cpu")
+    weights = torch.load(path / "weights.pt", map_location=device, weights_only=True)
+    model = build_model(config.model, config.seeds, dtype=DTYPES[config.dtype], device=device)
+    model.load_state_dict(weights)
+    with np.load(path / "metrics.npz") as f:
+        metrics = {k: f[k] for k in f.files}
+    provenance = json.loads((path / "provenance.json").read_text())
+    return Run(config, path, model, metrics, provenance, trained=False)
+
+
+def _checkpoint_dict(s: TrainState, elapsed: float) -> dict:
+    return {
+        "step": s.step,
+        "model": s.model,
+        "optimizer": s.optimizer,
+        "metrics": {k: torch.from_numpy(np.stack(v)) for k, v in s.metrics.items()},
+        "step_loss": s.step_loss,
+        "rng": s.rng,
+        "config": s.config,
+        "elapsed": elapsed,
+    }
+
+
+def _load_checkpoint(path: Path, trainer: Trainer) -> tuple[TrainState, float]:
+    d = torch.load(path, map_location="cpu", weights_only=True)
+    if d["config"] != trainer.config.to_dict():
+        raise RuntimeError(f"checkpoint {path} belongs to another configuration")
+    model = {k: v.to(trainer.device) for k, v in d["model"].items()}
+    metrics = {k: list(v.numpy()) for k, v in d["metrics"].items()}
+    rng = {k: v for k, v in d["rng"].items()}
+    state = TrainState(d["step"], model, d["optimizer"], metrics, d["step_loss"], rng, d["config"])
+    return state, float(d["elapsed"])
+
+
+def _git_commit() -> dict:
+    def git(*args):
+        r = subprocess.run(["git", "-C", str(_REPO), *args], capture_output=True, text=True, timeout=10)
+        return r.stdout.strip() if r.returncode == 0 else None
+    try:
+        commit = git("rev-parse", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+    return {"commit": commit, "dirty": bool(dirty) if dirty is not None else None}
+
+
+def _provenance(trainer: Trainer, wall: float, resumed_from: int | None) -> dict[str, Any]:
+    return {
+        "git": _git_commit(),
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+        "device": describe(trainer.device),
+        "wall_time_s": round(wall, 3),
+        "resumed_from_step": resumed_from,
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }

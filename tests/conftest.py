@@ -1,0 +1,30 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+GOALDRIFT = [sys.executable, "-m", "goaldrift"]
+
+
+def run_cli(*args, cwd=REPO, timeout=900):
+    """Run the goaldrift command in a subprocess, as a user would."""
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    return subprocess.run(
+        GOALDRIFT + [str(a) for a in args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env
+    )
+
+
+@pytest.fixture(scope="session")
+def smoke_book(tmp_path_factory):
+    """Every chapter executed once at the smoke profile, through the CLI."""
+    root = tmp_path_factory.mktemp("smoke") / "_build"
+    executed = root / "executed"
+    from goaldrift.chapters import CHAPTERS
+
+    results = {}
+    for name in CHAPTERS:
+        results[name] = run_cli("run", name, "--profile", "smoke", "--out", executed / name)
+    return root, executed, results

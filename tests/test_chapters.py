@@ -1,0 +1,96 @@
+"""Every chapter runs at the smoke profile through the CLI; an enforced failing
+claim fails a run; notebooks are stored clean; the site builds with -W."""
+
+import json
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from conftest import REPO
+from goaldrift import cli
+from goaldrift.chapters import CHAPTERS, Chapter
+from goaldrift.params import Param
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize("name", list(CHAPTERS))
+def test_chapter_runs_at_smoke(smoke_book, name):
+    _, executed, results = smoke_book
+    result = results[name]
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = executed / name
+    claims = json.loads((out / "claims.json").read_text())
+    assert claims, "a chapter must record at least one claim"
+    info = json.loads((out / "run_info.json").read_text())
+    assert info["profile"] == "smoke" and info["ok"]
+    nb = nbformat.read(out / f"{name}.ipynb", as_version=4)
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
+    assert not errors
+
+
+def test_site_builds_with_warnings_as_errors(smoke_book):
+    from goaldrift.book import build_site
+
+    root, executed, results = smoke_book
+    assert all(r.returncode == 0 for r in results.values())
+    assert build_site(executed, root) == 0
+    html = root / "html"
+    for page in ["index.html", "book/generated/verdicts.html", "book/generated/build_info.html",
+                 *(f"book/chapters/{name}.html" for name in CHAPTERS)]:
+        assert (html / page).exists(), page
+    verdicts = (html / "book/generated/verdicts.html").read_text()
+    assert "null_space_decay_per_step" in verdicts
+
+
+def test_source_notebooks_are_stored_without_outputs():
+    for name, chapter in CHAPTERS.items():
+        nb = nbformat.read(chapter.notebook, as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                assert not cell.outputs and cell.execution_count is None, name
+        tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+        assert len(tagged) == 1, f"{name}: exactly one cell must be tagged 'parameters'"
+        declared = {p.name for p in chapter.params} | {"profile", "output_dir"}
+        assigned = {line.split("=")[0].strip() for line in tagged[0].source.splitlines()
+                    if "=" in line and not line.startswith("#")}
+        assert assigned == declared, f"{name}: parameters cell and schema disagree"
+
+
+FAILING_NOTEBOOK = """
+from goaldrift.claims import ClaimBook
+claims = ClaimBook("failing_demo", profile=profile, output_dir=output_dir)
+claims.check("one_equals_two", "a deliberately false claim", 1.0, 2.0, tolerance=0.1, comparison="abs")
+claims.finish()
+"""
+
+
+def _failing_chapter(tmp_path, monkeypatch) -> Chapter:
+    book = tmp_path / "book"
+    (book / "chapters").mkdir(parents=True)
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('profile = "default"\noutput_dir = ""\nseed = 0')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell(FAILING_NOTEBOOK)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, book / "chapters" / "failing_demo.ipynb")
+    monkeypatch.setattr("goaldrift.chapters.BOOK_DIR", book)
+    chapter = Chapter("failing_demo", "A failing demo", [Param("seed", int, 0, low=0)])
+    monkeypatch.setitem(CHAPTERS, "failing_demo", chapter)
+    return chapter
+
+
+def test_failing_claim_fails_enforced_run_but_not_smoke(tmp_path, monkeypatch, capsys):
+    _failing_chapter(tmp_path, monkeypatch)
+    out = tmp_path / "out"
+    assert cli.main(["run", "failing_demo", "--out", str(out)]) == 1
+    assert "claim failure" in capsys.readouterr().err
+    nb = nbformat.read(out / "failing_demo.ipynb", as_version=4)
+    errors = [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
+    assert errors and errors[0].ename == "ClaimFailure"  # the failure is visible in the notebook
+    assert json.loads((out / "claims.json").read_text())[0]["passed"] is False
+    # A second (smoke) run replaces the output but keeps the failed one as .previous.
+    assert cli.main(["run", "failing_demo", "--profile", "smoke", "--out", str(out)]) == 0
+    assert (tmp_path / "out.previous" / "failing_demo.ipynb").exists()

@@ -1,0 +1,66 @@
+"""The goaldrift command: listing, and every kind of bad input refused with
+exit code 2, one line on stderr, and nothing written."""
+
+import json
+
+import pytest
+
+from conftest import run_cli
+
+BAD_INPUTS = [
+    ("unknown chapter", ["run", "no_such_chapter"]),
+    ("unknown parameter", ["run", "l2_equilibrium", "-p", "learnig_rate", "0.1"]),
+    ("wrong type", ["run", "l2_equilibrium", "-p", "n_samples", "many"]),
+    ("non-integer int", ["run", "l2_equilibrium", "-p", "n_samples", "2.5"]),
+    ("negative weight decay", ["run", "l2_equilibrium", "-p", "weight_decay", "-0.1"]),
+    ("zero learning rate", ["run", "l2_equilibrium", "-p", "learning_rate", "0"]),
+    ("zero step count", ["run", "l2_equilibrium", "-p", "adam_steps", "0"]),
+    ("unstable step size", ["run", "l2_equilibrium", "-p", "learning_rate", "1.8", "-p", "weight_decay", "0.5"]),
+    ("unknown profile", ["run", "l2_equilibrium", "--profile", "huge"]),
+    ("parameter given twice", ["run", "l2_equilibrium", "-p", "seed", "1", "-p", "seed", "2"]),
+    ("missing value", ["run", "l2_equilibrium", "-p", "seed"]),
+    ("unknown command", ["frobnicate"]),
+    ("book with unknown profile", ["book", "--profile", "huge"]),
+]
+
+
+@pytest.mark.parametrize("label,args", BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, label, args):
+    out = tmp_path / "out"
+    extra = ["--out", out] if args[0] == "run" and "-p" not in args[-1:] else []
+    result = run_cli(*args, *extra, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("goaldrift: error:"), result.stderr
+    assert "Traceback" not in result.stderr
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_out_that_is_a_file_is_refused_and_kept(tmp_path):
+    target = tmp_path / "results"
+    target.write_text("precious")
+    result = run_cli("run", "l2_equilibrium", "--profile", "smoke", "--out", target)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert target.read_text() == "precious"
+
+
+def test_list_shows_every_chapter_and_its_defaults():
+    result = run_cli("list")
+    assert result.returncode == 0
+    assert "l2_equilibrium" in result.stdout
+    assert "learning_rate (float in (0, 1.9]) = 0.5" in result.stdout
+
+
+def test_claims_without_results_is_bad_input(tmp_path):
+    result = run_cli("claims", tmp_path)
+    assert result.returncode == 2 and "no claims.json" in result.stderr
+
+
+def test_claims_prints_table_and_fails_on_a_failed_claim(tmp_path):
+    (tmp_path / "ch").mkdir()
+    record = {"id": "x", "chapter": "ch", "statement": "s", "predicted": 1.0, "measured": 2.0,
+              "tolerance": 0.1, "comparison": "abs", "passed": False, "enforced": True}
+    (tmp_path / "ch" / "claims.json").write_text(json.dumps([record]))
+    result = run_cli("claims", tmp_path)
+    assert result.returncode == 1 and "FAIL" in result.stdout
