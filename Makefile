@@ -5,8 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 PROFILE ?= default
 STAMP := $(VENV)/.goaldrift-installed
+MATHJAX := node_modules/mathjax/es5/tex-mml-chtml.js
 
-.PHONY: book test bench clean
+.PHONY: book test bench browser clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,10 +15,21 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-book: $(STAMP)  ## execute every chapter at PROFILE (default), then build _build/html
+# MathJax from the npm registry, pinned by package-lock.json: the site serves it itself.
+$(MATHJAX): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(MATHJAX)
+
+# Debian's headless Chromium for the browser test of the built site.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser test"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+book: $(STAMP) $(MATHJAX)  ## execute every chapter at PROFILE (default), then build _build/html
 	$(BIN)/goaldrift book --profile $(PROFILE)
 
-test: $(STAMP)  ## the test suite (runs every chapter at the smoke profile)
+test: $(STAMP) $(MATHJAX) browser  ## the test suite (every chapter at smoke, the site in a browser)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)  ## engine benchmark: prints seconds per step and speed-up ratios

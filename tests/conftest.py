@@ -28,3 +28,15 @@ def smoke_book(tmp_path_factory):
     for name in CHAPTERS:
         results[name] = run_cli("run", name, "--profile", "smoke", "--out", executed / name)
     return root, executed, results
+
+
+@pytest.fixture(scope="session")
+def smoke_site(smoke_book):
+    """The site built (with -W) from the smoke-profile chapters."""
+    from goaldrift.book import build_site
+
+    root, executed, results = smoke_book
+    failed = [name for name, r in results.items() if r.returncode != 0]
+    assert not failed, f"chapters failed at smoke: {failed}"
+    assert build_site(executed, root) == 0, "jupyter-book build -W failed"
+    return root / "html"

@@ -14,68 +14,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import nbformat
+
 from goaldrift.chapters import BOOK_DIR, CHAPTERS, REPO_ROOT
-from goaldrift.claims import format_value, verdict_markdown
-from goaldrift.execute import read_chapter_claims, read_run_info
+from goaldrift.site_pages import build_info_page, hypotheses_page, run_box, verdicts_page
 
 BUILD_DIR = REPO_ROOT / "_build"
 EXECUTED_DIR = BUILD_DIR / "executed"
-
-
-def verdicts_page(executed: Path) -> str:
-    claims = [c for name in CHAPTERS for c in read_chapter_claims(executed / name)]
-    enforced = [c for c in claims if c.enforced]
-    hypotheses = [c for c in claims if not c.enforced]
-    lines = [
-        "# Verdicts",
-        "",
-        "Every claim of the book, as measured by the run that built this site. "
-        "*Enforced* claims check a derivation against a measurement: a failure "
-        "fails the chapter. *Hypotheses* from the literature are tested without "
-        "enforcement: either outcome is a finding, reported as **holds** or **refuted**.",
-        "",
-        f"Enforced claims: {sum(c.passed for c in enforced)} of {len(enforced)} pass. "
-        f"Hypotheses: {sum(c.passed for c in hypotheses)} of {len(hypotheses)} hold.",
-        "",
-    ]
-    if not claims:
-        lines.append("No executed chapter was found.")
-    else:
-        lines.append(verdict_markdown(claims))
-    return "\n".join(lines) + "\n"
-
-
-def build_info_page(executed: Path) -> str:
-    infos = [info for name in CHAPTERS if (info := read_run_info(executed / name))]
-    lines = ["# How this book was built", ""]
-    if not infos:
-        return "\n".join(lines + ["No executed chapter was found."]) + "\n"
-    first = infos[0]
-    versions = ", ".join(f"{k} {v}" for k, v in first["versions"].items())
-    total = sum(i["wall_time_s"] for i in infos)
-    lines += [
-        "Each chapter was executed by papermill with the parameters below, then "
-        "rendered by Jupyter Book with execution off: what you read is what ran.",
-        "",
-        f"- Profile: **{first['profile']}**",
-        f"- Git commit: `{first['git_commit']}`",
-        f"- Versions: {versions}",
-        f"- Device: {first['device']}",
-        f"- Total execution time: {total:.1f} s",
-        "",
-        "| chapter | profile | wall time (s) | status | finished (UTC) |",
-        "|---|---|---|---|---|",
-    ]
-    for i in infos:
-        status = "ok" if i["ok"] else i["message"].replace("|", "\\|")
-        lines.append(
-            f"| {i['title']} | {i['profile']} | {i['wall_time_s']:.1f} | {status} | {i['finished']} |"
-        )
-    lines += ["", "## Parameters", ""]
-    for i in infos:
-        params = ", ".join(f"`{k}={format_value(v)}`" for k, v in i["parameters"].items())
-        lines.append(f"- **{i['chapter']}**: {params}")
-    return "\n".join(lines) + "\n"
 
 
 def stage(executed: Path, stage_dir: Path) -> Path:
@@ -85,16 +30,43 @@ def stage(executed: Path, stage_dir: Path) -> Path:
     for name in ("_config.yml", "_toc.yml"):
         shutil.copy2(REPO_ROOT / name, stage_dir / name)
     shutil.copytree(BOOK_DIR, stage_dir / "book", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
-    for name in CHAPTERS:
+    for name, chapter in CHAPTERS.items():
         executed_nb = executed / name / f"{name}.ipynb"
         if not executed_nb.exists():
             raise FileNotFoundError(f"chapter {name!r} has not been executed ({executed_nb} is missing)")
-        shutil.copy2(executed_nb, stage_dir / "book" / "chapters" / f"{name}.ipynb")
+        nb = nbformat.read(executed_nb, as_version=4)
+        # The "Run this chapter" box goes right after the chapter's opening cell.
+        nb.cells.insert(1, nbformat.v4.new_markdown_cell(run_box(chapter)))
+        nbformat.write(nb, stage_dir / "book" / "chapters" / f"{name}.ipynb")
     generated = stage_dir / "book" / "generated"
     generated.mkdir(exist_ok=True)
     (generated / "verdicts.md").write_text(verdicts_page(executed))
     (generated / "build_info.md").write_text(build_info_page(executed))
+    (generated / "hypotheses.md").write_text(hypotheses_page(executed))
+    _copy_mathjax(stage_dir / "_vendor" / "mathjax")
     return stage_dir
+
+
+MATHJAX_DIR = REPO_ROOT / "node_modules" / "mathjax" / "es5"
+
+
+def _copy_mathjax(target: Path) -> None:
+    """Serve MathJax from the site itself: the theme's default is a CDN, and the
+    book must render its math offline. Only the component we load and the
+    files it loads lazily (fonts, TeX extensions, menu) are copied."""
+    if not (MATHJAX_DIR / "tex-mml-chtml.js").exists():
+        raise FileNotFoundError(
+            f"{MATHJAX_DIR} is missing: run `npm ci` (make book and make test do) to install MathJax"
+        )
+    keep = {"tex-mml-chtml.js", "input", "output", "ui", "a11y", "adaptors"}
+    target.mkdir(parents=True, exist_ok=True)
+    for entry in MATHJAX_DIR.iterdir():
+        if entry.name in keep:
+            dest = target / entry.name
+            if entry.is_dir():
+                shutil.copytree(entry, dest)
+            else:
+                shutil.copy2(entry, dest)
 
 
 def build_site(executed: Path = EXECUTED_DIR, build_root: Path = BUILD_DIR) -> int:

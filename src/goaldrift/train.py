@@ -278,7 +278,10 @@ class Trainer:
                  metric_fns: dict | None = None):
         config.validate()
         self.config = config
-        self.device = pick_device(config.device)
+        try:
+            self.device = pick_device(config.device)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
         self.dtype = DTYPES[config.dtype]
         self.data = data if data is not None else make_data(config)
         self._check_data()
@@ -370,7 +373,7 @@ class Trainer:
             progress = c.steps - start >= 2000
         bar = None
         if progress:
-            from tqdm.auto import tqdm
+            from tqdm import tqdm  # plain text bar: no widget dependency in notebooks
             bar = tqdm(total=c.steps, initial=start, desc=f"train K={self.model.K}", unit="step",
                        mininterval=1.0, smoothing=0.05)
         x, y = self.train_x, self.train_y

@@ -170,14 +170,17 @@ class Transformer(nn.Module):
         """The MLP on residual vectors with any middle shape ``[K, ..., D]``."""
         shape = x.shape
         flat = x.reshape(shape[0], -1, shape[-1])
-        pre = flat @ self.W_in
         if self.cfg.mlp_bias:
-            pre = pre + self.b_in[:, None]
+            pre = torch.baddbmm(self.b_in[:, None], flat, self.W_in)
+        else:
+            pre = torch.bmm(flat, self.W_in)
         pre = keep("mlp.pre", pre.reshape(*shape[:-1], -1))
         post = keep("mlp.post", ACTIVATIONS[self.cfg.act](pre))
-        out = post.reshape(shape[0], -1, post.shape[-1]) @ self.W_out
+        flat_post = post.reshape(shape[0], -1, post.shape[-1])
         if self.cfg.mlp_bias:
-            out = out + self.b_out[:, None]
+            out = torch.baddbmm(self.b_out[:, None], flat_post, self.W_out)
+        else:
+            out = torch.bmm(flat_post, self.W_out)
         return keep("mlp.out", out.reshape(shape))
 
     # ---- the fast forward: only what the last position's loss needs --------
@@ -197,26 +200,25 @@ class Transformer(nn.Module):
         """
         K, V, D = self.W_E.shape
         H, dh = self.cfg.n_heads, self.cfg.d_head
-        C = tokens.shape[1]
-        N = tokens.shape[0]
+        N, C = tokens.shape
         last_tok = tokens[:1, -1]
         x_last = self.W_E[:, last_tok] + self.W_pos[:, C - 1:C]           # [K,1,D]
         q = torch.einsum("kod,khde->khe", x_last, self.W_Q)               # [K,H,dh]
         w_qk = torch.einsum("khde,khe->kdh", self.W_K, q) / math.sqrt(dh)  # [K,D,H]
         w_v = self.W_V.permute(0, 2, 1, 3).reshape(K, D, H * dh)
         proj = torch.cat([w_qk, w_v], dim=2)                              # [K,D,H+H·dh]
+        # per (position, token) tables: [score of each head | value of each head]
         tok_tab = self.W_E @ proj                                         # [K,V,H+H·dh]
         pos_tab = self.W_pos[:, :C] @ proj                                # [K,C,H+H·dh]
-        last = tok_tab[:, last_tok] + pos_tab[:, C - 1:C]                 # [K,1,·]
-        cols = [self._gather(tok_tab, tokens[:, j]) + pos_tab[:, j:j + 1] for j in range(C - 1)]
-        cols.append(last.expand(K, N, -1))
-        g = torch.stack(cols, dim=2)                                      # [K,N,C,H+H·dh]
-        pattern = g[..., :H].softmax(dim=2)                               # [K,N,C,H]
-        v = g[..., H:].reshape(K, N, C, H, dh)
-        z = (pattern[..., None] * v).sum(dim=2)                           # [K,N,H,dh]
-        attn_out = z.reshape(K, N, H * dh) @ self.W_O.reshape(K, H * dh, D)
-        x = x_last + attn_out                                             # [K,N,D]
-        x = x + self._mlp(x, lambda name, t: t)
+        rows = [self._gather(tok_tab + pos_tab[:, j:j + 1], tokens[:, j]) for j in range(C - 1)]
+        last = tok_tab[:, last_tok] + pos_tab[:, C - 1:C]                 # [K,1,H+H·dh]
+        scores = torch.stack([r[..., :H] for r in rows] + [last[..., :H].expand(K, N, H)], dim=-1)
+        pattern = scores.softmax(dim=-1)                                  # [K,N,H,C]
+        z = pattern[..., -1:] * last[..., H:].view(K, 1, H, dh)
+        for j, r in enumerate(rows):
+            z = z + pattern[..., j:j + 1] * r[..., H:].view(K, N, H, dh)  # [K,N,H,dh]
+        x = torch.baddbmm(x_last, z.reshape(K, N, H * dh), self.W_O.reshape(K, H * dh, D))
+        x = x + self._mlp(x, lambda name, t: t)                           # resid_post [K,N,D]
         return x @ self.W_U
 
     @staticmethod

@@ -1,0 +1,125 @@
+"""The factorised-weights derivations (H2) against independent numeric checks."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from goaldrift import factorised_nets as fn
+from goaldrift.theory import factorised as th
+
+RNG = np.random.default_rng(3)
+
+
+def test_cheapest_factorisation_by_grid_search():
+    c = 0.83
+    u = np.linspace(0.05, 5, 200001)
+    brute = np.min(u**2 + (c / u) ** 2)
+    assert brute == pytest.approx(float(th.cheapest_factorisation().result.subs(th.c, c)), rel=1e-8)
+
+
+@pytest.mark.parametrize("depth", [3, 4])
+def test_cheapest_deep_factorisation_by_optimisation(depth):
+    c = 1.7
+    # Minimise sum u_i^2 with u_L = c / prod(others), by plain gradient descent on logs.
+    x = torch.zeros(depth - 1, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([x], max_iter=500, tolerance_grad=1e-14, tolerance_change=1e-16)
+
+    def cost():
+        opt.zero_grad()
+        us = torch.exp(x)
+        last = c / us.prod()
+        value = (us**2).sum() + last**2
+        value.backward()
+        return value
+
+    opt.step(cost)
+    predicted = float(th.cheapest_deep_factorisation().result.subs({th.c: c, th.L: depth}))
+    assert float(cost().detach()) == pytest.approx(predicted, rel=1e-9)
+
+
+def test_soft_threshold_is_the_global_minimum_of_the_scalar_problem():
+    lam = 0.3
+    grid = np.linspace(-2, 2, 2001)
+    U, V = np.meshgrid(grid, grid, indexing="ij")
+    for c in [-1.4, -0.2, 0.1, 0.9]:
+        J = 0.5 * (U * V - c) ** 2 + lam / 2 * (U**2 + V**2)
+        i, j = np.unravel_index(np.argmin(J), J.shape)
+        assert U[i, j] * V[i, j] == pytest.approx(float(th.soft_threshold(c, lam)), abs=5e-3)
+    assert float(th.stationary_product().result.subs({th.c: 0.9, th.lam: lam})) == pytest.approx(0.6)
+
+
+def test_hessians_by_finite_differences():
+    lam, c, h = 0.2, 0.9, 1e-5
+
+    def J(u, v):
+        return 0.5 * (u * v - c) ** 2 + lam / 2 * (u * u + v * v)
+
+    def hess(u, v):
+        H = np.zeros((2, 2))
+        pts = [(u, v)]
+        for a in range(2):
+            for b in range(2):
+                e_a, e_b = np.eye(2)[a] * h, np.eye(2)[b] * h
+                f = lambda d: J(u + d[0], v + d[1])
+                H[a, b] = (f(e_a + e_b) - f(e_a - e_b) - f(-e_a + e_b) + f(-e_a - e_b)) / (4 * h * h)
+        return H
+
+    at_origin = sorted(np.linalg.eigvalsh(hess(0.0, 0.0)))
+    predicted = sorted(float(e.subs({th.c: c, th.lam: lam})) for e in th.origin_hessian_eigenvalues().result)
+    assert np.allclose(at_origin, predicted, atol=1e-5)
+    root = math.sqrt(c - lam)
+    at_fixed = sorted(np.linalg.eigvalsh(hess(root, root)))
+    predicted = sorted(float(e.subs({th.c: c, th.lam: lam})) for e in th.fixed_point_hessian_eigenvalues().result)
+    assert np.allclose(at_fixed, predicted, atol=1e-5)
+
+
+def test_balancedness_gd_factor_matches_one_torch_step():
+    lam, eta = 0.25, 0.07
+    c = RNG.standard_normal(5)
+    U0 = RNG.standard_normal((2, 5))
+    run = fn.train_diagonal(c, 2, lam, eta, U0, max_steps=1, grad_tol=0.0)
+    r = U0[0] * U0[1] - c
+    factor = th.numeric(th.balancedness_gd_factor().result, th.eta, th.lam, th.sp.Symbol("r", real=True))(eta, lam, r)
+    B0, B1 = U0[0] ** 2 - U0[1] ** 2, run.factors[0] ** 2 - run.factors[1] ** 2
+    assert np.allclose(B1 / B0, factor, rtol=1e-12)
+
+
+def test_rk4_flow_matches_closed_form_balancedness():
+    lam = 0.4
+    u0, v0, c = RNG.standard_normal(4), RNG.standard_normal(4), RNG.standard_normal(4)
+    times, B = fn.balancedness_flow_rk4(u0, v0, c, lam, t_end=2.0, dt=0.005)
+    assert np.allclose(B, B[0] * np.exp(-2 * lam * times[:, None]), rtol=1e-8)
+
+
+def test_deep_threshold_and_stationary_product():
+    lam, depth = 0.2, 3
+    crit = float(th.deep_stationarity().result.subs({th.lam: lam, th.L: depth}))
+    # Brute force: the nonzero branch exists iff c >= min_p h(p).
+    grid = np.linspace(1e-6, 3, 2_000_001)
+    assert np.min(grid + lam * grid ** (2 / depth - 1)) == pytest.approx(crit, rel=1e-6)
+    assert fn.deep_stationary_product(0.95 * crit, depth, lam) == 0.0
+    p = fn.deep_stationary_product(-1.3, depth, lam)
+    assert p < 0 and abs(p) + lam * abs(p) ** (2 / depth - 1) == pytest.approx(1.3, rel=1e-12)
+
+
+def test_nuclear_norm_bound_and_equality():
+    A, Bm = RNG.standard_normal((6, 4)), RNG.standard_normal((6, 4))
+    W = A @ Bm.T
+    nuclear = np.linalg.svd(W, compute_uv=False).sum()
+    assert (A**2).sum() + (Bm**2).sum() >= 2 * nuclear - 1e-12
+    Uw, s, Vt = np.linalg.svd(W)
+    A_bal, B_bal = Uw * np.sqrt(s), Vt.T * np.sqrt(s)
+    assert (A_bal**2).sum() + (B_bal**2).sum() == pytest.approx(2 * nuclear, rel=1e-12)
+
+
+def test_targets_keep_their_margin():
+    c = fn.diagonal_targets(200, 0.3, 2.0, 0.2, seed=1)
+    gap = np.abs(np.abs(c) - 0.3)
+    assert gap.min() >= 0.2 * 0.3 - 1e-12 and np.abs(c).max() <= 2.0
+
+
+def test_training_diverging_stops_instead_of_hanging():
+    run = fn.train_diagonal([1.0, 2.0], 2, 0.1, 5.0, np.ones((2, 2)) * 3, max_steps=500)
+    assert run.steps <= 500 and not math.isfinite(run.max_grad) or run.max_grad > 1e-3
