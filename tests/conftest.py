@@ -9,6 +9,13 @@ REPO = Path(__file__).resolve().parents[1]
 GOALDRIFT = [sys.executable, "-m", "goaldrift"]
 
 
+def pytest_configure(config):
+    """Tests train into their own run cache, never the user's runs/."""
+    import tempfile
+
+    os.environ["GOALDRIFT_RUNS_DIR"] = tempfile.mkdtemp(prefix="goaldrift-test-runs-")
+
+
 def run_cli(*args, cwd=REPO, timeout=900):
     """Run the goaldrift command in a subprocess, as a user would."""
     env = dict(os.environ, PYTHONWARNINGS="ignore")
