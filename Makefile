@@ -5,6 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PROFILE ?= default
 STAMP := $(VENV)/.goaldrift-installed
+RAY_STAMP := $(VENV)/.goaldrift-ray-installed
 MATHJAX := node_modules/mathjax/es5/tex-mml-chtml.js
 
 .PHONY: book test bench browser clean
@@ -14,6 +15,11 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
+
+# Ray is an optional extra (goaldrift sweep --backend ray); the tests exercise it.
+$(RAY_STAMP): $(STAMP) requirements-ray.txt
+	$(BIN)/python -m pip install --quiet -r requirements-ray.txt
+	touch $(RAY_STAMP)
 
 # MathJax from the npm registry, pinned by package-lock.json: the site serves it itself.
 $(MATHJAX): package.json package-lock.json
@@ -29,7 +35,7 @@ browser:
 book: $(STAMP) $(MATHJAX)  ## execute every chapter at PROFILE (default), then build _build/html
 	$(BIN)/goaldrift book --profile $(PROFILE)
 
-test: $(STAMP) $(MATHJAX) browser  ## the test suite (every chapter at smoke, the site in a browser)
+test: $(STAMP) $(RAY_STAMP) $(MATHJAX) browser  ## the test suite (every chapter at smoke, the site in a browser)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)  ## engine benchmark: prints seconds per step and speed-up ratios

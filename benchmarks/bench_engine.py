@@ -11,6 +11,10 @@ train, full batch, AdamW lr 1e-3, λ=1, betas (0.9, 0.98), 10-step warm-up):
    labels, metrics every 100 steps under no_grad), and the ratio;
 3. ensemble throughput (member-steps per second) for K = 1, 4, 16.
 
+Timing: plain and engine trials alternate and the fastest trial of each
+counts, because on a shared machine other processes only ever add time;
+wall and process-CPU seconds are both printed.
+
 Usage: python benchmarks/bench_engine.py [--device auto|cpu|cuda] [--threads 2]
 A script, not a test: run it by hand when the engine changes.
 """
@@ -22,7 +26,6 @@ import math
 import random
 import time
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -66,7 +69,8 @@ class PlainTransformer(nn.Module):
         return x @ self.W_U
 
 
-def plain_step_seconds(device, steps):
+def plain_stepper(device):
+    """The published trainer's step as a closure (state built once)."""
     pairs = [(i, j, P) for i in range(P) for j in range(P)]
     random.seed(SEED)
     random.shuffle(pairs)
@@ -91,33 +95,29 @@ def plain_step_seconds(device, steps):
         sched.step()
         opt.zero_grad()
 
-    step()  # warm-up
-    sync(device)
-    t = time.perf_counter()
-    for _ in range(steps):
-        step()
-    sync(device)
-    return (time.perf_counter() - t) / steps
+    return step
 
 
-def engine_step_seconds(device, K, steps, eval_every=100):
-    """Seconds per step of Trainer.run, with the cost of one metrics pass
-    every ``eval_every`` steps amortised in (measured separately, since a
-    short timing run would otherwise be dominated by its first and last
-    evaluation)."""
-    cfg = RunConfig(steps=steps, seeds=list(range(K)), eval_every=10**9, checkpoint_every=None,
+def engine_stepper(device, K):
+    """Our step (Trainer.train_step) as a closure, and one metrics pass."""
+    cfg = RunConfig(steps=10**6, seeds=list(range(K)), eval_every=100, checkpoint_every=None,
                     device=device.type, optim=OptimConfig(lr=1e-3, weight_decay=1.0, warmup_steps=10))
     trainer = Trainer(cfg)
-    Trainer(RunConfig(**{**cfg.__dict__, "steps": 2})).run(progress=False)  # warm-up
-    t = time.perf_counter()
-    trainer.evaluate(0)
-    sync(device)
-    t_eval = time.perf_counter() - t
-    t = time.perf_counter()
-    trainer.run(progress=False)  # evaluates at step 0 and at the end
-    sync(device)
-    t_run = time.perf_counter() - t
-    return max(t_run - 2 * t_eval, 0.0) / steps + t_eval / eval_every
+    counter = iter(range(10**6))
+    return (lambda: trainer.train_step(next(counter))), (lambda: trainer.evaluate(0))
+
+
+def timed(device, fn, n):
+    """Per-call (wall, CPU) seconds of n calls."""
+    with Clock(device) as c:
+        for _ in range(n):
+            fn()
+    return c.wall / n, c.cpu / n
+
+
+def best(trials):
+    """Fastest trial: on a shared machine interference only ever adds time."""
+    return min(t[0] for t in trials), min(t[1] for t in trials)
 
 
 def peak_memory_mib(device) -> float:
@@ -125,6 +125,24 @@ def peak_memory_mib(device) -> float:
         return torch.cuda.max_memory_allocated(device) / 2**20
     import resource
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class Clock:
+    """Wall and process-CPU time together: on a shared machine the CPU time
+    (summed over threads) is the steadier measure of the work done."""
+
+    def __init__(self, device):
+        self.device = device
+
+    def __enter__(self):
+        sync(self.device)
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc):
+        sync(self.device)
+        self.wall = time.perf_counter() - self.wall
+        self.cpu = time.process_time() - self.cpu
 
 
 def sync(device):
@@ -136,8 +154,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--plain-steps", type=int, default=10)
-    ap.add_argument("--engine-steps", type=int, default=100)
+    ap.add_argument("--trials", type=int, default=5, help="interleaved timing trials; the best counts")
+    ap.add_argument("--plain-steps", type=int, default=3, help="plain steps per trial")
+    ap.add_argument("--engine-steps", type=int, default=20, help="engine steps per trial (K=1)")
     ap.add_argument("--ensembles", default="1,4,16")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -147,19 +166,40 @@ def main():
     # the engine first, so that the process's peak memory is the engine's own
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    engine = engine_step_seconds(device, 1, args.engine_steps)
+    engine_step, engine_eval = engine_stepper(device, 1)
+    for _ in range(3):
+        engine_step()
+    engine_eval()
     mem = "peak GPU memory (engine)" if device.type == "cuda" else "peak RSS (engine, process)"
     print(f"{mem:27s}: {peak_memory_mib(device):.0f} MiB")
-    plain = plain_step_seconds(device, args.plain_steps)
-    print(f"plain published-style step : {plain:.4f} s/step  ({args.plain_steps} steps)")
-    print(f"engine step (K=1)          : {engine:.4f} s/step  ({args.engine_steps} steps, metrics every 100)")
-    print(f"speed-up                   : {plain / engine:.1f}x")
-    print("ensemble throughput:")
-    for K in [int(k) for k in args.ensembles.split(",")]:
-        steps = max(20, args.engine_steps // K) if device.type == "cpu" else args.engine_steps
-        s = engine_step_seconds(device, K, steps)
-        print(f"  K={K:<3d} {s:.4f} s/step  {K / s:8.1f} member-steps/s  ({K / s * plain:.1f}x plain per member)")
+    plain_step = plain_stepper(device)
+    plain_step()  # warm-up
 
+    plain_t, engine_t, eval_t = [], [], []
+    for _ in range(args.trials):  # interleaved, so both see the same machine load
+        plain_t.append(timed(device, plain_step, args.plain_steps))
+        engine_t.append(timed(device, engine_step, args.engine_steps))
+        eval_t.append(timed(device, engine_eval, 1))
+    plain, plain_cpu = best(plain_t)
+    step, step_cpu = best(engine_t)
+    ev, ev_cpu = best(eval_t)
+    engine, engine_cpu = step + ev / 100, step_cpu + ev_cpu / 100
+    print(f"best of {args.trials} interleaved trials    wall s/step   CPU s/step (all threads)")
+    print(f"plain published-style step : {plain:10.4f}   {plain_cpu:10.4f}   ({args.plain_steps} steps/trial)")
+    print(f"engine train step (K=1)    : {step:10.4f}   {step_cpu:10.4f}   ({args.engine_steps} steps/trial)")
+    print(f"engine metrics pass        : {ev:10.4f}   {ev_cpu:10.4f}   (train+test loss/acc, norms)")
+    print(f"engine, metrics every 100  : {engine:10.4f}   {engine_cpu:10.4f}")
+    print(f"speed-up                   : {plain / engine:9.1f}x   {plain_cpu / engine_cpu:9.1f}x")
+    print("ensemble throughput (metrics every 100 amortised):")
+    for K in [int(k) for k in args.ensembles.split(",")]:
+        step_k, eval_k = engine_stepper(device, K)
+        step_k()
+        n = max(2, args.engine_steps // K) if device.type == "cpu" else args.engine_steps
+        s_k = best([timed(device, step_k, n) for _ in range(max(2, args.trials // 2))])
+        e_k = timed(device, eval_k, 1)
+        wall, cpu = s_k[0] + e_k[0] / 100, s_k[1] + e_k[1] / 100
+        print(f"  K={K:<3d} {wall:.4f} s/step  {K / wall:8.1f} member-steps/s  "
+              f"(per member {plain / (wall / K):.1f}x the plain step; CPU {plain_cpu / (cpu / K):.1f}x)")
 
 if __name__ == "__main__":
     main()

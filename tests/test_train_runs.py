@@ -20,6 +20,16 @@ from goaldrift.train import ConfigError, OptimConfig, RunConfig, Trainer, regist
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models run fastest on one thread, and on a shared 2-core machine
+    two threads oversubscribe it; restored afterwards for other test files."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def mlp_config(**kw):
     base = dict(
         task={"name": "modular_addition", "p": 11, "train_frac": 0.5, "encoding": "onehot"},
@@ -181,7 +191,7 @@ def test_killed_run_resumes_to_identical_results(tmp_path):
     script = tmp_path / "train_script.py"
     script.write_text(SCRIPT.format(tests=str(REPO / "tests")))
     killed_root, clean_root = tmp_path / "killed", tmp_path / "clean"
-    env = {**os.environ, "SLOW": "0.05"}
+    env = {**os.environ, "SLOW": "0.2"}  # slow evals: a wide window to kill it mid-run
     proc = subprocess.Popen([sys.executable, str(script), str(killed_root)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     clean = subprocess.Popen([sys.executable, str(script), str(clean_root)],
@@ -218,6 +228,7 @@ def test_published_p113_run_fits_in_2gb(tmp_path):
     code = textwrap.dedent("""
         import resource, torch
         from goaldrift.train import RunConfig, OptimConfig, train
+        torch.set_num_threads(1)
         cfg = RunConfig(steps=3, eval_every=2, device="cpu",
                         optim=OptimConfig(lr=1e-3, weight_decay=1.0, warmup_steps=10))
         train(cfg, progress=False)

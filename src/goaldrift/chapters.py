@@ -151,4 +151,346 @@ FACTORISED_SIMPLICITY = Chapter(
 )
 
 
-CHAPTERS: dict[str, Chapter] = {c.name: c for c in [L2_EQUILIBRIUM, FACTORISED_SIMPLICITY]}
+# --- chapter: rotational equilibrium of scale-invariant weights (H2) ---------------
+
+# Members train at lambda, 2 lambda and 4 lambda; the smallest must reach its equilibrium
+# within the first half of the run (approach rate about 4 eta lambda for SGD, 2 eta lambda
+# for AdamW), and the largest must keep eta lambda small (the equilibria are expansions in it).
+ROTATIONAL_DECAY_MULTIPLIERS = (1.0, 2.0, 4.0)
+
+
+def _rot_equilibrates(v: dict) -> str | None:
+    T, lam, mu = v["steps"], v["sgd_weight_decay"], v["momentum"]
+    if T * v["sgd_lr"] * lam < 4:
+        return "steps * sgd_lr * sgd_weight_decay must be >= 4 (SGD would not reach its equilibrium)"
+    if T * v["sgdm_lr"] * lam / (1 - mu) < 4:
+        return "steps * sgdm_lr * sgd_weight_decay / (1 - momentum) must be >= 4 (SGD with momentum would not reach its equilibrium)"
+    if T * v["adamw_lr"] * v["adamw_weight_decay"] < 8:
+        return "steps * adamw_lr * adamw_weight_decay must be >= 8 (AdamW would not reach its equilibrium)"
+    return None
+
+
+def _rot_small_eta_lambda(v: dict) -> str | None:
+    top = max(ROTATIONAL_DECAY_MULTIPLIERS)
+    lam, mu = v["sgd_weight_decay"], v["momentum"]
+    worst = max(v["sgd_lr"] * lam, v["sgdm_lr"] * lam / (1 - mu), v["adamw_lr"] * v["adamw_weight_decay"]) * top
+    if worst > 0.06:
+        return f"the largest eta * lambda (times 4 for the largest member; over 1 - momentum for SGDM) is {worst:g}, must be <= 0.06"
+    return None
+
+
+ROTATIONAL_EQUILIBRIUM = Chapter(
+    name="rotational_equilibrium",
+    title="Rotational equilibrium",
+    params=[
+        _seed(),
+        Param("n_seeds", int, 2, "students per weight decay (different initialisations)", low=2, high=8),
+        Param("d_in", int, 16, "input dimension", low=4, high=64),
+        Param("d_hidden", int, 32, "width of both LayerNorm layers", low=8, high=64),
+        Param("batch_size", int, 32, "fresh samples per step", low=4, high=256),
+        Param("label_noise", float, 0.5, "std of the noise added to the teacher's labels", low=0.2, high=2.0),
+        Param("steps", int, 2000, "training steps of every run", low=200, high=100000),
+        Param("init_scale", float, 0.2, "start of the scale-invariant weights, times the usual N(0, 1/fan_in)", low=0.05, high=0.2),
+        Param("sgd_lr", float, 0.1, "step eta of plain SGD", low=0.0, low_open=True, high=0.3),
+        Param("sgd_weight_decay", float, 0.02, "smallest lambda of SGD and SGD with momentum", low=0.0, low_open=True, high=0.1),
+        Param("momentum", float, 0.9, "momentum mu of SGD with momentum", low=0.5, high=0.95),
+        Param("sgdm_lr", float, 0.01, "step eta of SGD with momentum", low=0.0, low_open=True, high=0.05),
+        Param("adamw_lr", float, 0.004, "AdamW learning rate", low=1e-4, high=0.02),
+        Param("adamw_weight_decay", float, 1.0, "smallest AdamW weight decay", low=0.01, high=2.0),
+        Param("beta1", float, 0.9, "AdamW beta_1", low=0.5, high=0.95),
+    ],
+    profiles={
+        "smoke": {"steps": 600, "sgd_weight_decay": 0.07, "adamw_lr": 0.01, "adamw_weight_decay": 1.4},
+        "paper": {"steps": 20000, "n_seeds": 4, "d_hidden": 64, "sgd_weight_decay": 0.002, "adamw_weight_decay": 0.2},
+    },
+    constraints=[_rot_equilibrates, _rot_small_eta_lambda],
+    hypotheses=("H2",),
+    headline_claim="sgd_equilibrium_angle",
+)
+
+
+# --- chapter: the price of persistence, a gradient hacker (H7) -------------------
+
+def _hacker_gd_is_stable(v: dict) -> str | None:
+    # q = 1 by construction, so lambda_crit = 2/kappa^2 and the largest decay used is
+    # 3 lambda_crit; one step multiplies g by 1 - eta F with |F| <= 6/kappa^2.
+    if v["learning_rate"] * 6 / v["kappa"] ** 2 > 1.5:
+        return "learning_rate * 6 / kappa^2 must be <= 1.5 (gradient descent on the goal would oscillate)"
+    return None
+
+
+def _hacker_converges_in_budget(v: dict) -> str | None:
+    x = v["lambda_ratio_min"]
+    if v["learning_rate"] * 12 * x * (1 - x ** (1 / 3)) / v["kappa"] ** 2 < 2e-3:
+        return "lambda_ratio_min too small for this learning_rate and kappa (the slowest member would need > 20k steps)"
+    return None
+
+
+def _hacker_batch(v: dict) -> str | None:
+    if v["batch_size"] > v["n_samples"]:
+        return "batch_size must be <= n_samples"
+    return None
+
+
+PRICE_OF_PERSISTENCE = Chapter(
+    name="price_of_persistence",
+    title="The price of persistence: a gradient hacker",
+    params=[
+        _seed(),
+        Param("kappa", float, 1.0, "gate scale: s(r) = r^2/(r^2 + kappa^2); smaller is stronger coupling", low=0.5, high=2.0),
+        Param("learning_rate", float, 0.1, "gradient-descent step eta", low=0.0, low_open=True, high=1.0),
+        Param("n_samples", int, 256, "training inputs", low=8, high=100000),
+        Param("d_in", int, 8, "input dimension of the useful computation", low=1, high=1024),
+        Param("goal_dim", int, 16, "dimension of the goal vector g", low=2, high=4096),
+        Param("n_lambdas", int, 8, "weight decays below lambda_crit (three more above it)", low=2, high=64),
+        Param("lambda_ratio_min", float, 0.02, "smallest lambda / lambda_crit", low=0.005, high=0.5),
+        Param("batch_size", int, 16, "minibatch size of the direction test", low=1, high=100000),
+        Param("adam_lr", float, 0.01, "AdamW learning rate of the direction test", low=1e-4, high=0.1),
+        Param("direction_steps", int, 500, "steps of the direction test", low=10, high=100000),
+    ],
+    profiles={
+        "smoke": {"n_lambdas": 4, "lambda_ratio_min": 0.1, "direction_steps": 100, "n_samples": 64},
+        "paper": {"n_lambdas": 24, "lambda_ratio_min": 0.01, "direction_steps": 5000, "goal_dim": 256},
+    },
+    constraints=[_hacker_gd_is_stable, _hacker_converges_in_budget, _hacker_batch],
+    hypotheses=("H7",),
+    headline_claim="price_of_persistence",
+)
+
+
+# --- chapter: how much do real runs decay? (H9) ------------------------------------
+
+def _schedule_check_order(v: dict) -> str | None:
+    if not v["check_warmup"] < v["check_decay_end"] <= v["check_steps"]:
+        return "need check_warmup < check_decay_end <= check_steps"
+    return None
+
+
+REAL_RUNS_DECAY = Chapter(
+    name="real_runs_decay",
+    title="How much do real runs decay?",
+    params=[
+        Param("check_steps", int, 20000, "steps of the synthetic schedule checked against the closed form", low=3, high=10_000_000),
+        Param("check_warmup", int, 500, "its warm-up steps", low=1, high=10_000_000),
+        Param("check_decay_end", int, 18000, "step where its decay reaches the floor", low=2, high=10_000_000),
+        Param("check_final_fraction", float, 0.1, "its floor as a fraction of the peak", low=0.0, high=1.0),
+    ],
+    profiles={"smoke": {"check_steps": 2000, "check_warmup": 50, "check_decay_end": 1800}},
+    constraints=[_schedule_check_order],
+    hypotheses=("H9",),
+    headline_claim="pretraining_at_least_one_efold",
+)
+
+
+# --- chapter: does weight decay turn an aligned goal into its proxy? (H4) -------
+
+def _drift_in_budget(v: dict) -> str | None:
+    # The slowest member (eta, lambda/4) must pass the predicted drift point ln2/2 ~ 0.35
+    # with a 50% margin, or "no drift" would only mean "not yet".
+    if v["phase2_steps"] * v["learning_rate"] * v["weight_decay"] / 4 < 0.52:
+        return "phase2_steps * learning_rate * weight_decay / 4 must be >= 0.52 (every member must reach eta*lambda*t = 1.5 ln2/2)"
+    return None
+
+
+def _drift_resolved(v: dict) -> str | None:
+    fastest = 0.35 / (v["learning_rate"] * v["lr_ratio"] * v["weight_decay"])
+    if v["eval_every"] > fastest / 3:
+        return "eval_every must be <= ln2/2 / (3 * learning_rate * lr_ratio * weight_decay) (the fastest drift needs 3 evaluations)"
+    return None
+
+
+def _drift_task_fits(v: dict) -> str | None:
+    if max(v["k"], v["max_k"]) > v["n_bits"] - 1:
+        return "k and max_k must be <= n_bits - 1 (bit 0 is the proxy)"
+    if v["n_train"] % 2:
+        return "n_train must be even (phase-1 goal and proxy are exactly balanced)"
+    if v["learning_rate"] * v["lr_ratio"] * v["weight_decay"] > 0.05:
+        return "learning_rate * lr_ratio * weight_decay must be <= 0.05 (1 - eta*lambda per step must stay near 1)"
+    return None
+
+
+PROXY_DRIFT = Chapter(
+    name="proxy_drift",
+    title="Does weight decay turn an aligned goal into its simpler proxy?",
+    params=[
+        _seed(),
+        Param("n_seeds", int, 3, "phase-1 networks (init seeds); every phase-2 setting runs on each", low=1, high=64),
+        Param("n_bits", int, 12, "input bits; bit 0 is the proxy", low=3, high=64),
+        Param("k", int, 3, "parity order of the aligned goal (bits 1..k)", low=2, high=16),
+        Param("width", int, 64, "hidden units of the one-hidden-layer ReLU network", low=8, high=4096),
+        Param("n_train", int, 1024, "training examples per phase", low=64, high=1_000_000),
+        Param("phase1_steps", int, 800, "full-batch AdamW steps of phase 1", low=10, high=1_000_000),
+        Param("phase1_lr", float, 0.003, "phase-1 learning rate", low=1e-5, high=0.03),
+        Param("phase1_weight_decay", float, 0.1, "phase-1 weight decay", low=0.0, high=1.0),
+        Param("learning_rate", float, 0.002, "smaller phase-2 AdamW eta (the other is lr_ratio times it)", low=1e-5, high=0.01),
+        Param("lr_ratio", float, 2.0, "ratio of the two phase-2 learning rates", low=1.5, high=10.0),
+        Param("weight_decay", float, 1.0, "largest phase-2 lambda; lambda/2 and lambda/4 also run", low=0.0, low_open=True, high=10.0),
+        Param("phase2_steps", int, 1500, "phase-2 steps", low=10, high=1_000_000),
+        Param("sgd_lr", float, 0.1, "SGD learning rate of the loss-driven comparison", low=1e-4, high=0.2),
+        Param("sgd_weight_decay", float, 0.05, "SGD weight decay of the loss-driven comparison", low=0.0, low_open=True, high=1.0),
+        Param("max_k", int, 4, "largest complexity k of the complexity sweep", low=2, high=16),
+        Param("slab_phase1_steps", int, 1500, "phase-1 steps of the slab networks", low=10, high=1_000_000),
+        Param("slab_lr", float, 0.01, "phase-1 learning rate of the slab networks", low=1e-5, high=0.03),
+        Param("eval_every", int, 25, "steps between evaluations", low=1, high=10_000),
+    ],
+    profiles={
+        "smoke": {"n_seeds": 1, "width": 32, "n_train": 256, "phase1_steps": 150, "phase1_lr": 0.01,
+                  "learning_rate": 0.004, "weight_decay": 4.0, "phase2_steps": 150, "max_k": 2,
+                  "slab_phase1_steps": 150, "eval_every": 3},
+        "paper": {"n_seeds": 10, "width": 256, "n_train": 4096, "phase1_steps": 3000, "learning_rate": 0.001,
+                  "lr_ratio": 3.0, "weight_decay": 0.3, "phase2_steps": 8000, "max_k": 5, "slab_phase1_steps": 5000},
+    },
+    constraints=[_drift_in_budget, _drift_resolved, _drift_task_fits],
+    hypotheses=("H4",),
+    headline_claim="drift_point_ln2_over_2",
+)
+
+
+# --- chapter: grokking and its cleanup phase, replicated (H3) ----------------------
+
+def _grokking_shape(v: dict) -> str | None:
+    p = v["p"]
+    if p < 5 or any(p % d == 0 for d in range(2, int(p**0.5) + 1)):
+        return "p must be an odd prime >= 5 (the Fourier basis of Z_p and the task need it)"
+    if v["d_model"] % 4:
+        return "d_model must be a multiple of 4 (four attention heads)"
+    if v["steps"] < 10 * v["eval_every"]:
+        return "steps must be at least 10 * eval_every (the phase rule needs the curves resolved)"
+    return None
+
+
+GROKKING_REPLICATION = Chapter(
+    name="grokking_replication",
+    title="Grokking and its cleanup phase, replicated",
+    params=[
+        _seed(),
+        Param("n_seeds", int, 3, "runs; seed s sets both the train/test split and the init", low=1, high=32),
+        Param("p", int, 47, "modulus of a+b mod p (an odd prime)", low=5, high=257),
+        Param("train_frac", float, 0.5, "fraction of the p^2 pairs used for training", low=0.05, high=0.95),
+        Param("d_model", int, 64, "residual width (4 heads of d_model/4; d_mlp = 4 d_model)", low=8, high=512),
+        Param("learning_rate", float, 0.003, "AdamW eta", low=1e-5, high=0.03),
+        Param("weight_decay", float, 1.0, "AdamW lambda (decoupled)", low=0.0, high=10.0),
+        Param("warmup_steps", int, 10, "linear warm-up steps", low=0, high=10_000),
+        Param("steps", int, 2000, "full-batch training steps", low=50, high=200_000),
+        Param("eval_every", int, 20, "steps between evaluations and weight snapshots", low=1, high=10_000),
+        Param("key_share_factor", float, 2.0, "a frequency is key if its energy share is this many times the uniform share",
+              low=1.0, low_open=True, high=20.0),
+    ],
+    profiles={
+        "smoke": {"n_seeds": 1, "p": 23, "d_model": 32, "steps": 400, "eval_every": 20},
+        "paper": {"n_seeds": 5, "p": 113, "train_frac": 0.3, "d_model": 128, "learning_rate": 0.001,
+                  "steps": 40_000, "eval_every": 200},
+    },
+    constraints=[_grokking_shape],
+    hypotheses=("H3",),
+    headline_claim="memorisation_precedes_generalisation",
+)
+
+
+# --- chapter: protecting a goal: freezing, memory, triggers (H5, H6, H8) ----------
+
+def _protect_budgets(v: dict) -> str | None:
+    el = v["learning_rate"] * v["weight_decay"]
+    if el > 0.05:
+        return "learning_rate * weight_decay must be <= 0.05 (1 - eta*lambda per step must stay near 1)"
+    if v["phase2_steps"] * el < 1.04:
+        return "phase2_steps * learning_rate * weight_decay must be >= 1.04 (three times the drift point ln2/2)"
+    if v["trigger_steps"] * el < 1.0:
+        return "trigger_steps * learning_rate * weight_decay must be >= 1 (the trigger run must reach eta*lambda*t = 1)"
+    if v["eval_every"] > 0.35 / el / 3:
+        return "eval_every must be <= ln2/2 / (3 * learning_rate * weight_decay) (the drift needs 3 evaluations)"
+    return None
+
+
+def _protect_shapes(v: dict) -> str | None:
+    if v["k"] > v["n_bits"] - 2:
+        return "k must be <= n_bits - 2 (bit 0 is the proxy and the last bit the trigger's target)"
+    if not v["min_fraction"] < v["max_fraction"]:
+        return "min_fraction must be < max_fraction"
+    if v["n_train"] % 2:
+        return "n_train must be even (phase-1 goal and proxy are exactly balanced)"
+    return None
+
+
+PROTECTING_GOALS = Chapter(
+    name="protecting_goals",
+    title="Protecting a goal: freezing, memory outside decay, and an unused trigger",
+    params=[
+        _seed(),
+        Param("n_seeds", int, 3, "phase-1 networks (init seeds)", low=1, high=64),
+        Param("n_bits", int, 12, "input bits; bit 0 is the proxy, the last bit the trigger's target", low=4, high=64),
+        Param("k", int, 3, "parity order of the aligned goal", low=2, high=16),
+        Param("width", int, 64, "hidden units", low=8, high=4096),
+        Param("n_train", int, 1024, "training examples per phase", low=64, high=1_000_000),
+        Param("phase1_steps", int, 800, "phase-1 AdamW steps", low=10, high=1_000_000),
+        Param("phase1_lr", float, 0.003, "phase-1 learning rate", low=1e-5, high=0.03),
+        Param("phase1_weight_decay", float, 0.1, "phase-1 weight decay", low=0.0, high=1.0),
+        Param("learning_rate", float, 0.004, "phase-2 AdamW eta", low=1e-5, high=0.02),
+        Param("weight_decay", float, 1.0, "phase-2 lambda (trigger test: also 0, lambda/4, lambda/2)", low=0.0, low_open=True, high=10.0),
+        Param("phase2_steps", int, 800, "phase-2 steps of the freezing and memory runs", low=10, high=1_000_000),
+        Param("min_fraction", float, 0.003, "smallest fraction of weights frozen", low=1e-4, high=0.9),
+        Param("max_fraction", float, 0.3, "largest fraction of weights frozen", low=1e-3, high=1.0),
+        Param("n_fractions", int, 5, "fractions on the freezing curve (log-spaced)", low=2, high=50),
+        Param("n_trigger", int, 256, "trigger examples in phase 1 (and in the trigger test set)", low=8, high=100_000),
+        Param("trigger_steps", int, 1000, "phase-2 steps of the trigger run", low=10, high=1_000_000),
+        Param("eval_every", int, 25, "steps between evaluations (the trigger run: half of it)", low=1, high=10_000),
+    ],
+    profiles={
+        "smoke": {"n_seeds": 1, "width": 32, "n_train": 256, "phase1_steps": 150, "phase1_lr": 0.01,
+                  "learning_rate": 0.004, "weight_decay": 2.0, "phase2_steps": 150, "n_fractions": 2,
+                  "n_trigger": 64, "trigger_steps": 150, "eval_every": 10},
+        "paper": {"n_seeds": 10, "width": 256, "n_train": 4096, "phase1_steps": 3000, "learning_rate": 0.001,
+                  "weight_decay": 0.3, "phase2_steps": 4000, "n_fractions": 9, "n_trigger": 1024,
+                  "trigger_steps": 14000},
+    },
+    constraints=[_protect_budgets, _protect_shapes],
+    hypotheses=("H5", "H6", "H8"),
+    headline_claim="ranked_freezing_stops_drift",
+)
+
+
+# --- chapter: cleanup as weight decay at work, delay against eta*lambda (H3) -------
+
+def _cleanup_grid(v: dict) -> str | None:
+    if not v["lr_low"] < v["lr_high"]:
+        return "lr_low must be smaller than lr_high (two learning rates separate eta from lambda)"
+    if v["wd_min"] > v["wd_max"] or (v["n_wd"] == 1 and v["wd_min"] != v["wd_max"]):
+        return "need wd_min <= wd_max, and wd_min == wd_max when n_wd == 1"
+    if v["lr_high"] * v["wd_max"] > 0.05:
+        return "lr_high * wd_max must be <= 0.05 (1 - eta*lambda per step must stay near 1)"
+    if v["steps"] < 10 * v["eval_every"]:
+        return "steps must be at least 10 * eval_every"
+    return _grokking_shape(v)
+
+
+CLEANUP_SCALING = Chapter(
+    name="cleanup_scaling",
+    title="Cleanup as weight decay at work: how the delay scales with eta*lambda",
+    params=[
+        _seed(),
+        Param("n_seeds", int, 3, "ensembles; seed s sets the split and the init of every member", low=2, high=32),
+        Param("p", int, 47, "modulus of a+b mod p (an odd prime)", low=5, high=257),
+        Param("train_frac", float, 0.5, "fraction of the p^2 pairs used for training", low=0.05, high=0.95),
+        Param("d_model", int, 64, "residual width (4 heads; d_mlp = 4 d_model)", low=8, high=512),
+        Param("lr_low", float, 0.002, "smaller AdamW eta of the grid", low=1e-5, high=0.03),
+        Param("lr_high", float, 0.004, "larger AdamW eta of the grid (also the lambda = 0 control)", low=1e-5, high=0.03),
+        Param("wd_min", float, 1.0, "smallest nonzero lambda", low=0.0, low_open=True, high=10.0),
+        Param("wd_max", float, 2.0, "largest lambda", low=0.0, low_open=True, high=10.0),
+        Param("n_wd", int, 2, "log-spaced lambda values from wd_min to wd_max", low=1, high=16),
+        Param("warmup_steps", int, 10, "linear warm-up steps", low=0, high=10_000),
+        Param("steps", int, 2500, "full-batch training steps (the budget)", low=50, high=200_000),
+        Param("eval_every", int, 25, "steps between evaluations", low=1, high=10_000),
+    ],
+    profiles={
+        "smoke": {"n_seeds": 2, "p": 23, "d_model": 32, "lr_low": 0.003, "lr_high": 0.006, "wd_min": 2.0,
+                  "wd_max": 2.0, "n_wd": 1, "steps": 400, "eval_every": 20},
+        "paper": {"n_seeds": 5, "p": 113, "train_frac": 0.3, "d_model": 128, "lr_low": 0.001, "lr_high": 0.002,
+                  "wd_min": 0.5, "wd_max": 4.0, "n_wd": 4, "steps": 40_000, "eval_every": 100},
+    },
+    constraints=[_cleanup_grid],
+    hypotheses=("H3",),
+    headline_claim="delay_exponent_is_minus_one",
+)
+
+
+CHAPTERS: dict[str, Chapter] = {c.name: c for c in [L2_EQUILIBRIUM, FACTORISED_SIMPLICITY, ROTATIONAL_EQUILIBRIUM, PRICE_OF_PERSISTENCE, REAL_RUNS_DECAY, PROXY_DRIFT, GROKKING_REPLICATION, CLEANUP_SCALING, PROTECTING_GOALS]}

@@ -40,6 +40,12 @@ def _parser() -> argparse.ArgumentParser:
     book = sub.add_parser("book", help="execute every chapter, then build the site")
     book.add_argument("--profile", default="default", choices=PROFILES)
 
+    sweep = sub.add_parser("sweep", help="train a grid of runs into the run cache, locally or on Ray")
+    sweep.add_argument("spec", type=Path, help="a sweep specification (JSON: name, base, grid, members_per_run)")
+    sweep.add_argument("--backend", default="local", choices=("local", "ray"))
+    sweep.add_argument("--address", default=None, help="Ray cluster address HOST:PORT (ray backend)")
+    sweep.add_argument("--runs-dir", type=Path, default=None, help="run cache (default runs/ or $GOALDRIFT_RUNS_DIR)")
+
     claims = sub.add_parser("claims", help="print the claims of executed chapters")
     claims.add_argument("dir", nargs="?", type=Path, default=None)
     return parser
@@ -133,6 +139,27 @@ def cmd_claims(args) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
+def cmd_sweep(args) -> int:
+    from goaldrift.sweeps import load_spec, run_sweep
+    from goaldrift.train import ConfigError
+
+    try:
+        sweep = load_spec(args.spec)
+    except ConfigError as err:
+        raise ParamError(str(err)) from None
+    if args.address and args.backend != "ray":
+        raise ParamError("--address needs --backend ray")
+    try:
+        paths = run_sweep(sweep, backend=args.backend, address=args.address, root=args.runs_dir)
+    except ConfigError as err:
+        raise ParamError(str(err)) from None
+    except RuntimeError as err:
+        print(f"goaldrift: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"{sweep.name}: {len(paths)} runs in {paths[0].parent if paths else args.runs_dir}")
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
@@ -142,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_run(args)
         if args.command == "book":
             return cmd_book(args)
+        if args.command == "sweep":
+            return cmd_sweep(args)
         return cmd_claims(args)
     except ParamError as err:
         print(f"goaldrift: error: {err}", file=sys.stderr)

@@ -35,3 +35,23 @@ def describe(device: torch.device) -> str:
     if device.type == "cuda":
         return f"cuda:{torch.cuda.get_device_name(device)}"
     return f"cpu ({torch.get_num_threads()} threads)"
+
+
+def set_cpu_threads() -> int:
+    """Use GOALDRIFT_NUM_THREADS CPU threads (default 1) for torch's kernels.
+
+    The book's models are small: one thread per process is as fast as two on
+    them, and OpenMP threads spinning on an oversubscribed machine (a kernel
+    executing a chapter beside a test process, or several runs at once) made
+    tiny runs 30x slower here. Set GOALDRIFT_NUM_THREADS=2 or more for large
+    models on an otherwise idle machine.
+    """
+    import os
+
+    threads = int(os.environ.get("GOALDRIFT_NUM_THREADS", "1"))
+    if threads > 0 and torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    return torch.get_num_threads()
+
+
+set_cpu_threads()

@@ -142,11 +142,12 @@ def tile_state(state: dict[str, torch.Tensor], sources: list[int]) -> dict[str, 
 
 def phase2(setup: Setup, start, members: list[Member], steps: int, kind: str = "adamw",
            eval_every: int = 50, masks=None, data: ProxyData | None = None, momentum: float = 0.0,
-           root=None) -> runs.Run:
+           extra_metrics: dict | None = None, root=None) -> runs.Run:
     """Continue phase-1 networks (``start``: a Run or a state dict) on phase-2 data.
 
     ``masks``: the optimiser's element-wise {"frozen"|"exempt": {name: bool [K, ...]}}.
-    ``data`` replaces the phase-2 data (e.g. phase-1 data for the trigger test).
+    ``data`` replaces the phase-2 data (e.g. phase-1 data for the trigger test);
+    ``extra_metrics`` ({name: fn}) are evaluated beside the drift metrics.
     """
     state = start.model.state_dict() if hasattr(start, "model") else start
     init = tile_state(state, [m.source for m in members])
@@ -156,7 +157,7 @@ def phase2(setup: Setup, start, members: list[Member], steps: int, kind: str = "
                                          weight_decay=[m.weight_decay for m in members], momentum=momentum),
                        steps=steps, seeds=list(range(len(members))), data_seed=setup.data_seed,
                        loss=setup.loss, eval_every=eval_every, checkpoint_every=None)
-    metrics = {f"drift_{setup.loss}": drift_metrics(setup.loss, setup.task)}
+    metrics = {f"drift_{setup.loss}": drift_metrics(setup.loss, setup.task), **(extra_metrics or {})}
     return runs.run(config, root=root, data=data, init_state=init, masks=masks, metric_fns=metrics,
                     progress=False)
 
@@ -205,3 +206,17 @@ def loglog_slope(x: np.ndarray, y: np.ndarray) -> float:
     if ok.sum() < 2 or np.ptp(np.log(x[ok])) == 0:
         return float("nan")
     return float(np.polyfit(np.log(x[ok]), np.log(y[ok]), 1)[0])
+
+
+def init_seeds(seed: int, n_seeds: int) -> list[int]:
+    """The phase-1 init seeds of a chapter whose parameter is ``seed``."""
+    return [1000 * seed + i for i in range(n_seeds)]
+
+
+def grid(n_seeds: int, lrs, weight_decays) -> list[Member]:
+    """Every (seed, η, λ) combination, seed-major: one ensemble for the whole sweep."""
+    return [Member(s, float(lr), float(wd)) for s in range(n_seeds) for lr in lrs for wd in weight_decays]
+
+
+def eta_lambda(members: list[Member]) -> np.ndarray:
+    return np.array([m.lr * m.weight_decay for m in members])

@@ -178,8 +178,8 @@ class EnsembleOptimizer:
                 m, v = st["exp_avg"], st["exp_avg_sq"]
                 m.lerp_(g, 1 - b1)
                 v.mul_(b2).addcmul_(g, g, value=1 - b2)
-                denom = (v.sqrt() / bc2_sqrt).add_(self.eps)
-                update = (m / denom).mul_(vec(step_size, p))
+                denom = v.sqrt().div_(bc2_sqrt).add_(self.eps)
+                update = torch.div(m, denom, out=denom).mul_(vec(step_size, p))
             keep = self.keep.get(name)
             if keep is not None:
                 update = update * keep

@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
-import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -330,9 +329,11 @@ class Trainer:
         n = self.train_x.shape[0]
         per_epoch = n // B
         epoch, i = divmod(step, per_epoch)
-        seed = int.from_bytes(hashlib.sha256(f"{self.config.batch_seed}/{epoch}".encode()).digest()[:8], "little")
-        perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-        return perm[i * B:(i + 1) * B].to(self.device)
+        if getattr(self, "_perm_epoch", None) != epoch:
+            seed = int.from_bytes(hashlib.sha256(f"{self.config.batch_seed}/{epoch}".encode()).digest()[:8], "little")
+            self._perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).to(self.device)
+            self._perm_epoch = epoch
+        return self._perm[i * B:(i + 1) * B]
 
     # -- evaluation ---------------------------------------------------------
 
@@ -376,18 +377,10 @@ class Trainer:
             from tqdm import tqdm  # plain text bar: no widget dependency in notebooks
             bar = tqdm(total=c.steps, initial=start, desc=f"train K={self.model.K}", unit="step",
                        mininterval=1.0, smoothing=0.05)
-        x, y = self.train_x, self.train_y
-        model, opt = self.model, self.optimizer
         for step in range(start, c.steps):
             if step % c.eval_every == 0:
                 _append(metrics, self.evaluate(step))
-            idx = self.batch_indices(step)
-            xb, yb = (x, y) if idx is None else (x[idx], y[idx])
-            losses = per_member_loss(c.loss, model.predict(xb), yb)
-            losses.sum().backward()
-            opt.step()
-            opt.zero_grad()
-            step_loss[step] = losses.detach()
+            step_loss[step] = self.train_step(step)
             if bar is not None:
                 bar.update(1)
             done = step + 1
@@ -398,6 +391,16 @@ class Trainer:
         if not metrics or metrics["step"][-1] != c.steps:
             _append(metrics, self.evaluate(c.steps))
         return self.snapshot(c.steps, metrics, step_loss)
+
+    def train_step(self, step: int) -> torch.Tensor:
+        """One optimiser step on batch ``step``; returns the members' losses [K]."""
+        idx = self.batch_indices(step)
+        x, y = (self.train_x, self.train_y) if idx is None else (self.train_x[idx], self.train_y[idx])
+        losses = per_member_loss(self.config.loss, self.model.predict(x), y)
+        losses.sum().backward()
+        self.optimizer.step()
+        self.optimizer.zero_grad()
+        return losses.detach()
 
     def snapshot(self, step, metrics, step_loss) -> TrainState:
         return TrainState(

@@ -223,7 +223,15 @@ class Transformer(nn.Module):
 
     @staticmethod
     def _gather(table: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-        """Rows ``table[:, idx]``; index_select's backward is a plain index_add."""
+        """Rows ``table[:, idx]`` of a ``[K, V, F]`` table.
+
+        On CPU index_select is cheapest and its backward (index_add) is
+        deterministic. On CUDA index_add uses atomics, so reruns would differ
+        in the last bits; a one-hot matmul is deterministic and, at V≈p, cheap.
+        """
+        if table.is_cuda:
+            one_hot = torch.nn.functional.one_hot(idx, table.shape[1]).to(table.dtype)
+            return one_hot @ table
         return table.index_select(1, idx)
 
     def predict(self, tokens: torch.Tensor) -> torch.Tensor:

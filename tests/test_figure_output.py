@@ -1,0 +1,13 @@
+"""show() must hand IPython a real PNG (plt.show() under Agg draws nothing)."""
+
+from goaldrift import figure_output, plots
+
+
+def test_show_displays_a_png_and_closes_the_figure(monkeypatch):
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj))
+    fig, ax = plots.panels(1)
+    ax.plot([0, 1], [1, 0])
+    figure_output.show(fig)
+    assert len(shown) == 1 and shown[0].data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not plots.plt.fignum_exists(fig.number)
