@@ -127,7 +127,7 @@ def test_finished_run_is_loaded_not_recomputed(tmp_path, monkeypatch):
     assert {"config.json", "metrics.npz", "weights.pt", "provenance.json"} <= names
     assert "checkpoint.pt" not in names
     prov = first.provenance
-    assert {"git", "python", "torch", "numpy", "device", "wall_time_s"} <= set(prov)
+    assert {"git_commit", "python", "torch", "numpy", "device", "wall_time_s"} <= set(prov)
 
     def boom(*a, **k):
         raise AssertionError("a cached run must not train")

@@ -19,8 +19,6 @@ import io
 import json
 import os
 import platform
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +28,7 @@ import numpy as np
 import torch
 
 from .device import describe, pick_device
+from .provenance import git_commit, versions
 from .models import build_model
 from .train import DTYPES, RunConfig, Trainer, TrainState, stack_metrics
 
@@ -233,24 +232,10 @@ def _load_checkpoint(path: Path, trainer: Trainer) -> tuple[TrainState, float]:
     return state, float(d["elapsed"])
 
 
-def _git_commit() -> dict:
-    def git(*args):
-        r = subprocess.run(["git", "-C", str(_REPO), *args], capture_output=True, text=True, timeout=10)
-        return r.stdout.strip() if r.returncode == 0 else None
-    try:
-        commit = git("rev-parse", "HEAD")
-        dirty = git("status", "--porcelain", "--untracked-files=no")
-    except (OSError, subprocess.SubprocessError):
-        return {"commit": None, "dirty": None}
-    return {"commit": commit, "dirty": bool(dirty) if dirty is not None else None}
-
-
 def _provenance(trainer: Trainer, wall: float, resumed_from: int | None) -> dict[str, Any]:
     return {
-        "git": _git_commit(),
-        "python": sys.version.split()[0],
-        "torch": torch.__version__,
-        "numpy": np.__version__,
+        "git_commit": git_commit(),
+        **versions(),
         "platform": platform.platform(),
         "device": describe(trainer.device),
         "wall_time_s": round(wall, 3),

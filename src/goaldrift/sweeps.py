@@ -130,7 +130,7 @@ class Progress:
         left = self.total - self.finished - self.failed
         eta = f"{elapsed / done_now * left:.0f} s" if done_now and left else ("0 s" if not left else "?")
         return (f"sweep: {self.finished}/{self.total} finished ({self.cached} cached), "
-                f"{self.running} running, {self.failed} failed, ETA {eta}")
+                f"{self.running} in flight, {self.failed} failed, ETA {eta}")
 
     def show(self) -> None:
         print(self.line(), file=self.stream, flush=True)
