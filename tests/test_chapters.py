@@ -27,8 +27,10 @@ def test_chapter_runs_at_smoke(smoke_book, name):
     info = json.loads((out / "run_info.json").read_text())
     assert info["profile"] == "smoke" and info["ok"]
     nb = nbformat.read(out / f"{name}.ipynb", as_version=4)
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
-    assert not errors
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.output_type == "error"]
+    figures = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert figures, f"{name}: the executed notebook contains no figure"
 
 
 def test_site_builds_with_warnings_as_errors(smoke_site):

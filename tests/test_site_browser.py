@@ -96,6 +96,8 @@ def test_every_page_renders_offline(served_site, browser):
             "() => Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0).map(i => i.src)"
         )
         problems += [f"{rel}: image did not load: {src}" for src in broken]
+        if rel.startswith("book/chapters/") and not page.evaluate("() => document.images.length"):
+            problems.append(f"{rel}: a chapter page without a single figure")
         if page.query_selector(".output.traceback, .output.error") or "Traceback (most recent call last)" in text:
             problems.append(f"{rel}: an executed cell shows an error")
         problems += [f"{rel}: console error: {e}" for e in console_errors]

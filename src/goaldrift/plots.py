@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import matplotlib
+import matplotlib.pyplot as plt
 
-matplotlib.use("Agg")  # notebooks are executed headless by papermill
-import matplotlib.pyplot as plt  # noqa: E402
+# No backend is forced: in a kernel (papermill) matplotlib's inline backend puts
+# each figure into the notebook; elsewhere headless matplotlib falls back to Agg.
 
 PREDICTED = dict(color="black", linestyle="--", linewidth=1.2)
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf"]
