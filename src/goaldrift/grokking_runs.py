@@ -8,7 +8,6 @@ milestones (memorisation, generalisation, norms there) off its curves.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,10 +20,6 @@ from .tasks.modular import modular_data
 from .train import OptimConfig, RunConfig
 
 N_HEADS = 4
-
-
-def is_prime(n: int) -> bool:
-    return n >= 2 and all(n % d for d in range(2, math.isqrt(n) + 1))
 
 
 def transformer(p: int, d_model: int) -> TransformerConfig:

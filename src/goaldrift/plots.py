@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import io
+
 import matplotlib
 import matplotlib.pyplot as plt
 
-# No backend is forced: in a kernel (papermill) matplotlib's inline backend puts
-# each figure into the notebook; elsewhere headless matplotlib falls back to Agg.
 
 PREDICTED = dict(color="black", linestyle="--", linewidth=1.2)
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf"]
@@ -32,3 +32,19 @@ def panels(n: int = 1, width: float = 7.0, height: float = 3.4):
     style()
     fig, axes = plt.subplots(1, n, figsize=(width, height), constrained_layout=True)
     return fig, axes
+
+
+def show(fig=None, dpi: int = 110) -> None:
+    """Put a figure into the executed notebook as a PNG, then close it.
+
+    Explicit rather than plt.show(): whatever backend matplotlib picked (Agg
+    on a headless machine draws nothing on show), the figure lands in the
+    notebook, and closing it keeps long chapters from piling up figures.
+    """
+    from IPython.display import Image, display
+
+    fig = fig if fig is not None else plt.gcf()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    plt.close(fig)
+    display(Image(data=buf.getvalue(), format="png"))
