@@ -120,3 +120,41 @@ def test_ray_sweep_survives_a_killed_worker(tmp_path):
     assert [p.name for p in ray_dirs] == sorted(p.name for p in local_paths)  # every run exactly once
     for path in local_paths:
         _same_results(path, ray_root / path.name)
+
+
+def _glued(notebook: Path, name: str) -> str:
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if out.get("metadata", {}).get("scrapbook", {}).get("name") == name:
+                return out["data"]["application/papermill.record/text/plain"]
+    raise KeyError(name)
+
+
+@pytest.mark.slow
+def test_chapter_sweep_fills_the_cache_the_chapter_reads(tmp_path):
+    runs_dir = tmp_path / "runs"
+    result = run_cli("sweep", "cleanup_scaling", "--profile", "smoke", "--runs-dir", runs_dir)
+    assert result.returncode == 0, result.stderr
+    finished = sorted(p.parent.name for p in runs_dir.glob("*/provenance.json"))
+    assert finished
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, GOALDRIFT_RUNS_DIR=str(runs_dir))
+    chapter = subprocess.run([sys.executable, "-m", "goaldrift", "run", "cleanup_scaling", "--profile", "smoke",
+                              "--out", str(tmp_path / "out")], capture_output=True, text=True, env=env, cwd=REPO)
+    assert chapter.returncode == 0, chapter.stderr[-2000:]
+    assert _glued(tmp_path / "out" / "cleanup_scaling.ipynb", "trained_now") == "0"
+    assert sorted(p.parent.name for p in runs_dir.glob("*/provenance.json")) == finished
+
+
+def test_sweep_command_refuses_what_it_cannot_sweep(tmp_path):
+    for args in (["l2_equilibrium"], ["no_such_thing"], ["cleanup_scaling", "-p", "nope", "1"],
+                 ["cleanup_scaling", "--address", "1.2.3.4:6379"]):
+        result = run_cli("sweep", *args, "--runs-dir", tmp_path / "runs")
+        assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, args
+    assert not (tmp_path / "runs").exists()

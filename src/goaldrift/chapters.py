@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from goaldrift.params import Constraint, Param
 
@@ -29,6 +30,10 @@ class Chapter:
     # claim whose measured value the front page quotes for them.
     hypotheses: tuple[str, ...] = ()
     headline_claim: str | None = None
+    # The chapter's training runs as a function of its parameters, for chapters
+    # whose runs `goaldrift sweep CHAPTER` can train ahead (locally or on Ray)
+    # into the cache the chapter then reads.
+    sweep: Callable[[dict], list] | None = None
 
     @property
     def notebook(self) -> Path:
@@ -463,6 +468,14 @@ def _cleanup_grid(v: dict) -> str | None:
     return _grokking_shape(v)
 
 
+def _cleanup_runs(values: dict) -> list:
+    from goaldrift.grokking_runs import cleanup_sweep
+
+    names = ("seed", "n_seeds", "p", "train_frac", "d_model", "lr_low", "lr_high", "wd_min", "wd_max",
+             "n_wd", "warmup_steps", "steps", "eval_every")
+    return cleanup_sweep(**{n: values[n] for n in names})[2]
+
+
 CLEANUP_SCALING = Chapter(
     name="cleanup_scaling",
     title="Cleanup as weight decay at work: how the delay scales with eta*lambda",
@@ -490,6 +503,7 @@ CLEANUP_SCALING = Chapter(
     constraints=[_cleanup_grid],
     hypotheses=("H3",),
     headline_claim="delay_exponent_is_minus_one",
+    sweep=_cleanup_runs,
 )
 
 

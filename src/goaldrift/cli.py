@@ -41,7 +41,10 @@ def _parser() -> argparse.ArgumentParser:
     book.add_argument("--profile", default="default", choices=PROFILES)
 
     sweep = sub.add_parser("sweep", help="train a grid of runs into the run cache, locally or on Ray")
-    sweep.add_argument("spec", type=Path, help="a sweep specification (JSON: name, base, grid, members_per_run)")
+    sweep.add_argument("target", help="a chapter that declares its runs, or a sweep specification "
+                       "(JSON: name, base, grid, members_per_run)")
+    sweep.add_argument("--profile", default="default", choices=PROFILES, help="for a chapter")
+    sweep.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
     sweep.add_argument("--backend", default="local", choices=("local", "ray"))
     sweep.add_argument("--address", default=None, help="Ray cluster address HOST:PORT (ray backend)")
     sweep.add_argument("--runs-dir", type=Path, default=None, help="run cache (default runs/ or $GOALDRIFT_RUNS_DIR)")
@@ -140,23 +143,33 @@ def cmd_claims(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from goaldrift.sweeps import load_spec, run_sweep
+    from goaldrift.chapters import CHAPTERS
+    from goaldrift.profiles import resolve
+    from goaldrift.sweeps import load_spec, run_configs
     from goaldrift.train import ConfigError
 
-    try:
-        sweep = load_spec(args.spec)
-    except ConfigError as err:
-        raise ParamError(str(err)) from None
     if args.address and args.backend != "ray":
         raise ParamError("--address needs --backend ray")
     try:
-        paths = run_sweep(sweep, backend=args.backend, address=args.address, root=args.runs_dir)
+        if args.target in CHAPTERS:
+            chapter = CHAPTERS[args.target]
+            if chapter.sweep is None:
+                raise ParamError(f"chapter {chapter.name!r} declares no sweep "
+                                 f"(chapters that do: {', '.join(c for c, ch in CHAPTERS.items() if ch.sweep)})")
+            configs = chapter.sweep(resolve(chapter, args.profile, _overrides(args.param)))
+        elif Path(args.target).suffix == ".json" or Path(args.target).exists():
+            if args.param:
+                raise ParamError("-p applies to chapters, not to sweep specifications")
+            configs = load_spec(args.target).runs()
+        else:
+            raise ParamError(f"{args.target!r} is neither a chapter nor a sweep specification file")
+        paths = run_configs(configs, backend=args.backend, address=args.address, root=args.runs_dir)
     except ConfigError as err:
         raise ParamError(str(err)) from None
     except RuntimeError as err:
         print(f"goaldrift: {err}", file=sys.stderr)
         return EXIT_FAILED
-    print(f"{sweep.name}: {len(paths)} runs in {paths[0].parent if paths else args.runs_dir}")
+    print(f"{args.target}: {len(paths)} runs in {paths[0].parent if paths else args.runs_dir}")
     return EXIT_OK
 
 

@@ -115,6 +115,19 @@ def sweep_configs(grid, seeds, p: int, train_frac: float, d_model: int, steps: i
             for s in seeds]
 
 
+def cleanup_sweep(seed: int, n_seeds: int, p: int, train_frac: float, d_model: int, lr_low: float,
+                  lr_high: float, wd_min: float, wd_max: float, n_wd: int, warmup_steps: int, steps: int,
+                  eval_every: int) -> tuple[list[tuple[float, float]], list[int], list[RunConfig]]:
+    """The cleanup-scaling chapter's sweep, from its parameters: the (lr, weight_decay)
+    grid (plus a lambda = 0 control), the seeds, and one ensemble run per seed.
+    Declared once here so the chapter and `goaldrift sweep cleanup_scaling` train
+    the same runs (and so share the run cache)."""
+    seeds = list(range(seed, seed + n_seeds))
+    grid = sweep_grid([lr_low, lr_high], np.geomspace(wd_min, wd_max, n_wd), zero_decay_lr=lr_high)
+    configs = sweep_configs(grid, seeds, p, train_frac, d_model, steps, warmup_steps=warmup_steps, eval_every=eval_every)
+    return grid, seeds, configs
+
+
 def sweep_milestones(runs_by_seed, grid, seeds) -> tuple[list[SweepPoint], Milestones]:
     """Flatten the per-seed ensembles into one row per (seed, lr, weight_decay)."""
     points, parts = [], []

@@ -1,6 +1,8 @@
 """Sweeps: a grid of run configurations, trained locally or on a Ray cluster.
 
-A sweep is a base `RunConfig` and a grid over learning rate, weight decay and
+A sweep is either a chapter's runs (a chapter that declares `sweep` in its
+registry entry: `goaldrift sweep cleanup_scaling --profile paper`), or a base
+`RunConfig` and a grid over learning rate, weight decay and
 model-init seed. Grid points that share every other setting are packed into
 ensemble runs of at most `members_per_run` members, so a sweep of 48 points is
 a handful of batched runs. Every run lands in the ordinary run cache
@@ -154,13 +156,20 @@ def _train_one(config_dict: dict, root: str) -> str:
     return str(run(config, root=root, progress=False).path)
 
 
-def run_sweep(sweep: Sweep, *, backend: str = "local", address: str | None = None,
-              root=None, max_retries: int = 3, report: Callable[[Progress], None] | None = None,
-              ray_init_kwargs: dict | None = None) -> list[Path]:
-    """Train every run of the sweep that is not in the cache; return their folders."""
+def run_sweep(sweep: Sweep, **kwargs) -> list[Path]:
+    """Train every run of a grid sweep that is not in the cache; return their folders."""
     sweep.validate()
+    return run_configs(sweep.runs(), **kwargs)
+
+
+def run_configs(configs: list[RunConfig], *, backend: str = "local", address: str | None = None,
+                root=None, max_retries: int = 3, report: Callable[[Progress], None] | None = None,
+                ray_init_kwargs: dict | None = None) -> list[Path]:
+    """Train every configuration that is not in the cache (a grid sweep's runs, or
+    a chapter's); return the run folders in the order given."""
+    for config in configs:
+        config.validate()
     root = str(runs_root(root))
-    configs = sweep.runs()
     progress = Progress(total=len(configs))
     report = report or (lambda p: p.show())
     todo = []
