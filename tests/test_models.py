@@ -11,16 +11,6 @@ from goaldrift.tasks.modular import modular_data, split_pairs
 SMALL = dict(d_model=32, n_heads=4, d_head=8, d_mlp=64)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread, and on a shared 2-core machine
-    two threads oversubscribe it; restored afterwards for other test files."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def rel_err(a, b):
     return ((a - b).abs().max() / b.abs().max()).item()
 

@@ -11,14 +11,6 @@ from goaldrift.optim import EnsembleOptimizer
 CFG = MLPConfig(d_in=6, d_hidden=12, d_out=2, activation="relu")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread, and on a shared 2-core machine
-    two threads oversubscribe it; restored afterwards for other test files."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 X = torch.randn(32, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
 Y = torch.randn(32, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
 

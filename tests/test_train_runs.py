@@ -20,16 +20,6 @@ from goaldrift.train import ConfigError, OptimConfig, RunConfig, Trainer, regist
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread, and on a shared 2-core machine
-    two threads oversubscribe it; restored afterwards for other test files."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def mlp_config(**kw):
     base = dict(
         task={"name": "modular_addition", "p": 11, "train_frac": 0.5, "encoding": "onehot"},

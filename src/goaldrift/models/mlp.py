@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from .ensemble import EnsembleModule
+
 ACTIVATIONS = {
     "relu": torch.relu,
     "quadratic": torch.square,
@@ -61,7 +63,7 @@ def mlp_init(cfg: MLPConfig, seed: int) -> dict[str, torch.Tensor]:
     return w
 
 
-class MLP(nn.Module):
+class MLP(EnsembleModule):
     """K MLPs; ``W_i [K, fan_in, fan_out]``, ``b_i [K, fan_out]``.
 
     ``W_0`` reads the input; the last ``W_{L}`` is the readout (also
@@ -69,19 +71,8 @@ class MLP(nn.Module):
     """
 
     def __init__(self, cfg: MLPConfig, seeds, dtype=torch.float32, device="cpu"):
-        super().__init__()
-        cfg.validate()
-        self.cfg = cfg
-        self.seeds = [int(s) for s in seeds]
+        super().__init__(cfg, seeds, mlp_init, dtype=dtype, device=device)
         self.n_layers = len(cfg.widths) - 1
-        members = [mlp_init(cfg, s) for s in self.seeds]
-        for name in members[0]:
-            stacked = torch.stack([m[name] for m in members]).to(dtype=dtype, device=device)
-            self.register_parameter(name, nn.Parameter(stacked))
-
-    @property
-    def K(self) -> int:
-        return len(self.seeds)
 
     @property
     def W_in(self) -> torch.Tensor:

@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .ensemble import EnsembleModule
+
 ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
 
 
@@ -103,22 +105,11 @@ def published_init(cfg: TransformerConfig, seed: int) -> dict[str, torch.Tensor]
     return {k: v.contiguous() for k, v in w.items()}
 
 
-class Transformer(nn.Module):
+class Transformer(EnsembleModule):
     """K one-layer transformers evaluated together; parameters are [K, ...]."""
 
     def __init__(self, cfg: TransformerConfig, seeds, dtype=torch.float32, device="cpu"):
-        super().__init__()
-        cfg.validate()
-        self.cfg = cfg
-        self.seeds = [int(s) for s in seeds]
-        members = [published_init(cfg, s) for s in self.seeds]
-        for name in members[0]:
-            stacked = torch.stack([m[name] for m in members]).to(dtype=dtype, device=device)
-            self.register_parameter(name, nn.Parameter(stacked))
-
-    @property
-    def K(self) -> int:
-        return len(self.seeds)
+        super().__init__(cfg, seeds, published_init, dtype=dtype, device=device)
 
     @property
     def W_L(self) -> torch.Tensor:
