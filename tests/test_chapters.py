@@ -24,6 +24,10 @@ def test_chapter_runs_at_smoke(smoke_book, name):
     out = executed / name
     claims = json.loads((out / "claims.json").read_text())
     assert claims, "a chapter must record at least one claim"
+    ids = {c["id"] for c in claims}
+    chapter = CHAPTERS[name]
+    named = {chapter.headline_claim} | {i for group in chapter.claims_by_hypothesis.values() for i in group}
+    assert named - {None} <= ids, f"{name}: the registry names claims the chapter does not record"
     info = json.loads((out / "run_info.json").read_text())
     assert info["profile"] == "smoke" and info["ok"]
     nb = nbformat.read(out / f"{name}.ipynb", as_version=4)

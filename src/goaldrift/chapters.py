@@ -30,6 +30,9 @@ class Chapter:
     # claim whose measured value the front page quotes for them.
     hypotheses: tuple[str, ...] = ()
     headline_claim: str | None = None
+    # For a chapter that tests several hypotheses: which claims bear on which
+    # (hypothesis -> claim ids; the first id is that hypothesis's headline).
+    claims_by_hypothesis: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # The chapter's training runs as a function of its parameters, for chapters
     # whose runs `goaldrift sweep CHAPTER` can train ahead (locally or on Ray)
     # into the cache the chapter then reads.
@@ -451,6 +454,13 @@ PROTECTING_GOALS = Chapter(
     constraints=[_protect_budgets, _protect_shapes],
     hypotheses=("H5", "H6", "H8"),
     headline_claim="ranked_freezing_stops_drift",
+    claims_by_hypothesis={
+        "H5": ("ranked_freezing_stops_drift", "frozen_weights_do_not_move", "random_freezing_does_not",
+               "construction_with_read_path_stops_drift", "construction_without_read_path_drifts"),
+        "H6": ("protected_read_path_bounds_drift", "memory_survives", "memory_alone_does_not_bound_drift"),
+        "H8": ("trigger_erased_at_h1_rate", "trigger_row_decays_exactly", "trigger_row_untouched_without_decay",
+               "trigger_erased_at_degree2_rate", "trigger_survival_collapses", "trigger_survives_without_decay"),
+    },
 )
 
 

@@ -77,7 +77,16 @@ def hypotheses_page(executed: Path) -> str:
     ]
     for hid, statement in HYPOTHESES.items():
         chapters = [c for c in CHAPTERS.values() if hid in c.hypotheses]
-        claims = [cl for c in chapters for cl in read_chapter_claims(executed / c.name)]
+        claims, key = [], []
+        for c in chapters:
+            mine = read_chapter_claims(executed / c.name)
+            wanted = c.claims_by_hypothesis.get(hid)
+            if wanted is not None:
+                mine = [cl for cl in mine if cl.id in wanted]
+            claims += mine
+            headline_id = wanted[0] if wanted else c.headline_claim
+            key += [f"`{h.id}`: predicted {format_value(h.predicted)}, measured {format_value(h.measured)}"
+                    for h in mine if h.id == headline_id]
         if not claims:
             verdict = "not yet tested"
         elif any(cl.enforced and not cl.passed for cl in claims):
@@ -86,12 +95,6 @@ def hypotheses_page(executed: Path) -> str:
             verdict = f"mixed: {sum(cl.passed for cl in claims)} of {len(claims)} claims hold"
         else:
             verdict = f"supported ({len(claims)} of {len(claims)} claims)"
-        key = []
-        for c in chapters:
-            headline = [cl for cl in read_chapter_claims(executed / c.name) if cl.id == c.headline_claim]
-            if headline:
-                h = headline[0]
-                key.append(f"`{h.id}`: predicted {format_value(h.predicted)}, measured {format_value(h.measured)}")
         links = ", ".join(f"{{doc}}`{c.title} </book/chapters/{c.name}>`" for c in chapters) or "—"
         lines.append(f"| {hid} | {statement} | {verdict} | {'; '.join(key) or '—'} | {links} |")
     return "\n".join(lines) + "\n"
