@@ -93,6 +93,19 @@ def test_failing_claim_fails_enforced_run_but_not_smoke(tmp_path, monkeypatch, c
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
     assert errors and errors[0].ename == "ClaimFailure"  # the failure is visible in the notebook
     assert json.loads((out / "claims.json").read_text())[0]["passed"] is False
-    # A second (smoke) run replaces the output but keeps the failed one as .previous.
+    # A smoke run (claims not enforced) succeeds and replaces the failed output...
     assert cli.main(["run", "failing_demo", "--profile", "smoke", "--out", str(out)]) == 0
-    assert (tmp_path / "out.previous" / "failing_demo.ipynb").exists()
+    assert json.loads((out / "run_info.json").read_text())["ok"]
+    # ...and a failed run after it keeps that good output as .previous.
+    assert cli.main(["run", "failing_demo", "--out", str(out)]) == 1
+    assert json.loads((tmp_path / "out.previous" / "run_info.json").read_text())["profile"] == "smoke"
+    assert not json.loads((out / "run_info.json").read_text())["ok"]
+
+
+def test_out_folder_with_foreign_content_is_refused(tmp_path):
+    precious = tmp_path / "mine"
+    precious.mkdir()
+    (precious / "thesis.tex").write_text("do not move me")
+    assert cli.main(["run", "l2_equilibrium", "--profile", "smoke", "--out", str(precious)]) == 2
+    assert (precious / "thesis.tex").read_text() == "do not move me"
+    assert not (tmp_path / "mine.previous").exists()

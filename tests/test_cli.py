@@ -58,9 +58,15 @@ def test_claims_without_results_is_bad_input(tmp_path):
 
 
 def test_claims_prints_table_and_fails_on_a_failed_claim(tmp_path):
-    (tmp_path / "ch").mkdir()
-    record = {"id": "x", "chapter": "ch", "statement": "s", "predicted": 1.0, "measured": 2.0,
+    (tmp_path / "l2_equilibrium").mkdir()
+    record = {"id": "x", "chapter": "l2_equilibrium", "statement": "s", "predicted": 1.0, "measured": 2.0,
               "tolerance": 0.1, "comparison": "abs", "passed": False, "enforced": True}
-    (tmp_path / "ch" / "claims.json").write_text(json.dumps([record]))
+    (tmp_path / "l2_equilibrium" / "claims.json").write_text(json.dumps([record]))
+    (tmp_path / "l2_equilibrium.previous").mkdir()  # an older output beside it is not counted
+    (tmp_path / "l2_equilibrium.previous" / "claims.json").write_text(json.dumps([record, record]))
     result = run_cli("claims", tmp_path)
     assert result.returncode == 1 and "FAIL" in result.stdout
+    assert "enforced claims: 0 pass, 1 FAIL" in result.stdout
+    (tmp_path / "l2_equilibrium" / "claims.json").write_text("{not json")
+    result = run_cli("claims", tmp_path)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1

@@ -122,4 +122,4 @@ def test_targets_keep_their_margin():
 
 def test_training_diverging_stops_instead_of_hanging():
     run = fn.train_diagonal([1.0, 2.0], 2, 0.1, 5.0, np.ones((2, 2)) * 3, max_steps=500)
-    assert run.steps <= 500 and not math.isfinite(run.max_grad) or run.max_grad > 1e-3
+    assert run.steps < 500 and not math.isfinite(run.max_grad)  # stopped early, on the divergence

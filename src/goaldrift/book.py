@@ -9,6 +9,7 @@ execution off and fails on any warning.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -70,16 +71,22 @@ def _copy_mathjax(target: Path) -> None:
 
 
 def build_site(executed: Path = EXECUTED_DIR, build_root: Path = BUILD_DIR) -> int:
-    """Stage the executed chapters under build_root and run Jupyter Book, which
-    writes build_root/html; returns its exit code."""
-    if build_root.name != "_build":  # Jupyter Book always writes <path-output>/_build/html
-        raise ValueError(f"build_root must be a folder named _build, not {build_root}")
+    """Stage the executed chapters under build_root and run Jupyter Book; on
+    success the new site replaces build_root/html, on failure the old site
+    stays (the failed build is left in build_root/site-build for inspection).
+    Returns Jupyter Book's exit code."""
     src = stage(executed, build_root / "site-src")
-    html = build_root / "html"
-    if html.exists():
-        shutil.rmtree(html)
+    attempt = build_root / "site-build"
+    if attempt.exists():
+        shutil.rmtree(attempt)
     cmd = [
         str(Path(sys.executable).with_name("jupyter-book")), "build", str(src),
-        "--path-output", str(build_root.parent), "-W", "-n", "--keep-going",
+        "--path-output", str(attempt), "-W", "-n", "--keep-going",
     ]
-    return subprocess.run(cmd, cwd=REPO_ROOT).returncode
+    code = subprocess.run(cmd, cwd=REPO_ROOT).returncode
+    if code == 0:
+        html = build_root / "html"
+        if html.exists():
+            shutil.rmtree(html)
+        os.replace(attempt / "_build" / "html", html)
+    return code

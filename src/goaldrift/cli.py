@@ -103,18 +103,24 @@ def _report(result) -> None:
 
 
 def cmd_book(args) -> int:
-    from goaldrift.book import EXECUTED_DIR, build_site
+    from goaldrift.book import EXECUTED_DIR, MATHJAX_DIR, build_site
     from goaldrift.chapters import CHAPTERS
     from goaldrift.execute import run_chapter
     from goaldrift.profiles import resolve
 
     plans = [(c, resolve(c, args.profile)) for c in CHAPTERS.values()]
+    if not (MATHJAX_DIR / "tex-mml-chtml.js").exists():  # checked before hours of execution, not after
+        raise ParamError(f"{MATHJAX_DIR} is missing: run `npm ci` (make book does) to install MathJax")
     ok = True
     for chapter, values in plans:
         result = run_chapter(chapter, args.profile, values, EXECUTED_DIR / chapter.name)
         _report(result)
         ok &= result.ok
-    site = build_site(EXECUTED_DIR)
+    try:
+        site = build_site(EXECUTED_DIR)
+    except FileNotFoundError as err:
+        print(f"goaldrift: {err}", file=sys.stderr)
+        return EXIT_FAILED
     if site != 0:
         print(f"goaldrift: jupyter-book build failed (exit {site})", file=sys.stderr)
     return EXIT_OK if ok and site == 0 else EXIT_FAILED
@@ -122,23 +128,33 @@ def cmd_book(args) -> int:
 
 def cmd_claims(args) -> int:
     from goaldrift.book import EXECUTED_DIR
+    from goaldrift.chapters import CHAPTERS
     from goaldrift.claims import CLAIMS_FILE, format_value, load_claims
 
     root = args.dir if args.dir is not None else EXECUTED_DIR
     if not root.is_dir():
         raise ParamError(f"{str(root)!r} is not a folder of executed chapters")
-    files = [root / CLAIMS_FILE] if (root / CLAIMS_FILE).exists() else sorted(root.glob(f"*/{CLAIMS_FILE}"))
+    if (root / CLAIMS_FILE).exists():
+        files = [root / CLAIMS_FILE]
+    else:  # one folder per chapter; never the .previous copies or work folders beside them
+        files = [root / name / CLAIMS_FILE for name in CHAPTERS if (root / name / CLAIMS_FILE).exists()]
     if not files:
         raise ParamError(f"no {CLAIMS_FILE} under {str(root)!r}: run a chapter first")
-    claims = [c for f in files for c in load_claims(f)]
-    width = max(len(c.id) for c in claims)
+    try:
+        claims = [c for f in files for c in load_claims(f)]
+    except (ValueError, TypeError, KeyError) as err:
+        raise ParamError(f"unreadable {CLAIMS_FILE} under {str(root)!r}: {str(err).splitlines()[0]}") from None
+    width = max((len(c.id) for c in claims), default=0)
     for c in claims:
         print(
             f"{c.verdict():8s} {c.chapter:18s} {c.id:{width}s}  "
             f"predicted {format_value(c.predicted):>12s}  measured {format_value(c.measured):>12s}"
         )
-    failed = [c for c in claims if c.enforced and not c.passed]
-    print(f"{len(claims) - len(failed)} passed, {len(failed)} failed (enforced claims that failed)")
+    enforced = [c for c in claims if c.enforced]
+    failed = [c for c in enforced if not c.passed]
+    tested = [c for c in claims if not c.enforced]
+    print(f"enforced claims: {len(enforced) - len(failed)} pass, {len(failed)} FAIL; "
+          f"hypotheses: {sum(c.passed for c in tested)} hold, {sum(not c.passed for c in tested)} refuted")
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -166,6 +182,8 @@ def cmd_sweep(args) -> int:
         paths = run_configs(configs, backend=args.backend, address=args.address, root=args.runs_dir)
     except ConfigError as err:
         raise ParamError(str(err)) from None
+    except OSError as err:
+        raise ParamError(f"cannot use the run cache: {err}") from None
     except RuntimeError as err:
         print(f"goaldrift: {err}", file=sys.stderr)
         return EXIT_FAILED

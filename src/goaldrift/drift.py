@@ -18,7 +18,7 @@ linearly interpolated between evaluations (inf: no drift in the budget).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch

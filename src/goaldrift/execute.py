@@ -1,10 +1,12 @@
 """Execute one chapter with papermill, atomically.
 
 The notebook runs in a fresh temporary folder beside the output folder. Only
-when papermill has finished (all claims passed, or a claim failed and the
+when papermill has finished (all claims passed, or a cell failed and the
 failure is visible in the notebook) does that folder take the output's
-place; the output it replaces is kept as `<out>.previous`, so no earlier
-result is lost. A crash or an interrupt leaves the old output untouched.
+place. A successful output that is replaced is kept as `<out>.previous`, so
+a failed run never costs the last good result. A crash of the kernel, an
+interrupt or any other error leaves the old output untouched. `--out` must be
+a new folder or one that holds an earlier chapter output (run_info.json).
 """
 
 from __future__ import annotations
@@ -43,6 +45,11 @@ def check_out_dir(out_dir: Path) -> None:
 
     if out_dir.exists() and not out_dir.is_dir():
         raise ParamError(f"--out {str(out_dir)!r} exists and is not a folder")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / RUN_INFO_FILE).exists():
+        raise ParamError(f"--out {str(out_dir)!r} is a folder that holds something other than a chapter output")
+    previous = _previous(out_dir)
+    if previous.exists() and not previous.is_dir():
+        raise ParamError(f"{str(previous)!r} exists and is not a folder (it would hold the replaced output)")
     parent = out_dir.parent
     while not parent.exists():
         parent = parent.parent
@@ -55,11 +62,14 @@ def run_chapter(chapter: Chapter, profile: str, values: dict, out_dir: Path) -> 
     from papermill.exceptions import PapermillExecutionError
 
     out_dir = out_dir.resolve()
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    parameters = dict(values, profile=profile, output_dir=str(work))
     started = time.time()
     ok, message = True, "all enforced claims passed"
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    except OSError as err:
+        return ChapterResult(chapter.name, out_dir, False, f"cannot write beside {out_dir}: {err}", 0.0)
+    parameters = dict(values, profile=profile, output_dir=str(work))
     try:
         papermill.execute_notebook(
             str(chapter.notebook),
@@ -75,6 +85,12 @@ def run_chapter(chapter: Chapter, profile: str, values: dict, out_dir: Path) -> 
             message = f"claim failure: {err.evalue}"
         else:
             message = f"the chapter raised {err.ename}: {err.evalue}".splitlines()[0]
+    except Exception as err:  # the kernel died, a cell timed out, no kernel: nothing usable was written
+        shutil.rmtree(work, ignore_errors=True)
+        first_line = (str(err).strip().splitlines() or [""])[0]
+        return ChapterResult(chapter.name, out_dir, False,
+                             f"execution failed ({type(err).__name__}: {first_line}); earlier output kept",
+                             time.time() - started)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
@@ -95,12 +111,22 @@ def run_chapter(chapter: Chapter, profile: str, values: dict, out_dir: Path) -> 
     return ChapterResult(chapter.name, out_dir, ok, message, wall)
 
 
+def _previous(target: Path) -> Path:
+    return target.with_name(target.name + ".previous")
+
+
 def _replace_dir(new: Path, target: Path) -> None:
-    previous = target.with_name(target.name + ".previous")
+    """Move `new` into `target`'s place; a successful output it replaces becomes
+    `<target>.previous`, a failed one is dropped."""
+    previous = _previous(target)
     if target.exists():
-        if previous.exists():
-            shutil.rmtree(previous)
-        os.replace(target, previous)
+        info = read_run_info(target)
+        if info and info.get("ok"):
+            if previous.exists():
+                shutil.rmtree(previous)
+            os.replace(target, previous)
+        else:
+            shutil.rmtree(target)
     os.replace(new, target)
 
 

@@ -60,10 +60,13 @@ class Param:
                     return False
                 raise invalid
             if self.type is int:
-                value = float(text)
-                if not value.is_integer():
-                    raise invalid
-                return int(value)
+                try:
+                    return int(text)
+                except ValueError:  # "1e3" is a fine step count; 2.5 is not
+                    value = float(text)
+                    if not value.is_integer():
+                        raise invalid from None
+                    return int(value)
             if self.type is float:
                 return float(text)
             return str(text)

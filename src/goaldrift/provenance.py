@@ -42,11 +42,9 @@ def versions() -> dict[str, str]:
 
 
 def device_description() -> str:
-    import torch
+    from goaldrift.device import describe, pick_device
 
-    if torch.cuda.is_available():
-        return f"cuda ({torch.cuda.get_device_name(0)})"
-    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    return describe(pick_device("auto"))
 
 
 def provenance() -> dict:

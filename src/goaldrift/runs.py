@@ -227,8 +227,7 @@ def _load_checkpoint(path: Path, trainer: Trainer) -> tuple[TrainState, float]:
         raise RuntimeError(f"checkpoint {path} belongs to another configuration")
     model = {k: v.to(trainer.device) for k, v in d["model"].items()}
     metrics = {k: list(v.numpy()) for k, v in d["metrics"].items()}
-    rng = {k: v for k, v in d["rng"].items()}
-    state = TrainState(d["step"], model, d["optimizer"], metrics, d["step_loss"], rng, d["config"])
+    state = TrainState(d["step"], model, d["optimizer"], metrics, d["step_loss"], d["rng"], d["config"])
     return state, float(d["elapsed"])
 
 

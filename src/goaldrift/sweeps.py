@@ -88,7 +88,7 @@ class Sweep:
     def from_dict(cls, d: dict) -> "Sweep":
         try:
             return cls(d["name"], RunConfig.from_dict(d["base"]), dict(d.get("grid", {})),
-                       int(d.get("members_per_run", 16)))
+                       d.get("members_per_run", 16))
         except (KeyError, TypeError, ValueError) as err:
             raise ConfigError(f"not a sweep specification: {str(err).splitlines()[0]}") from None
 
@@ -223,4 +223,5 @@ def _run_on_ray(todo, root, address, max_retries, progress, report, init_kwargs)
         progress.running = len(pending)
         report(progress)
     if progress.failed:
-        raise RuntimeError(f"{progress.failed} run(s) of the sweep failed after {max_retries} retries")
+        raise RuntimeError(f"{progress.failed} run(s) of the sweep failed (a run that raises is not retried; "
+                           f"a run whose worker died was retried up to {max_retries} times)")

@@ -17,8 +17,6 @@ import math
 from dataclasses import dataclass, field
 
 import torch
-from torch import nn
-
 from .ensemble import EnsembleModule
 
 ACTIVATIONS = {

@@ -168,11 +168,6 @@ def deep_stationarity() -> Derivation:
     )
 
 
-def deep_product_equation() -> sp.Expr:
-    """h(p) = p + lambda p^{2/L - 1}: a nonzero stationary product p of depth L solves h(p) = c."""
-    return p + lam * p ** (sp.Integer(2) / L - 1)
-
-
 def nuclear_norm_statement() -> sp.Expr:
     """||A||_F^2 + ||B||_F^2 >= 2 ||A B^T||_*, with equality at the balanced SVD factors.
     Per singular value sigma_i it is the scalar result 2|c| with c = sigma_i."""
