@@ -73,6 +73,23 @@ def test_bad_specs_are_refused(tmp_path):
     assert result.returncode == 2 and "steps" in result.stderr
 
 
+@pytest.mark.parametrize("task_change,msg", [
+    ({"q": 3}, "unexpected keyword argument 'q'"),
+    ({"p": 50}, "token ids run to 50 but model.d_vocab is 24"),
+    ({"train_frac": 1.5}, "train_frac must be in"),
+    ({"op": "pow"}, "unknown modular operation"),
+], ids=["unknown-kwarg", "vocab-too-small", "bad-fraction", "bad-op"])
+def test_bad_task_arguments_fail_before_any_run_starts(tmp_path, task_change, msg):
+    spec = json.loads((REPO / "sweeps" / "grokking_p23_lambda.json").read_text())
+    spec["base"]["task"].update(task_change)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(spec))
+    result = run_cli("sweep", bad, "--runs-dir", tmp_path / "runs")
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert msg in result.stderr
+    assert not (tmp_path / "runs").exists()  # no run folder was made
+
+
 def _same_results(a: Path, b: Path) -> None:
     with np.load(a / "metrics.npz") as fa, np.load(b / "metrics.npz") as fb:
         assert sorted(fa.files) == sorted(fb.files)

@@ -109,6 +109,31 @@ def test_config_json_round_trip_and_hash():
     assert h != runs.config_hash(cfg, masks=mask)
 
 
+def test_every_field_of_a_data_object_enters_the_run_key():
+    """Two data objects that differ anywhere (a scalar field, a tensor inside
+    a list, a numpy array) must not share a cache entry."""
+    from dataclasses import dataclass, field
+
+    @dataclass
+    class Data:
+        train_x: torch.Tensor
+        p: int
+        extra: list = field(default_factory=list)
+
+    x = torch.arange(6.0).reshape(2, 3)
+    base = runs.tensor_digest(Data(x, 5, [torch.zeros(2)]))
+    assert base == runs.tensor_digest(Data(x.clone(), 5, [torch.zeros(2)]))
+    assert base != runs.tensor_digest(Data(x, 7, [torch.zeros(2)]))
+    assert base != runs.tensor_digest(Data(x, 5, [torch.ones(2)]))
+    assert base != runs.tensor_digest(Data(x, 5, []))
+    assert runs.tensor_digest({"a": np.zeros(3)}) != runs.tensor_digest({"a": np.ones(3)})
+    assert runs.tensor_digest({"a": 1}) != runs.tensor_digest({"a": 1.0})
+    cfg = mlp_config()
+    assert runs.config_hash(cfg, data=Data(x, 5)) != runs.config_hash(cfg, data=Data(x, 6))
+    with pytest.raises(TypeError, match="cannot hash a function"):
+        runs.tensor_digest({"f": lambda: 0})
+
+
 def test_finished_run_is_loaded_not_recomputed(tmp_path, monkeypatch):
     cfg = mlp_config()
     first = runs.run(cfg, root=tmp_path)

@@ -48,28 +48,53 @@ def runs_root(root: str | os.PathLike | None = None) -> Path:
 
 # ---- keys and hashes ------------------------------------------------------
 
-def tensor_digest(tensors) -> str:
-    """sha256 of named tensors (dtype, shape and bytes), order-independent."""
+def tensor_digest(obj) -> str:
+    """sha256 of everything in ``obj`` that could change a run: tensors by
+    dtype, shape and bytes; scalars and strings by value; dicts, lists,
+    tuples and data objects (dataclasses, plain objects) field by field.
+    Order-independent for dict keys, order-dependent for sequences.
+
+    A type it cannot hash faithfully (a function, an open file) is an error,
+    not a silent omission: two runs must never share a cache entry because
+    part of their input was skipped.
+    """
     h = hashlib.sha256()
-    flat = _flatten(tensors)
+    flat = _flatten(obj)
     for name in sorted(flat):
-        t = flat[name].detach().cpu().contiguous()
-        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        v = flat[name]
+        if isinstance(v, torch.Tensor):
+            t = v.detach().cpu().contiguous()
+            h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+            h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        else:
+            h.update(f"{name}|{type(v).__name__}|{v!r}|".encode())
     return h.hexdigest()
+
+
+_SCALARS = (bool, int, float, str, type(None))
 
 
 def _flatten(obj, prefix=""):
     if isinstance(obj, torch.Tensor):
         return {prefix: obj}
+    if isinstance(obj, np.ndarray):
+        return {prefix: torch.from_numpy(np.ascontiguousarray(obj))}
+    if isinstance(obj, (np.generic, *_SCALARS)):
+        return {prefix: obj.item() if isinstance(obj, np.generic) else obj}
+    if isinstance(obj, (dict, list, tuple)) and not obj:
+        return {prefix: f"empty {type(obj).__name__}"}
     if isinstance(obj, dict):
-        out = {}
-        for k, v in obj.items():
-            out.update(_flatten(v, f"{prefix}/{k}"))
-        return out
-    if hasattr(obj, "__dict__"):  # a data object: hash its tensor fields
-        return _flatten({k: v for k, v in vars(obj).items() if isinstance(v, (torch.Tensor, dict))}, prefix)
-    return {}
+        items = obj.items()
+    elif isinstance(obj, (list, tuple)):
+        items = enumerate(obj)
+    elif hasattr(obj, "__dict__") and not callable(obj):
+        items = vars(obj).items()
+    else:
+        raise TypeError(f"cannot hash a {type(obj).__name__} at {prefix or '/'} into a run key")
+    out = {}
+    for k, v in items:
+        out.update(_flatten(v, f"{prefix}/{k}"))
+    return out
 
 
 def run_key(config: RunConfig, *, data=None, init_state=None, masks=None, metric_fns=None) -> dict:

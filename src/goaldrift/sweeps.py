@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Callable
 
 from goaldrift.runs import config_hash, runs_root
-from goaldrift.train import ConfigError, RunConfig
+from goaldrift.train import ConfigError, RunConfig, check_data, make_data
 
 GRID_AXES = ("lr", "weight_decay", "seed")
 
@@ -162,13 +162,26 @@ def run_sweep(sweep: Sweep, **kwargs) -> list[Path]:
     return run_configs(sweep.runs(), **kwargs)
 
 
+def preflight(configs: list[RunConfig]) -> None:
+    """Validate every configuration and build each distinct task's data once,
+    so that a bad spec fails with one line before the first run trains (and
+    before any run folder is made)."""
+    seen = set()
+    for config in configs:
+        config.validate()
+        key = json.dumps([config.task, config.data_seed, config.to_dict()["model"], config.loss,
+                          config.batch_size], sort_keys=True)
+        if key not in seen:
+            seen.add(key)
+            check_data(config, make_data(config))
+
+
 def run_configs(configs: list[RunConfig], *, backend: str = "local", address: str | None = None,
                 root=None, max_retries: int = 3, report: Callable[[Progress], None] | None = None,
                 ray_init_kwargs: dict | None = None) -> list[Path]:
     """Train every configuration that is not in the cache (a grid sweep's runs, or
     a chapter's); return the run folders in the order given."""
-    for config in configs:
-        config.validate()
+    preflight(configs)
     root = str(runs_root(root))
     progress = Progress(total=len(configs))
     report = report or (lambda p: p.show())

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import inspect
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -145,6 +146,11 @@ def _validate(c: RunConfig) -> None:
          f"unknown device {c.device!r}; use 'auto', 'cpu' or 'cuda'")
     need(isinstance(c.task, dict) and c.task.get("name") in TASKS,
          f"unknown task {c.task.get('name') if isinstance(c.task, dict) else c.task!r}; registered: {sorted(TASKS)}")
+    task_kwargs = {k: v for k, v in c.task.items() if k != "name"}
+    try:
+        inspect.signature(TASKS[c.task["name"]]).bind(0, **task_kwargs)
+    except TypeError as e:
+        raise ConfigError(f"task {c.task['name']!r}: {e}") from None
     for m in c.metrics:
         need(m in METRICS, f"unknown metric {m!r}; registered: {sorted(METRICS)}")
     o = c.optim
@@ -209,8 +215,47 @@ def _modular_task(data_seed: int, p: int = 113, train_frac: float = 0.3, op: str
 
 
 def make_data(config: RunConfig):
+    """The registered task's data; a task that rejects its arguments is a
+    ``ConfigError`` naming the task."""
     kwargs = {k: v for k, v in config.task.items() if k != "name"}
-    return TASKS[config.task["name"]](config.data_seed, **kwargs)
+    try:
+        return TASKS[config.task["name"]](config.data_seed, **kwargs)
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"task {config.task['name']!r}: {str(e).splitlines()[0]}") from None
+
+
+def check_data(config: RunConfig, data) -> None:
+    """Raise ``ConfigError`` if ``data`` cannot train ``config``'s model: an
+    empty or too-small training set, token ids or labels outside the model's
+    vocabulary, inputs of the wrong width. Cheap; runs before any training."""
+    def need(ok, msg):
+        if not ok:
+            raise ConfigError(msg)
+
+    n = data.train_x.shape[0]
+    need(n > 0, "the task produced an empty training set")
+    need(config.batch_size is None or config.batch_size <= n,
+         f"batch_size {config.batch_size} exceeds the {n} training examples")
+    labels = not data.train_y.is_floating_point()
+    need(config.loss != "cross_entropy" or labels,
+         "cross_entropy needs integer class labels; use loss='mse' for float targets")
+    m = config.model
+    n_in, n_out = (m.d_vocab, m.d_vocab_out) if isinstance(m, TransformerConfig) else (m.d_in, m.d_out)
+    for x, y in ((data.train_x, data.train_y), (data.test_x, data.test_y)):
+        if not x.numel():
+            continue
+        if isinstance(m, TransformerConfig):
+            need(not x.is_floating_point() and x.dim() == 2 and x.shape[1] <= m.n_ctx,
+                 f"the transformer needs token ids [N, <= n_ctx={m.n_ctx}], got {x.dtype} {tuple(x.shape)}")
+            need(int(x.min()) >= 0 and int(x.max()) < n_in,
+                 f"token ids run to {int(x.max())} but model.d_vocab is {n_in}")
+            need(not m.fast or bool((x[:, -1] == x[0, -1]).all()),
+                 "the fast transformer path needs the same last token in every row")
+        else:
+            need(x.dim() == 2 and x.shape[1] == n_in, f"inputs have width {tuple(x.shape)[1:]} but model.d_in is {n_in}")
+        if labels and y.numel():
+            need(int(y.min()) >= 0 and int(y.max()) < n_out,
+                 f"labels run to {int(y.max())} but the model has {n_out} outputs")
 
 
 # ---- losses and accuracy ----------------------------------------------------
@@ -283,7 +328,7 @@ class Trainer:
             raise ConfigError(str(e)) from None
         self.dtype = DTYPES[config.dtype]
         self.data = data if data is not None else make_data(config)
-        self._check_data()
+        check_data(config, self.data)
         self.model = build_model(config.model, config.seeds, dtype=self.dtype, device=self.device)
         if init_state is not None:
             self.model.load_state_dict({k: v.to(self.dtype) for k, v in init_state.items()})
@@ -303,20 +348,6 @@ class Trainer:
         if t.is_floating_point():
             return t.to(self.device, self.dtype)
         return t.to(self.device)
-
-    def _check_data(self):
-        d, c = self.data, self.config
-        n = d.train_x.shape[0]
-        if n == 0:
-            raise ConfigError("the task produced an empty training set")
-        if c.batch_size is not None and c.batch_size > n:
-            raise ConfigError(f"batch_size {c.batch_size} exceeds the {n} training examples")
-        if c.loss == "cross_entropy" and d.train_y.is_floating_point():
-            raise ConfigError("cross_entropy needs integer class labels; use loss='mse' for float targets")
-        if isinstance(c.model, TransformerConfig) and c.model.fast:
-            for x in (d.train_x, d.test_x):
-                if x.numel() and not bool((x[:, -1] == x[0, -1]).all()):
-                    raise ConfigError("the fast transformer path needs the same last token in every row")
 
     # -- batches: stateless in the step, so a resumed run sees the same ones --
 
