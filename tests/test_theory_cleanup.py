@@ -63,6 +63,20 @@ def test_student_t_quantile_against_the_table(q, dof, table):
     assert th.student_t_quantile(q, dof) == pytest.approx(table, abs=1.5e-3)
 
 
+@pytest.mark.parametrize("q", [0.6, 0.9, 0.975, 0.995, 0.9999])
+def test_student_t_quantile_against_closed_forms(q):
+    """dof 1 (Cauchy) and dof 2 have exact quantiles; large dof follows the
+    Cornish-Fisher expansion around the normal quantile."""
+    from statistics import NormalDist
+
+    rel = 1e-6 if q <= 0.995 else 1e-5  # the docstring's stated accuracy
+    assert th.student_t_quantile(q, 1) == pytest.approx(math.tan(math.pi * (q - 0.5)), rel=rel)
+    assert th.student_t_quantile(q, 2) == pytest.approx((2 * q - 1) / math.sqrt(2 * q * (1 - q)), rel=rel)
+    z, nu = NormalDist().inv_cdf(q), 10_000
+    cornish_fisher = z + (z**3 + z) / (4 * nu) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * nu**2)
+    assert th.student_t_quantile(q, nu) == pytest.approx(cornish_fisher, rel=rel)
+
+
 def test_power_law_fit_recovers_a_known_exponent():
     rng = np.random.default_rng(0)
     x = np.tile(np.geomspace(1e-3, 1e-2, 5), 6)

@@ -257,9 +257,11 @@ def _load_checkpoint(path: Path, trainer: Trainer) -> tuple[TrainState, float]:
 
 
 def _provenance(trainer: Trainer, wall: float, resumed_from: int | None) -> dict[str, Any]:
+    # The same shape as a chapter's run_info (goaldrift.provenance), plus
+    # what only a run knows.
     return {
         "git_commit": git_commit(),
-        **versions(),
+        "versions": versions(),
         "platform": platform.platform(),
         "device": describe(trainer.device),
         "wall_time_s": round(wall, 3),

@@ -40,32 +40,43 @@ def build_info_page(executed: Path) -> str:
     lines = ["# How this book was built", ""]
     if not infos:
         return "\n".join(lines + ["No executed chapter was found."]) + "\n"
-    first = infos[0]
-    versions = ", ".join(f"{k} {v}" for k, v in first["versions"].items())
     total = sum(i["wall_time_s"] for i in infos)
     lines += [
         "Each chapter was executed by papermill with the parameters below, then "
         "rendered by Jupyter Book with execution off: what you read is what ran.",
         "",
-        f"- Profile: **{first['profile']}**",
-        f"- Git commit: `{first['git_commit']}`",
-        f"- Versions: {versions}",
-        f"- Device: {first['device']}",
+        f"- Profile: {_shared(infos, lambda i: i['profile'], bold=True)}",
+        f"- Git commit: {_shared(infos, lambda i: '`' + i['git_commit'] + '`')}",
+        f"- Versions: {_shared(infos, lambda i: ', '.join(f'{k} {v}' for k, v in i['versions'].items()))}",
+        f"- Device: {_shared(infos, lambda i: i['device'])}",
         f"- Total execution time: {total:.1f} s",
         "",
-        "| chapter | profile | wall time (s) | status | finished (UTC) |",
-        "|---|---|---|---|---|",
+        "| chapter | profile | commit | wall time (s) | status | finished (UTC) |",
+        "|---|---|---|---|---|---|",
     ]
     for i in infos:
         status = "ok" if i["ok"] else i["message"].replace("|", "\\|")
         lines.append(
-            f"| {i['title']} | {i['profile']} | {i['wall_time_s']:.1f} | {status} | {i['finished']} |"
+            f"| {i['title']} | {i['profile']} | `{i['git_commit'][:12]}` | {i['wall_time_s']:.1f} | {status} | {i['finished']} |"
         )
     lines += ["", "## Parameters", ""]
     for i in infos:
         params = ", ".join(f"`{k}={format_value(v)}`" for k, v in i["parameters"].items())
         lines.append(f"- **{i['chapter']}**: {params}")
     return "\n".join(lines) + "\n"
+
+
+def _shared(infos: list[dict], value, bold: bool = False) -> str:
+    """The value every chapter shares, or, when chapters were executed under
+    different settings (a re-run of one chapter), each value with its chapters:
+    the page must not claim one profile or commit for a mixed book."""
+    groups: dict[str, list[str]] = {}
+    for i in infos:
+        groups.setdefault(value(i), []).append(i["chapter"])
+    if len(groups) == 1:
+        only = next(iter(groups))
+        return f"**{only}**" if bold else only
+    return "mixed: " + "; ".join(f"{v} ({', '.join(names)})" for v, names in groups.items())
 
 
 def hypotheses_page(executed: Path) -> str:
