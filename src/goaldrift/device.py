@@ -7,7 +7,13 @@ and on a GPU box.
 
 from __future__ import annotations
 
+import os
+
 import torch
+
+# cuBLAS reads this when its handle is created, i.e. at the first matrix
+# product on a GPU; setting it at import is harmless on a CPU.
+os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 DEVICE_NAMES = ("auto", "cpu", "cuda")
 
@@ -30,6 +36,20 @@ def pick_device(name: str = "auto") -> torch.device:
     raise ValueError(f"unknown device {name!r}; use one of {DEVICE_NAMES}")
 
 
+def make_cuda_deterministic() -> None:
+    """Same configuration, same numbers, also on a GPU.
+
+    On CUDA the backward of an embedding lookup (index_put with accumulate)
+    and some cuBLAS reductions sum in a thread-dependent order by default,
+    so two identical runs drift apart in the last bits and a resumed run
+    would not match an uninterrupted one. Deterministic kernels cost a
+    little speed; an op without one raises instead of silently varying.
+    Trainer calls it on construction.
+    """
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.benchmark = False
+
+
 def describe(device: torch.device) -> str:
     """A human-readable device string for provenance records."""
     if device.type == "cuda":
@@ -46,8 +66,6 @@ def set_cpu_threads() -> int:
     tiny runs 30x slower here. Set GOALDRIFT_NUM_THREADS=2 or more for large
     models on an otherwise idle machine.
     """
-    import os
-
     threads = int(os.environ.get("GOALDRIFT_NUM_THREADS", "1"))
     if threads > 0 and torch.get_num_threads() != threads:
         torch.set_num_threads(threads)

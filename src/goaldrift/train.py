@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .device import pick_device
+from .device import make_cuda_deterministic, pick_device
 from .models import MODEL_KINDS, build_model, model_kind
 from .models.mlp import MLPConfig
 from .models.transformer import TransformerConfig
@@ -326,6 +326,8 @@ class Trainer:
             self.device = pick_device(config.device)
         except ValueError as e:
             raise ConfigError(str(e)) from None
+        if self.device.type == "cuda":
+            make_cuda_deterministic()
         self.dtype = DTYPES[config.dtype]
         self.data = data if data is not None else make_data(config)
         check_data(config, self.data)
