@@ -46,8 +46,10 @@ GPT3_NOTE = ("Brown et al. 2020, Table 2.1 (peak lr, batch in tokens) and Append
              "ramp of the first 4-12B tokens is ignored: it adds steps at near-peak rate, so this is a lower bound.")
 LLAMA2_NOTE = ("Touvron et al. 2023, Section 2.2 and Table 1: AdamW, cosine with 2000 warm-up steps to 10% of peak, "
                "weight decay 0.1, 2.0T tokens, 4M-token batches.")
-PYTHIA_NOTE = ("Biderman et al. 2023 and the model configs in the Pythia repository: 143,000 steps of 2M tokens, "
-               "warm-up 1%, cosine to 10% (min_lr), weight decay 0.1.")
+PYTHIA_NOTE = ("Biderman et al. 2023 and the GPT-NeoX configs in the EleutherAI/pythia repository "
+               "(models/160M/pythia-160m.yml, models/12B/pythia-12b.yml): lr 6e-4 and 1.2e-4, min_lr 10% of it, "
+               "cosine over train-iters = lr-decay-iters = 143,000 steps of 2M tokens, warmup 0.01 (1% of the "
+               "steps), weight-decay 0.1, betas (0.9, 0.95).")
 
 RECIPES = [
     Recipe("GPT-3 Small (125M)", "brown2020language", "pretraining", 6.0e-4, 0.1,
