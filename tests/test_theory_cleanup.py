@@ -109,3 +109,15 @@ def test_power_law_fit_refuses_what_it_cannot_fit():
     # Non-positive or non-finite points are dropped, not fitted.
     fit = th.fit_power_law([1, 2, 4, 1, 2, 4, 8], [1, 0.5, 0.25, 2, 1, np.nan, -1], [0, 0, 0, 1, 1, 1, 1])
     assert fit.exponent == pytest.approx(-1.0)
+
+
+def test_delay_exponent_by_finite_differences():
+    """A delay law mixing two powers: its log-log slope in eta*lambda at one point,
+    symbolic against a central difference."""
+    tau = th.C / (th.eta * th.lam) + 3 * sp.sqrt(th.eta * th.lam)
+    slope = th.delay_exponent(tau)
+    C, x0, h = 0.02, 0.01, 1e-5
+    f = lambda x: math.log(C / x + 3 * math.sqrt(x))
+    numeric_slope = (f(x0 * math.exp(h)) - f(x0 * math.exp(-h))) / (2 * h)
+    assert float(slope.subs({th.C: C, th.x: x0, th.eta: 0.37})) == pytest.approx(numeric_slope, rel=1e-7)
+    assert th.delay_exponent(th.C / (th.eta * th.lam)) == -1

@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+import sympy as sp
 import torch
 
 from goaldrift import factorised_nets as fn
@@ -123,3 +124,53 @@ def test_targets_keep_their_margin():
 def test_training_diverging_stops_instead_of_hanging():
     run = fn.train_diagonal([1.0, 2.0], 2, 0.1, 5.0, np.ones((2, 2)) * 3, max_steps=500)
     assert run.steps < 500 and not math.isfinite(run.max_grad)  # stopped early, on the divergence
+
+
+def test_scalar_objective_matches_its_formula_at_depth_three():
+    us, target, J = th.scalar_objective(3)
+    f = th.numeric(J, *us, target, th.lam)
+    u = RNG.normal(size=3)
+    direct = 0.5 * (np.prod(u) - 0.7) ** 2 + 0.3 / 2 * np.sum(u**2)
+    assert f(*u, 0.7, 0.3) == pytest.approx(direct, rel=1e-12)
+
+
+def test_balancedness_flow_by_runge_kutta():
+    """Integrate the gradient flow of J numerically; u^2 - v^2 must follow B_0 e^{-2 lambda t}."""
+    c, lam, T, n = 1.2, 0.4, 3.0, 30_000
+    grad = lambda w: np.array([(w[0] * w[1] - c) * w[1] + lam * w[0], (w[0] * w[1] - c) * w[0] + lam * w[1]])
+    w = np.array([1.7, 0.2])
+    B0, h = w[0] ** 2 - w[1] ** 2, T / n
+    for _ in range(n):
+        k1 = -grad(w)
+        k2 = -grad(w + h / 2 * k1)
+        k3 = -grad(w + h / 2 * k2)
+        k4 = -grad(w + h * k3)
+        w = w + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+    predicted = float(th.balancedness_flow().result.subs({sp.Symbol("B_0"): B0, th.lam: lam, th.t: T}))
+    assert w[0] ** 2 - w[1] ** 2 == pytest.approx(predicted, rel=1e-8)
+
+
+def test_soft_threshold_minimiser_by_grid_search():
+    c, lam = 1.3, 0.45
+    p = np.linspace(-4, 4, 1_600_001)
+    brute = p[np.argmin(0.5 * (p - c) ** 2 + lam * np.abs(p))]
+    predicted = float(th.effective_penalty_soft_threshold().result.subs({th.c: c, th.lam: lam}))
+    assert brute == pytest.approx(predicted, abs=1e-5)
+    assert predicted == pytest.approx(float(th.soft_threshold(c, lam)))
+
+
+def test_nuclear_norm_statement_on_random_matrices():
+    """||A||^2 + ||B||^2 >= sum_i (summand at sigma_i) for any factors of M = A B^T,
+    with equality at the balanced SVD factors."""
+    statement = th.nuclear_norm_statement()
+    sigma = next(s for s in statement.free_symbols if s.name == "sigma_i")
+    summand = th.numeric(statement.function, sigma)
+    A, Bm = RNG.normal(size=(5, 3)), RNG.normal(size=(4, 3))
+    M = A @ Bm.T
+    U, S, Vt = np.linalg.svd(M, full_matrices=False)
+    bound = sum(summand(s) for s in S)
+    assert bound == pytest.approx(2 * S.sum(), rel=1e-12)
+    assert (A**2).sum() + (Bm**2).sum() >= bound
+    A_bal, B_bal = U * np.sqrt(S), Vt.T * np.sqrt(S)
+    assert np.allclose(A_bal @ B_bal.T, M)
+    assert (A_bal**2).sum() + (B_bal**2).sum() == pytest.approx(bound, rel=1e-12)

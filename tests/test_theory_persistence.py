@@ -62,3 +62,21 @@ def test_exempt_goal_is_not_decayed_without_coupling():
     g0 = gh.initial_goal(4, 1.0, seed=0)
     run = gh.train(data, g0, [0.5], 0.1, 1.0, 20, coupled=False, exempt=True)
     assert np.allclose(run.norms[:, 0], 1.0, rtol=1e-14)
+
+
+def test_gate_and_training_loss_against_their_definition():
+    r, kappa, q = 0.6, 0.8, 1.3
+    subs = {th.r: r, th.kappa: kappa, th.q: q}
+    gate = r**2 / (r**2 + kappa**2)
+    assert float(th.gate().subs(subs)) == pytest.approx(gate, rel=1e-14)
+    assert float(th.training_loss().subs(subs)) == pytest.approx(_loss(r, q, kappa), rel=1e-14)
+
+
+def test_exempt_growth_is_minus_the_loss_slope_and_positive():
+    q, kappa = 1.3, 0.8
+    growth = th.numeric(th.exempt_growth().result, th.r, th.q, th.kappa)
+    r = np.linspace(0.05, 5, 50)
+    h = 1e-6
+    slope = (_loss(r + h, q, kappa) - _loss(r - h, q, kappa)) / (2 * h)
+    assert np.allclose(growth(r, q, kappa), -slope, rtol=1e-6)
+    assert (growth(r, q, kappa) > 0).all()

@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+import sympy as sp
 import torch
 
 from goaldrift import scale_invariant as si
@@ -148,3 +149,19 @@ def test_block_standard_error_matches_iid_formula():
     x = np.random.default_rng(5).standard_normal((100_000, 1)) + 10.0
     se = si.relative_standard_error(x, n_blocks=20)[0]
     assert se == pytest.approx(1 / math.sqrt(100_000) / 10.0, rel=0.5)
+
+
+def test_ema_equilibrium_series_by_direct_summation():
+    """E||m||^2 and E[w.m] are infinite sums over past kicks; sum them term by term."""
+    a, beta, rate, kick_sq, eta = 0.1, 0.9, 0.05, 2.0, 0.01
+    d = th.ema_equilibrium(sp.Float(a), sp.Float(beta), sp.Float(rate), sp.Float(kick_sq))
+    k = np.arange(4000)
+    ema_sq = a**2 * kick_sq * np.sum(beta ** (2 * k))
+    entered = -eta * a * (1 - beta**k) / (1 - beta)
+    w_dot_update = a * kick_sq * np.sum(beta**k * entered)
+    value = lambda e: float(sp.sympify(e).subs(th.eta, eta))
+    assert value(d.result["ema_sq"]) == pytest.approx(ema_sq, rel=1e-10)
+    assert value(d.result["w_dot_update"]) == pytest.approx(w_dot_update, rel=1e-10)
+    N = (eta**2 * ema_sq - 2 * eta * w_dot_update) / (2 * eta * rate)
+    assert value(d.result["N"]) == pytest.approx(N, rel=1e-10)
+    assert value(d.result["theta_sq"]) == pytest.approx(eta**2 * ema_sq / N, rel=1e-10)
