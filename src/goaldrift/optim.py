@@ -110,6 +110,7 @@ class EnsembleOptimizer:
                 self.decay_mask[name] = (~no_decay).to(p.dtype)
 
         self.state: dict[str, dict[str, torch.Tensor]] = {}
+        self._on_device: tuple[torch.Tensor, torch.Tensor] | None = None
 
     # ---- the schedule ------------------------------------------------------
 
@@ -121,6 +122,13 @@ class EnsembleOptimizer:
     def current_lr(self) -> torch.Tensor:
         return self.lr * self.lr_factor(self.step_count)
 
+    def _coefficients(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """The per-member lr and weight decay on ``device``, copied once."""
+        if self._on_device is None or self._on_device[0].device != device:
+            self._on_device = (self.lr.to(device), self.weight_decay.to(device))
+            self._decays = bool((self.weight_decay != 0).any())
+        return self._on_device
+
     # ---- the update --------------------------------------------------------
 
     def zero_grad(self) -> None:
@@ -129,8 +137,11 @@ class EnsembleOptimizer:
 
     @torch.no_grad()
     def step(self) -> None:
-        lr = self.current_lr()                      # float64 [K], like torch's python floats
-        wd = self.weight_decay
+        # float64 [K] on the parameters' device (like torch's python floats):
+        # computed there, a step copies nothing from the host, so a GPU step
+        # never waits for the host to sync its stream.
+        base_lr, wd = self._coefficients(next(iter(self.params.values())).device)
+        lr = base_lr * self.lr_factor(self.step_count)
         self.step_count += 1
         t = self.step_count
         b1, b2 = self.betas
@@ -143,7 +154,7 @@ class EnsembleOptimizer:
                 vec_cache[key] = v.to(device=p.device, dtype=p.dtype).view(-1, *([1] * (p.dim() - 1)))
             return vec_cache[key]
 
-        decays = bool((wd != 0).any())
+        decays = self._decays
         if self.kind != "sgd":
             step_size = lr / (1 - b1 ** t)
             bc2_sqrt = math.sqrt(1 - b2 ** t)
@@ -202,6 +213,7 @@ class EnsembleOptimizer:
         self.step_count = int(sd["step_count"])
         self.lr = sd["lr"].clone().to(torch.float64)
         self.weight_decay = sd["weight_decay"].clone().to(torch.float64)
+        self._on_device = None
         self.state = {}
         for name, s in sd["state"].items():
             p = self.params[name]
