@@ -491,7 +491,7 @@ CLEANUP_SCALING = Chapter(
     title="Cleanup as weight decay at work: how the delay scales with eta*lambda",
     params=[
         _seed(),
-        Param("n_seeds", int, 3, "ensembles; seed s sets the split and the init of every member", low=2, high=32),
+        Param("n_seeds", int, 5, "ensembles; seed s sets the split and the init of every member", low=2, high=32),
         Param("p", int, 47, "modulus of a+b mod p (an odd prime)", low=5, high=257),
         Param("train_frac", float, 0.5, "fraction of the p^2 pairs used for training", low=0.05, high=0.95),
         Param("d_model", int, 64, "residual width (4 heads; d_mlp = 4 d_model)", low=8, high=512),
@@ -501,7 +501,7 @@ CLEANUP_SCALING = Chapter(
         Param("wd_max", float, 2.0, "largest lambda", low=0.0, low_open=True, high=10.0),
         Param("n_wd", int, 2, "log-spaced lambda values from wd_min to wd_max", low=1, high=16),
         Param("warmup_steps", int, 10, "linear warm-up steps", low=0, high=10_000),
-        Param("steps", int, 2500, "full-batch training steps (the budget)", low=50, high=200_000),
+        Param("steps", int, 3000, "full-batch training steps (the budget)", low=50, high=200_000),
         Param("eval_every", int, 25, "steps between evaluations", low=1, high=10_000),
     ],
     profiles={
