@@ -253,3 +253,19 @@ def test_published_p113_run_fits_in_2gb(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     peak_kib = int(out.stdout.split()[-1])
     assert peak_kib < 2 * 1024 * 1024, f"peak RSS {peak_kib / 1024:.0f} MiB"
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_cross_entropy_is_bitwise_torchs(dtype):
+    """per_member_loss avoids F.cross_entropy (for CUDA's deterministic mode)
+    but must give exactly its values and gradients."""
+    from goaldrift.train import per_member_loss
+
+    g = torch.Generator().manual_seed(0)
+    x = (5 * torch.randn(3, 200, 48, generator=g, dtype=dtype)).requires_grad_()
+    y = torch.randint(0, 48, (200,), generator=g)
+    ours = per_member_loss("cross_entropy", x, y)
+    (g_ours,) = torch.autograd.grad(ours.sum(), x)
+    ref = torch.nn.functional.cross_entropy(x.reshape(600, 48), y.repeat(3), reduction="none").view(3, 200).mean(1)
+    (g_ref,) = torch.autograd.grad(ref.sum(), x)
+    assert torch.equal(ours, ref) and torch.equal(g_ours, g_ref)

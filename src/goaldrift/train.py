@@ -268,7 +268,11 @@ def per_member_loss(kind: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tens
     """
     K, N, C = out.shape
     if kind == "cross_entropy":
-        return F.cross_entropy(out.reshape(K * N, C), y.repeat(K), reduction="none").view(K, N).mean(1)
+        # log_softmax + gather rather than F.cross_entropy: the same bits on
+        # CPU (tested), and on CUDA it avoids nll_loss, which PyTorch's
+        # deterministic mode may refuse there.
+        picked = out.log_softmax(-1).gather(-1, y.view(1, N, 1).expand(K, N, 1))
+        return -picked.squeeze(-1).mean(1)
     target = _regression_target(y, C, out.dtype)
     return (out - target).square().mean(dim=(1, 2))
 
