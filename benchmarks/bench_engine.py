@@ -187,8 +187,13 @@ def main():
     ap.add_argument("--sweep-members", type=int, default=16)
     ap.add_argument("--sweep-only", action="store_true", help="skip the step benchmark")
     args = ap.parse_args()
+    if args.threads < 1 or args.sweep_steps < 0 or args.sweep_members < 1:
+        ap.error("--threads and --sweep-members must be >= 1, --sweep-steps >= 0")
     torch.set_num_threads(args.threads)
-    device = pick_device(args.device)
+    try:
+        device = pick_device(args.device)
+    except ValueError as err:
+        ap.exit(2, f"bench_engine: error: {err}\n")
     print(f"device: {describe(device)}; torch {torch.__version__}; p={P}, train fraction {FRAC}, full batch")
     if not args.sweep_only:
         step_benchmark(device, args)
