@@ -110,7 +110,8 @@ class EnsembleOptimizer:
                 self.decay_mask[name] = (~no_decay).to(p.dtype)
 
         self.state: dict[str, dict[str, torch.Tensor]] = {}
-        self._on_device: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._on_device: tuple[torch.Tensor, torch.Tensor] | None = None  # see _coefficients
+        self._decays = bool((self.weight_decay != 0).any())
 
     # ---- the schedule ------------------------------------------------------
 
@@ -126,7 +127,6 @@ class EnsembleOptimizer:
         """The per-member lr and weight decay on ``device``, copied once."""
         if self._on_device is None or self._on_device[0].device != device:
             self._on_device = (self.lr.to(device), self.weight_decay.to(device))
-            self._decays = bool((self.weight_decay != 0).any())
         return self._on_device
 
     # ---- the update --------------------------------------------------------
@@ -214,6 +214,7 @@ class EnsembleOptimizer:
         self.lr = sd["lr"].clone().to(torch.float64)
         self.weight_decay = sd["weight_decay"].clone().to(torch.float64)
         self._on_device = None
+        self._decays = bool((self.weight_decay != 0).any())
         self.state = {}
         for name, s in sd["state"].items():
             p = self.params[name]
