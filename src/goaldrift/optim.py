@@ -120,9 +120,6 @@ class EnsembleOptimizer:
             return 1.0
         return min(1.0, (step + 1) / self.warmup_steps)
 
-    def current_lr(self) -> torch.Tensor:
-        return self.lr * self.lr_factor(self.step_count)
-
     def _coefficients(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """The per-member lr and weight decay on ``device``, copied once."""
         if self._on_device is None or self._on_device[0].device != device:

@@ -127,11 +127,18 @@ LOSSES = ("cross_entropy", "mse")
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
-def _validate(c: RunConfig) -> None:
-    def need(ok, msg):
-        if not ok:
-            raise ConfigError(msg)
+def _need(ok: bool, msg: str) -> None:
+    if not ok:
+        raise ConfigError(msg)
 
+
+def _task_kwargs(config: RunConfig) -> dict:
+    """The task's arguments: everything in ``config.task`` but its name."""
+    return {k: v for k, v in config.task.items() if k != "name"}
+
+
+def _validate(c: RunConfig) -> None:
+    need = _need
     need(isinstance(c.steps, int) and c.steps > 0, f"steps must be a positive int, got {c.steps!r}")
     need(isinstance(c.eval_every, int) and c.eval_every > 0, f"eval_every must be a positive int, got {c.eval_every!r}")
     need(c.checkpoint_every is None or (isinstance(c.checkpoint_every, int) and c.checkpoint_every > 0),
@@ -146,9 +153,8 @@ def _validate(c: RunConfig) -> None:
          f"unknown device {c.device!r}; use 'auto', 'cpu' or 'cuda'")
     need(isinstance(c.task, dict) and c.task.get("name") in TASKS,
          f"unknown task {c.task.get('name') if isinstance(c.task, dict) else c.task!r}; registered: {sorted(TASKS)}")
-    task_kwargs = {k: v for k, v in c.task.items() if k != "name"}
     try:
-        inspect.signature(TASKS[c.task["name"]]).bind(0, **task_kwargs)
+        inspect.signature(TASKS[c.task["name"]]).bind(0, **_task_kwargs(c))
     except TypeError as e:
         raise ConfigError(f"task {c.task['name']!r}: {e}") from None
     for m in c.metrics:
@@ -217,9 +223,8 @@ def _modular_task(data_seed: int, p: int = 113, train_frac: float = 0.3, op: str
 def make_data(config: RunConfig):
     """The registered task's data; a task that rejects its arguments is a
     ``ConfigError`` naming the task."""
-    kwargs = {k: v for k, v in config.task.items() if k != "name"}
     try:
-        return TASKS[config.task["name"]](config.data_seed, **kwargs)
+        return TASKS[config.task["name"]](config.data_seed, **_task_kwargs(config))
     except (ValueError, TypeError) as e:
         raise ConfigError(f"task {config.task['name']!r}: {str(e).splitlines()[0]}") from None
 
@@ -228,10 +233,7 @@ def check_data(config: RunConfig, data) -> None:
     """Raise ``ConfigError`` if ``data`` cannot train ``config``'s model: an
     empty or too-small training set, token ids or labels outside the model's
     vocabulary, inputs of the wrong width. Cheap; runs before any training."""
-    def need(ok, msg):
-        if not ok:
-            raise ConfigError(msg)
-
+    need = _need
     n = data.train_x.shape[0]
     need(n > 0, "the task produced an empty training set")
     need(config.batch_size is None or config.batch_size <= n,
