@@ -1,4 +1,4 @@
-# Two commands set up a fresh machine: `make book` and `make test`.
+# Two commands set up a fresh machine: `make book` and `make test` (`make test-fast`: unit tests only).
 # Both create the virtual environment from the pinned requirements first.
 PYTHON ?= python3
 VENV := .venv
@@ -8,7 +8,7 @@ STAMP := $(VENV)/.goaldrift-installed
 RAY_STAMP := $(VENV)/.goaldrift-ray-installed
 MATHJAX := node_modules/mathjax/es5/tex-mml-chtml.js
 
-.PHONY: book test bench browser clean
+.PHONY: book test test-fast bench browser clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,9 @@ book: $(STAMP) $(MATHJAX)  ## execute every chapter at PROFILE (default), then b
 
 test: $(STAMP) $(RAY_STAMP) $(MATHJAX) browser  ## the test suite (every chapter at smoke, the site in a browser)
 	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)  ## the unit tests only: no smoke book, no Ray, no browser (tests marked slow are skipped)
+	$(BIN)/python -m pytest -m "not slow"
 
 bench: $(STAMP)  ## engine benchmark: prints seconds per step and speed-up ratios
 	$(BIN)/python benchmarks/bench_engine.py

@@ -11,7 +11,7 @@ train, full batch, AdamW lr 1e-3, λ=1, betas (0.9, 0.98), 10-step warm-up):
    labels, metrics every 100 steps under no_grad), and the ratio;
 3. ensemble throughput (member-steps per second) for K = 1, 4, 16;
 4. with ``--sweep-steps N``: the wall time of a real K-member weight-decay
-   sweep at that configuration (``goaldrift.sweeps``, one ensemble run, metrics
+   sweep at that configuration (``goaldrift.engine.sweeps``, one ensemble run, metrics
    every 100 steps, checkpoints every 1000, written to a temporary run cache),
    and that time scaled to the published 40k steps. The issue's GPU target is
    ``--sweep-steps 40000`` under three minutes on one H100/H200.
@@ -36,8 +36,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from goaldrift.device import describe, pick_device
-from goaldrift.train import OptimConfig, RunConfig, Trainer
+from goaldrift.engine.device import describe, pick_device
+from goaldrift.engine.train import OptimConfig, RunConfig, Trainer
 
 P, FRAC, SEED = 113, 0.3, 0
 
@@ -164,7 +164,7 @@ def sweep_seconds(device, members: int, steps: int) -> float:
     end: data, model, training, metrics, checkpoints and the cached result."""
     import tempfile
 
-    from goaldrift.sweeps import Sweep, run_sweep
+    from goaldrift.engine.sweeps import Sweep, run_sweep
 
     base = RunConfig(steps=steps, seeds=[SEED], eval_every=100, checkpoint_every=1000, device=device.type,
                      optim=OptimConfig(lr=1e-3, weight_decay=1.0, warmup_steps=10))

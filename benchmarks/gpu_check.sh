@@ -6,7 +6,7 @@
 # installed. Through the device tool, in one call:
 #     run(command="bash benchmarks/gpu_check.sh", timeout_s=540)
 # It writes its logs to $OUT (or /tmp/gpu_check) and prints, in order:
-#   1. tests/test_cuda.py: CUDA vs CPU in float64, determinism, resume, fast
+#   1. tests/engine/test_cuda.py: CUDA vs CPU in float64, determinism, resume, fast
 #      path, cache (the CUDA code path's only tests; skipped on CPU machines);
 #   2. the step benchmark with CUDA rows (seconds per step, member-steps/s);
 #   3. the target: a 16-member λ sweep of the published 40k-step
@@ -25,7 +25,7 @@ nvidia-smi -L 2>/dev/null || echo "nvidia-smi: not available"
 python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
 
 echo "== 1. CUDA tests"
-timeout 180 python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py 2>&1 | tee "$OUT/tests.log"
+timeout 180 python3 -m pytest -q -p no:cacheprovider tests/engine/test_cuda.py 2>&1 | tee "$OUT/tests.log"
 
 echo "== 2. step benchmark"
 timeout 150 python3 benchmarks/bench_engine.py --device "$DEVICE" --threads 4 --trials 3 \

@@ -29,7 +29,7 @@ def smoke_book(tmp_path_factory):
     """Every chapter executed once at the smoke profile, through the CLI."""
     root = tmp_path_factory.mktemp("smoke") / "_build"
     executed = root / "executed"
-    from goaldrift.chapters import CHAPTERS
+    from goaldrift.book.chapters import CHAPTERS
 
     results = {}
     for name in CHAPTERS:
@@ -40,7 +40,7 @@ def smoke_book(tmp_path_factory):
 @pytest.fixture(scope="session")
 def smoke_site(smoke_book):
     """The site built (with -W) from the smoke-profile chapters."""
-    from goaldrift.book import build_site
+    from goaldrift.book.site import build_site
 
     root, executed, results = smoke_book
     failed = [name for name, r in results.items() if r.returncode != 0]

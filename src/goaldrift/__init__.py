@@ -1,7 +1,17 @@
 """goaldrift: the library behind the executable research book.
 
-Chapters (book/chapters/*.ipynb) are thin narratives that call into this
-package; everything a second chapter could use lives here, with tests.
+Layers, top to bottom; a module imports only from its own layer and the layers below it:
+
+    book         the framework: chapter specs, parameters, profiles, claims, execution, site, CLI.
+                 Never imports torch; it reaches experiments and engine only inside the
+                 functions that train (a chapter's sweep, `goaldrift sweep`, run provenance).
+    experiments  what the chapters call, by topic (decay/, grokking/, goals/, plots); imports
+                 engine and theory, never book.
+    engine       models, tasks, optimiser, training loop, run cache, sweeps; knows no chapter.
+    theory       sympy derivations. engine and theory never import each other.
+    paths        where the repository is; imports nothing from goaldrift.
+
+tests/test_layers.py enforces these directions.
 """
 
 __version__ = "0.1.0"

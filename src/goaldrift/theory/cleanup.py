@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import sympy as sp
 
-from .l2_equilibrium import Derivation, numeric  # noqa: F401  (re-exported for the chapters)
+from goaldrift.theory.derivation import Derivation
 
 eta, lam, t = sp.symbols("eta lambda t", positive=True)
 N0, N_mem, N_gen, C = sp.symbols("N_0 N_mem N_gen C", positive=True)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from .l2_equilibrium import Derivation, numeric  # noqa: F401  (re-exported for the chapters)
+from goaldrift.theory.derivation import Derivation
 
 eta, lam, t = sp.symbols("eta lambda t", positive=True)
 L = sp.Symbol("L", positive=True, integer=True)

@@ -1,4 +1,5 @@
-"""Derivations for the factorised-weights chapter (hypothesis H2), in sympy.
+"""Derivations for the factorised-weights chapter (hypothesis H2), in sympy; used by
+chapters factorised_simplicity.
 
 When a weight is a product of factors, L2 on the factors is not L2 on the
 product: for uv it is 2|uv| (an L1 penalty, so sparsity), for a depth-L
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from goaldrift.theory.l2_equilibrium import Derivation, numeric  # noqa: F401  (re-exported)
+from goaldrift.theory.derivation import Derivation
 
 u, v, c, p, lam, eta, t = sp.symbols("u v c p lambda eta t", positive=True)
 L = sp.Symbol("L", positive=True, integer=True)

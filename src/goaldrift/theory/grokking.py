@@ -1,4 +1,5 @@
-"""Why the restricted loss measures the grokking circuit (Nanda et al. 2023).
+"""Why the restricted loss measures the grokking circuit (Nanda et al. 2023); used by
+chapters grokking_replication.
 
 The generalising circuit computes logits proportional to
 cos(w_k(a + b - c)) for a few key frequencies w_k = 2πk/p. For a fixed answer
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from .l2_equilibrium import Derivation, numeric  # noqa: F401  (re-exported for the chapters)
+from goaldrift.theory.derivation import Derivation
 
 a, b, c = sp.symbols("a b c", integer=True)
 w = sp.Symbol("omega_k", positive=True)

@@ -1,30 +1,20 @@
-"""Derivations for the L2 equilibrium chapter (hypothesis H1), in sympy.
+"""Derivations for the L2 equilibrium chapter (hypothesis H1), in sympy; used by
+chapters l2_equilibrium, protecting_goals, price_of_persistence.
 
 Each function derives one result symbolically and returns the expression
-(for the chapter to render as LaTeX); `numeric` turns any of them into a
-plain function for plots and claims.
+(for the chapter to render as LaTeX); `goaldrift.theory.derivation.numeric`
+turns any of them into a plain function for plots and claims.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import sympy as sp
+
+from goaldrift.theory.derivation import Derivation
 
 eta, lam, s, b, w, t, sigma = sp.symbols("eta lambda s b w t sigma", positive=True)
 beta1, beta2 = sp.symbols("beta_1 beta_2", positive=True)
 g = sp.Symbol("g", real=True, nonzero=True)
-
-
-@dataclass(frozen=True)
-class Derivation:
-    """A derived expression and the equations that got there, for display."""
-
-    result: sp.Expr
-    steps: tuple[sp.Basic, ...]
-
-    def latex(self) -> str:
-        return r" \\ ".join(sp.latex(step) for step in self.steps)
 
 
 def ridge_along_eigendirection() -> Derivation:
@@ -125,7 +115,3 @@ def noise_variance_leading_order() -> sp.Expr:
     exact = noise_stationary_variance().result
     return sp.simplify(sp.limit(exact / (eta * sigma**2 / lam), eta, 0) * eta * sigma**2 / lam)
 
-
-def numeric(expr: sp.Expr, *symbols: sp.Symbol):
-    """A numpy function of the given symbols, for plots and claims."""
-    return sp.lambdify(symbols, expr, modules="numpy")

@@ -1,4 +1,5 @@
-"""Derivations for the price-of-persistence chapter (hypothesis H7), in sympy.
+"""Derivations for the price-of-persistence chapter (hypothesis H7), in sympy; used by
+chapters price_of_persistence.
 
 A toy gradient hacker: the model's useful output is multiplied by a gate
 s(r) = r^2 / (r^2 + kappa^2) of the norm r = ||g|| of its goal parameters g.
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from goaldrift.theory.l2_equilibrium import Derivation, numeric  # noqa: F401  (re-exported)
+from goaldrift.theory.derivation import Derivation
 
 r, kappa, q, lam, eta = sp.symbols("r kappa q lambda eta", positive=True)
 x = sp.Symbol("x", positive=True)  # lambda / lambda_crit

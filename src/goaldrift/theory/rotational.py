@@ -1,4 +1,5 @@
-"""Derivations for the rotational-equilibrium chapter (hypothesis H2), in sympy.
+"""Derivations for the rotational-equilibrium chapter (hypothesis H2), in sympy; used by
+chapters rotational_equilibrium.
 
 A weight followed by a normalisation is scale invariant, f(cw) = f(w): its
 gradient is orthogonal to it and shrinks as 1/||w||. Weight decay pulls the
@@ -15,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from goaldrift.theory.l2_equilibrium import Derivation, numeric  # noqa: F401  (re-exported)
+from goaldrift.theory.derivation import Derivation
 
 eta, lam, c = sp.symbols("eta lambda c", positive=True)
 mu, beta1 = sp.symbols("mu beta_1", positive=True)

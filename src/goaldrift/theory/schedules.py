@@ -1,4 +1,5 @@
-"""Integrated weight decay of a learning-rate schedule (hypothesis H9), in sympy.
+"""Integrated weight decay of a learning-rate schedule (hypothesis H9), in sympy; used
+by chapters real_runs_decay.
 
 Under decoupled decay (PyTorch's AdamW, and plain GD/SGD), a weight the loss
 does not use is multiplied by (1 - eta_t lambda) at step t, so over a run it
@@ -15,7 +16,7 @@ import math
 import numpy as np
 import sympy as sp
 
-from goaldrift.theory.l2_equilibrium import Derivation, numeric  # noqa: F401  (re-exported)
+from goaldrift.theory.derivation import Derivation, numeric
 
 eta, lam, alpha = sp.symbols("eta lambda alpha", positive=True)
 t, W, Td, T = sp.symbols("t W T_d T", positive=True)

@@ -1,0 +1,46 @@
+"""The spec of chapter 4 (book/chapters/grokking_replication.ipynb): grokking and its
+cleanup phase, replicated (H3): its parameters, profiles and checks."""
+
+from __future__ import annotations
+
+from goaldrift.book.chapter import Chapter, seed_param
+from goaldrift.book.params import Param
+
+
+def grokking_shape(v: dict) -> str | None:
+    p = v["p"]
+    if p < 5 or any(p % d == 0 for d in range(2, int(p**0.5) + 1)):
+        return "p must be an odd prime >= 5 (the Fourier basis of Z_p and the task need it)"
+    if v["d_model"] % 4:
+        return "d_model must be a multiple of 4 (four attention heads)"
+    if v["steps"] < 10 * v["eval_every"]:
+        return "steps must be at least 10 * eval_every (the phase rule needs the curves resolved)"
+    return None
+
+
+GROKKING_REPLICATION = Chapter(
+    name="grokking_replication",
+    title="Grokking and its cleanup phase, replicated",
+    params=[
+        seed_param(),
+        Param("n_seeds", int, 3, "runs; seed s sets both the train/test split and the init", low=1, high=32),
+        Param("p", int, 47, "modulus of a+b mod p (an odd prime)", low=5, high=257),
+        Param("train_frac", float, 0.5, "fraction of the p^2 pairs used for training", low=0.05, high=0.95),
+        Param("d_model", int, 64, "residual width (4 heads of d_model/4; d_mlp = 4 d_model)", low=8, high=512),
+        Param("learning_rate", float, 0.003, "AdamW eta", low=1e-5, high=0.03),
+        Param("weight_decay", float, 1.0, "AdamW lambda (decoupled)", low=0.0, high=10.0),
+        Param("warmup_steps", int, 10, "linear warm-up steps", low=0, high=10_000),
+        Param("steps", int, 2000, "full-batch training steps", low=50, high=200_000),
+        Param("eval_every", int, 20, "steps between evaluations and weight snapshots", low=1, high=10_000),
+        Param("key_share_factor", float, 2.0, "a frequency is key if its energy share is this many times the uniform share",
+              low=1.0, low_open=True, high=20.0),
+    ],
+    profiles={
+        "smoke": {"n_seeds": 1, "p": 23, "d_model": 32, "steps": 400, "eval_every": 20},
+        "paper": {"n_seeds": 5, "p": 113, "train_frac": 0.3, "d_model": 128, "learning_rate": 0.001,
+                  "steps": 40_000, "eval_every": 200},
+    },
+    constraints=[grokking_shape],
+    hypotheses=("H3",),
+    headline_claim="memorisation_precedes_generalisation",
+)

@@ -1,0 +1,59 @@
+"""The spec of chapter 6 (book/chapters/ungrokking.ipynb): drift back: ungrokking below the
+critical training set (H3): its parameters, profiles and checks."""
+
+from __future__ import annotations
+
+from goaldrift.book.chapter import Chapter, seed_param
+from goaldrift.book.chapters.ch04_grokking_replication import grokking_shape
+from goaldrift.book.params import Param
+
+
+def _ungrokking_setup(v: dict) -> str | None:
+    if not v["ungrok_frac"] < v["grok_frac"]:
+        return "ungrok_frac must be smaller than grok_frac (the continuation trains on a subset)"
+    if not v["frac_min"] < v["frac_max"] <= v["grok_frac"]:
+        return "need frac_min < frac_max <= grok_frac (the scan continues on subsets of the grokked set)"
+    if not v["lr_low"] < v["lr_high"] or not v["wd_low"] < v["wd_high"]:
+        return "need lr_low < lr_high and wd_low < wd_high (a 2x2 grid separates eta from lambda)"
+    if v["lr_high"] * v["wd_high"] > 0.05:
+        return "lr_high * wd_high must be <= 0.05 (1 - eta*lambda per step must stay near 1)"
+    for name in ("grok_steps", "ungrok_steps"):
+        if v[name] < 10 * v["eval_every"]:
+            return f"{name} must be at least 10 * eval_every"
+    return grokking_shape(v | {"steps": v["grok_steps"]})
+
+
+UNGROKKING = Chapter(
+    name="ungrokking",
+    title="Drift back: ungrokking below the critical training set",
+    params=[
+        seed_param(),
+        Param("n_seeds", int, 2, "grokked networks; seed s sets the split and the init", low=2, high=32),
+        Param("p", int, 47, "modulus of a+b mod p (an odd prime)", low=5, high=257),
+        Param("d_model", int, 64, "residual width (4 heads; d_mlp = 4 d_model)", low=8, high=512),
+        Param("grok_frac", float, 0.5, "training fraction the network groks on", low=0.05, high=0.95),
+        Param("grok_steps", int, 2000, "AdamW steps of the grokking run", low=50, high=200_000),
+        Param("ungrok_frac", float, 0.1, "training fraction of the ungrokking runs (a prefix of the grokked set)",
+              low=0.01, high=0.9),
+        Param("ungrok_steps", int, 2000, "AdamW steps after the switch (timing runs and the scan)", low=50, high=200_000),
+        Param("lr_low", float, 0.003, "AdamW eta (the grokking run and the scan)", low=1e-5, high=0.03),
+        Param("lr_high", float, 0.006, "larger eta of the 2x2 timing grid", low=1e-5, high=0.03),
+        Param("wd_low", float, 1.0, "AdamW lambda (the grokking run and the scan)", low=0.0, low_open=True, high=10.0),
+        Param("wd_high", float, 2.0, "larger lambda of the 2x2 timing grid", low=0.0, low_open=True, high=10.0),
+        Param("frac_min", float, 0.1, "smallest training fraction of the hysteresis scan", low=0.01, high=0.9),
+        Param("frac_max", float, 0.5, "largest training fraction of the hysteresis scan", low=0.02, high=0.95),
+        Param("n_fracs", int, 5, "fractions in the scan (evenly spaced)", low=2, high=20),
+        Param("eval_every", int, 25, "steps between evaluations", low=1, high=10_000),
+    ],
+    profiles={
+        "smoke": {"p": 23, "d_model": 32, "grok_steps": 300, "ungrok_frac": 0.2, "ungrok_steps": 300,
+                  "lr_low": 0.005, "lr_high": 0.01, "frac_min": 0.2, "frac_max": 0.5, "n_fracs": 2,
+                  "eval_every": 20},
+        "paper": {"n_seeds": 5, "p": 113, "grok_frac": 0.3, "d_model": 128, "grok_steps": 40_000,
+                  "ungrok_frac": 0.05, "ungrok_steps": 20_000, "lr_low": 0.001, "lr_high": 0.002,
+                  "frac_min": 0.05, "frac_max": 0.3, "n_fracs": 6, "eval_every": 100},
+    },
+    constraints=[_ungrokking_setup],
+    hypotheses=("H3",),
+    headline_claim="ungrokking_happens",
+)

@@ -1,0 +1,69 @@
+"""The spec of chapter 7 (book/chapters/proxy_drift.ipynb): does weight decay turn an
+aligned goal into its proxy? (H4): its parameters, profiles and checks."""
+
+from __future__ import annotations
+
+from goaldrift.book.chapter import Chapter, seed_param
+from goaldrift.book.params import Param
+
+
+def _drift_in_budget(v: dict) -> str | None:
+    # The slowest member (eta, lambda/4) must pass the predicted drift point ln2/2 ~ 0.35
+    # with a 50% margin, or "no drift" would only mean "not yet".
+    if v["phase2_steps"] * v["learning_rate"] * v["weight_decay"] / 4 < 0.52:
+        return "phase2_steps * learning_rate * weight_decay / 4 must be >= 0.52 (every member must reach eta*lambda*t = 1.5 ln2/2)"
+    return None
+
+
+def _drift_resolved(v: dict) -> str | None:
+    fastest = 0.35 / (v["learning_rate"] * v["lr_ratio"] * v["weight_decay"])
+    if v["eval_every"] > fastest / 3:
+        return "eval_every must be <= ln2/2 / (3 * learning_rate * lr_ratio * weight_decay) (the fastest drift needs 3 evaluations)"
+    return None
+
+
+def _drift_task_fits(v: dict) -> str | None:
+    if max(v["k"], v["max_k"]) > v["n_bits"] - 1:
+        return "k and max_k must be <= n_bits - 1 (bit 0 is the proxy)"
+    if v["n_train"] % 2:
+        return "n_train must be even (phase-1 goal and proxy are exactly balanced)"
+    if v["learning_rate"] * v["lr_ratio"] * v["weight_decay"] > 0.05:
+        return "learning_rate * lr_ratio * weight_decay must be <= 0.05 (1 - eta*lambda per step must stay near 1)"
+    return None
+
+
+PROXY_DRIFT = Chapter(
+    name="proxy_drift",
+    title="Does weight decay turn an aligned goal into its simpler proxy?",
+    params=[
+        seed_param(),
+        Param("n_seeds", int, 3, "phase-1 networks (init seeds); every phase-2 setting runs on each", low=1, high=64),
+        Param("n_bits", int, 12, "input bits; bit 0 is the proxy", low=3, high=64),
+        Param("k", int, 3, "parity order of the aligned goal (bits 1..k)", low=2, high=16),
+        Param("width", int, 64, "hidden units of the one-hidden-layer ReLU network", low=8, high=4096),
+        Param("n_train", int, 1024, "training examples per phase", low=64, high=1_000_000),
+        Param("phase1_steps", int, 800, "full-batch AdamW steps of phase 1", low=10, high=1_000_000),
+        Param("phase1_lr", float, 0.003, "phase-1 learning rate", low=1e-5, high=0.03),
+        Param("phase1_weight_decay", float, 0.1, "phase-1 weight decay", low=0.0, high=1.0),
+        Param("learning_rate", float, 0.002, "smaller phase-2 AdamW eta (the other is lr_ratio times it)", low=1e-5, high=0.01),
+        Param("lr_ratio", float, 2.0, "ratio of the two phase-2 learning rates", low=1.5, high=10.0),
+        Param("weight_decay", float, 1.0, "largest phase-2 lambda; lambda/2 and lambda/4 also run", low=0.0, low_open=True, high=10.0),
+        Param("phase2_steps", int, 1500, "phase-2 steps", low=10, high=1_000_000),
+        Param("sgd_lr", float, 0.1, "SGD learning rate of the loss-driven comparison", low=1e-4, high=0.2),
+        Param("sgd_weight_decay", float, 0.05, "SGD weight decay of the loss-driven comparison", low=0.0, low_open=True, high=1.0),
+        Param("max_k", int, 4, "largest complexity k of the complexity sweep", low=2, high=16),
+        Param("slab_phase1_steps", int, 1500, "phase-1 steps of the slab networks", low=10, high=1_000_000),
+        Param("slab_lr", float, 0.01, "phase-1 learning rate of the slab networks", low=1e-5, high=0.03),
+        Param("eval_every", int, 25, "steps between evaluations", low=1, high=10_000),
+    ],
+    profiles={
+        "smoke": {"n_seeds": 1, "width": 32, "n_train": 256, "phase1_steps": 150, "phase1_lr": 0.01,
+                  "learning_rate": 0.004, "weight_decay": 4.0, "phase2_steps": 150, "max_k": 2,
+                  "slab_phase1_steps": 150, "eval_every": 3},
+        "paper": {"n_seeds": 10, "width": 256, "n_train": 4096, "phase1_steps": 3000, "learning_rate": 0.001,
+                  "lr_ratio": 3.0, "weight_decay": 0.3, "phase2_steps": 8000, "max_k": 5, "slab_phase1_steps": 5000},
+    },
+    constraints=[_drift_in_budget, _drift_resolved, _drift_task_fits],
+    hypotheses=("H4",),
+    headline_claim="drift_point_ln2_over_2",
+)

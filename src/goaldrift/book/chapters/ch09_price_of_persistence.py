@@ -1,0 +1,54 @@
+"""The spec of chapter 9 (book/chapters/price_of_persistence.ipynb): the price of
+persistence, a gradient hacker (H7): its parameters, profiles and checks."""
+
+from __future__ import annotations
+
+from goaldrift.book.chapter import Chapter, seed_param
+from goaldrift.book.params import Param
+
+
+def _hacker_gd_is_stable(v: dict) -> str | None:
+    # q = 1 by construction, so lambda_crit = 2/kappa^2 and the largest decay used is
+    # 3 lambda_crit; one step multiplies g by 1 - eta F with |F| <= 6/kappa^2.
+    if v["learning_rate"] * 6 / v["kappa"] ** 2 > 1.5:
+        return "learning_rate * 6 / kappa^2 must be <= 1.5 (gradient descent on the goal would oscillate)"
+    return None
+
+
+def _hacker_converges_in_budget(v: dict) -> str | None:
+    x = v["lambda_ratio_min"]
+    if v["learning_rate"] * 12 * x * (1 - x ** (1 / 3)) / v["kappa"] ** 2 < 2e-3:
+        return "lambda_ratio_min too small for this learning_rate and kappa (the slowest member would need > 20k steps)"
+    return None
+
+
+def _hacker_batch(v: dict) -> str | None:
+    if v["batch_size"] > v["n_samples"]:
+        return "batch_size must be <= n_samples"
+    return None
+
+
+PRICE_OF_PERSISTENCE = Chapter(
+    name="price_of_persistence",
+    title="The price of persistence: a gradient hacker",
+    params=[
+        seed_param(),
+        Param("kappa", float, 1.0, "gate scale: s(r) = r^2/(r^2 + kappa^2); smaller is stronger coupling", low=0.5, high=2.0),
+        Param("learning_rate", float, 0.1, "gradient-descent step eta", low=0.0, low_open=True, high=1.0),
+        Param("n_samples", int, 256, "training inputs", low=8, high=100000),
+        Param("d_in", int, 8, "input dimension of the useful computation", low=1, high=1024),
+        Param("goal_dim", int, 16, "dimension of the goal vector g", low=2, high=4096),
+        Param("n_lambdas", int, 8, "weight decays below lambda_crit (three more above it)", low=2, high=64),
+        Param("lambda_ratio_min", float, 0.02, "smallest lambda / lambda_crit", low=0.005, high=0.5),
+        Param("batch_size", int, 16, "minibatch size of the direction test", low=1, high=100000),
+        Param("adam_lr", float, 0.01, "AdamW learning rate of the direction test", low=1e-4, high=0.1),
+        Param("direction_steps", int, 500, "steps of the direction test", low=10, high=100000),
+    ],
+    profiles={
+        "smoke": {"n_lambdas": 4, "lambda_ratio_min": 0.1, "direction_steps": 100, "n_samples": 64},
+        "paper": {"n_lambdas": 24, "lambda_ratio_min": 0.01, "direction_steps": 5000, "goal_dim": 256},
+    },
+    constraints=[_hacker_gd_is_stable, _hacker_converges_in_budget, _hacker_batch],
+    hypotheses=("H7",),
+    headline_claim="price_of_persistence",
+)

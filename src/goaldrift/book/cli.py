@@ -1,0 +1,197 @@
+"""The `goaldrift` command: list, run, book, claims; used by every chapter.
+
+Exit codes: 0 all enforced claims passed; 1 a claim failed or a chapter
+raised (the executed notebook is still written, with the failure visible);
+2 bad input (one line on stderr, nothing written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from goaldrift.book.chapters import CHAPTERS, get_chapter
+from goaldrift.book.claims import CLAIMS_FILE, format_value, load_claims
+from goaldrift.book.execute import check_out_dir, run_chapter
+from goaldrift.book.params import ParamError
+from goaldrift.book.profiles import PROFILES, resolve
+from goaldrift.book.site import EXECUTED_DIR, MATHJAX_DIR, build_site
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports bad input as one line, as the rest of the CLI does."""
+
+    def error(self, message: str):
+        raise ParamError(message)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="goaldrift", description="Build and run the goaldrift research book.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    sub.add_parser("list", help="the chapters and their parameters with defaults")
+
+    run = sub.add_parser("run", help="execute one chapter with papermill")
+    run.add_argument("chapter")
+    run.add_argument("--profile", default="default", choices=PROFILES)
+    run.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
+    run.add_argument("--out", type=Path, default=None, help="output folder (default _build/executed/CHAPTER)")
+
+    book = sub.add_parser("book", help="execute every chapter, then build the site")
+    book.add_argument("--profile", default="default", choices=PROFILES)
+
+    sweep = sub.add_parser("sweep", help="train a grid of runs into the run cache, locally or on Ray")
+    sweep.add_argument("target", help="a chapter that declares its runs, or a sweep specification "
+                       "(JSON: name, base, grid, members_per_run)")
+    sweep.add_argument("--profile", default="default", choices=PROFILES, help="for a chapter")
+    sweep.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
+    sweep.add_argument("--backend", default="local", choices=("local", "ray"))
+    sweep.add_argument("--address", default=None, help="Ray cluster address HOST:PORT (ray backend)")
+    sweep.add_argument("--runs-dir", type=Path, default=None, help="run cache (default runs/ or $GOALDRIFT_RUNS_DIR)")
+
+    claims = sub.add_parser("claims", help="print the claims of executed chapters")
+    claims.add_argument("dir", nargs="?", type=Path, default=None)
+    return parser
+
+
+def cmd_list() -> int:
+    for chapter in CHAPTERS.values():
+        print(f"{chapter.name}: {chapter.title}")
+        for p in chapter.params:
+            per_profile = "".join(
+                f", {profile}={format_value(values[p.name])}"
+                for profile, values in chapter.profiles.items()
+                if p.name in values
+            )
+            rng = f" in {p.range_text()}" if p.range_text() else ""
+            print(f"  {p.name} ({p.type.__name__}{rng}) = {format_value(p.default)}{per_profile}  {p.help}")
+    return EXIT_OK
+
+
+def _overrides(pairs: list[list[str]]) -> dict[str, str]:
+    overrides: dict[str, str] = {}
+    for name, value in pairs:
+        if name in overrides:
+            raise ParamError(f"parameter {name!r} given twice")
+        overrides[name] = value
+    return overrides
+
+
+def cmd_run(args) -> int:
+    chapter = get_chapter(args.chapter)
+    values = resolve(chapter, args.profile, _overrides(args.param))
+    out_dir = args.out if args.out is not None else EXECUTED_DIR / chapter.name
+    check_out_dir(out_dir)
+    result = run_chapter(chapter, args.profile, values, out_dir)
+    _report(result)
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def _report(result) -> None:
+    stream = sys.stdout if result.ok else sys.stderr
+    print(
+        f"{result.chapter}: {result.message} ({result.wall_time_s:.1f} s) -> {result.notebook}",
+        file=stream,
+    )
+
+
+def cmd_book(args) -> int:
+    plans = [(c, resolve(c, args.profile)) for c in CHAPTERS.values()]
+    if not (MATHJAX_DIR / "tex-mml-chtml.js").exists():  # checked before hours of execution, not after
+        raise ParamError(f"{MATHJAX_DIR} is missing: run `npm ci` (make book does) to install MathJax")
+    ok = True
+    for chapter, values in plans:
+        result = run_chapter(chapter, args.profile, values, EXECUTED_DIR / chapter.name)
+        _report(result)
+        ok &= result.ok
+    try:
+        site = build_site(EXECUTED_DIR)
+    except FileNotFoundError as err:
+        print(f"goaldrift: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    if site != 0:
+        print(f"goaldrift: jupyter-book build failed (exit {site})", file=sys.stderr)
+    return EXIT_OK if ok and site == 0 else EXIT_FAILED
+
+
+def cmd_claims(args) -> int:
+    root = args.dir if args.dir is not None else EXECUTED_DIR
+    if not root.is_dir():
+        raise ParamError(f"{str(root)!r} is not a folder of executed chapters")
+    if (root / CLAIMS_FILE).exists():
+        files = [root / CLAIMS_FILE]
+    else:  # one folder per chapter; never the .previous copies or work folders beside them
+        files = [root / name / CLAIMS_FILE for name in CHAPTERS if (root / name / CLAIMS_FILE).exists()]
+    if not files:
+        raise ParamError(f"no {CLAIMS_FILE} under {str(root)!r}: run a chapter first")
+    try:
+        claims = [c for f in files for c in load_claims(f)]
+    except (ValueError, TypeError, KeyError) as err:
+        raise ParamError(f"unreadable {CLAIMS_FILE} under {str(root)!r}: {str(err).splitlines()[0]}") from None
+    width = max((len(c.id) for c in claims), default=0)
+    for c in claims:
+        print(
+            f"{c.verdict():8s} {c.chapter:18s} {c.id:{width}s}  "
+            f"predicted {format_value(c.predicted):>12s}  measured {format_value(c.measured):>12s}"
+        )
+    enforced = [c for c in claims if c.enforced]
+    failed = [c for c in enforced if not c.passed]
+    tested = [c for c in claims if not c.enforced]
+    print(f"enforced claims: {len(enforced) - len(failed)} pass, {len(failed)} FAIL; "
+          f"hypotheses: {sum(c.passed for c in tested)} hold, {sum(not c.passed for c in tested)} refuted")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def cmd_sweep(args) -> int:
+    # The engine (torch) loads only for a sweep: listing and running chapters never need it here.
+    from goaldrift.engine.sweeps import load_spec, run_configs
+    from goaldrift.engine.train import ConfigError
+
+    if args.address and args.backend != "ray":
+        raise ParamError("--address needs --backend ray")
+    try:
+        if args.target in CHAPTERS:
+            chapter = CHAPTERS[args.target]
+            if chapter.sweep is None:
+                raise ParamError(f"chapter {chapter.name!r} declares no sweep "
+                                 f"(chapters that do: {', '.join(c for c, ch in CHAPTERS.items() if ch.sweep)})")
+            configs = chapter.sweep(resolve(chapter, args.profile, _overrides(args.param)))
+        elif Path(args.target).suffix == ".json" or Path(args.target).exists():
+            if args.param:
+                raise ParamError("-p applies to chapters, not to sweep specifications")
+            configs = load_spec(args.target).runs()
+        else:
+            raise ParamError(f"{args.target!r} is neither a chapter nor a sweep specification file")
+        paths = run_configs(configs, backend=args.backend, address=args.address, root=args.runs_dir)
+    except ConfigError as err:
+        raise ParamError(str(err)) from None
+    except OSError as err:
+        raise ParamError(f"cannot use the run cache: {err}") from None
+    except RuntimeError as err:
+        print(f"goaldrift: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"{args.target}: {len(paths)} runs in {paths[0].parent if paths else args.runs_dir}")
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = _parser().parse_args(argv)
+        if args.command == "list":
+            return cmd_list()
+        if args.command == "run":
+            return cmd_run(args)
+        if args.command == "book":
+            return cmd_book(args)
+        if args.command == "sweep":
+            return cmd_sweep(args)
+        return cmd_claims(args)
+    except ParamError as err:
+        print(f"goaldrift: error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("goaldrift: interrupted; earlier results were left as they were", file=sys.stderr)
+        return 130

@@ -1,0 +1,93 @@
+"""Assemble and build the site from executed chapters.
+
+The sources in book/ stay clean (notebooks without outputs). The site is
+built from a staging copy in which each chapter notebook is replaced by the
+one papermill just executed, plus two generated pages: the verdicts of every
+claim, and how the book was built. Jupyter Book renders that copy with
+execution off and fails on any warning.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+
+from goaldrift.book.chapters import CHAPTERS
+from goaldrift.book.site_pages import build_info_page, hypotheses_page, run_box, verdicts_page
+from goaldrift.paths import BOOK_DIR, REPO_ROOT
+
+BUILD_DIR = REPO_ROOT / "_build"
+EXECUTED_DIR = BUILD_DIR / "executed"
+
+
+def stage(executed: Path, stage_dir: Path) -> Path:
+    if stage_dir.exists():
+        shutil.rmtree(stage_dir)
+    stage_dir.mkdir(parents=True)
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy2(REPO_ROOT / name, stage_dir / name)
+    shutil.copytree(BOOK_DIR, stage_dir / "book", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    for name, chapter in CHAPTERS.items():
+        executed_nb = executed / name / f"{name}.ipynb"
+        if not executed_nb.exists():
+            raise FileNotFoundError(f"chapter {name!r} has not been executed ({executed_nb} is missing)")
+        nb = nbformat.read(executed_nb, as_version=4)
+        # The "Run this chapter" box goes right after the chapter's opening cell.
+        nb.cells.insert(1, nbformat.v4.new_markdown_cell(run_box(chapter)))
+        nbformat.write(nb, stage_dir / "book" / "chapters" / f"{name}.ipynb")
+    generated = stage_dir / "book" / "generated"
+    generated.mkdir(exist_ok=True)
+    (generated / "verdicts.md").write_text(verdicts_page(executed))
+    (generated / "build_info.md").write_text(build_info_page(executed))
+    (generated / "hypotheses.md").write_text(hypotheses_page(executed))
+    _copy_mathjax(stage_dir / "_vendor" / "mathjax")
+    return stage_dir
+
+
+MATHJAX_DIR = REPO_ROOT / "node_modules" / "mathjax" / "es5"
+
+
+def _copy_mathjax(target: Path) -> None:
+    """Serve MathJax from the site itself: the theme's default is a CDN, and the
+    book must render its math offline. Only the component we load and the
+    files it loads lazily (fonts, TeX extensions, menu) are copied."""
+    if not (MATHJAX_DIR / "tex-mml-chtml.js").exists():
+        raise FileNotFoundError(
+            f"{MATHJAX_DIR} is missing: run `npm ci` (make book and make test do) to install MathJax"
+        )
+    keep = {"tex-mml-chtml.js", "input", "output", "ui", "a11y", "adaptors"}
+    target.mkdir(parents=True, exist_ok=True)
+    for entry in MATHJAX_DIR.iterdir():
+        if entry.name in keep:
+            dest = target / entry.name
+            if entry.is_dir():
+                shutil.copytree(entry, dest)
+            else:
+                shutil.copy2(entry, dest)
+
+
+def build_site(executed: Path = EXECUTED_DIR, build_root: Path = BUILD_DIR) -> int:
+    """Stage the executed chapters under build_root and run Jupyter Book; on
+    success the new site replaces build_root/html, on failure the old site
+    stays (the failed build is left in build_root/site-build for inspection).
+    Returns Jupyter Book's exit code."""
+    src = stage(executed, build_root / "site-src")
+    attempt = build_root / "site-build"
+    if attempt.exists():
+        shutil.rmtree(attempt)
+    cmd = [
+        str(Path(sys.executable).with_name("jupyter-book")), "build", str(src),
+        "--path-output", str(attempt), "-W", "-n", "--keep-going",
+    ]
+    code = subprocess.run(cmd, cwd=REPO_ROOT).returncode
+    if code == 0:
+        html = build_root / "html"
+        if html.exists():
+            shutil.rmtree(html)
+        os.replace(attempt / "_build" / "html", html)
+    return code

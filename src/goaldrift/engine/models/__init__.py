@@ -1,0 +1,32 @@
+"""Networks with a leading ensemble dimension: parameters are [K, ...]; used by chapters
+grokking_replication, cleanup_scaling, ungrokking, proxy_drift, protecting_goals.
+
+``build_model`` turns a config dataclass into a model whose member k is
+initialised from ``seeds[k]`` exactly as a single model with that seed.
+Every model has ``predict(x) -> [K, N, d_out]`` (what the loss reads) and
+``run_with_cache(x) -> (out, {name: activation})``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from goaldrift.engine.models.mlp import MLP, MLPConfig
+from goaldrift.engine.models.transformer import Transformer, TransformerConfig
+
+MODEL_KINDS = {"transformer": (TransformerConfig, Transformer), "mlp": (MLPConfig, MLP)}
+
+
+def model_kind(cfg) -> str:
+    for kind, (cfg_cls, _) in MODEL_KINDS.items():
+        if isinstance(cfg, cfg_cls):
+            return kind
+    raise ValueError(f"unknown model config type {type(cfg).__name__}")
+
+
+def build_model(cfg, seeds, dtype=torch.float32, device="cpu"):
+    _, cls = MODEL_KINDS[model_kind(cfg)]
+    return cls(cfg, seeds, dtype=dtype, device=device)
+
+
+__all__ = ["MLP", "MLPConfig", "Transformer", "TransformerConfig", "build_model", "model_kind", "MODEL_KINDS"]

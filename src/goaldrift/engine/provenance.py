@@ -1,0 +1,50 @@
+"""Where a result came from: code version, library versions, device; used by every
+chapter's run_info and every cached run."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+from functools import lru_cache
+
+from goaldrift.engine.device import describe, pick_device
+from goaldrift.paths import REPO_ROOT
+
+
+@lru_cache(maxsize=1)
+def git_commit() -> str:
+    """The checked-out commit, with '+dirty' when tracked files differ from it."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=REPO_ROOT, capture_output=True, text=True, check=True,
+        ).stdout.strip()
+        return head + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def versions() -> dict[str, str]:
+    import matplotlib
+    import numpy
+    import sympy
+    import torch
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "sympy": sympy.__version__,
+        "matplotlib": matplotlib.__version__,
+    }
+
+
+def device_description() -> str:
+    return describe(pick_device("auto"))
+
+
+def provenance() -> dict:
+    return {"git_commit": git_commit(), "versions": versions(), "device": device_description()}

@@ -1,0 +1,7 @@
+"""The engine's tasks; importing this package registers every one of them
+(modular addition for the grokking chapters, the proxy family for the goal chapters)."""
+
+from goaldrift.engine.tasks import modular, proxy
+from goaldrift.engine.tasks.registry import TASKS, register_task
+
+__all__ = ["TASKS", "register_task", "modular", "proxy"]

@@ -1,0 +1,469 @@
+"""The training loop: one configuration in, weights and metric curves out; used by
+chapters grokking_replication, cleanup_scaling, ungrokking, proxy_drift,
+protecting_goals.
+
+A run is fully described by a ``RunConfig`` (plain dataclasses, JSON
+round-trippable), so that ``goaldrift.engine.runs`` can cache it by hash and resume
+it after a crash. The loop itself is deliberately small: a step is one
+forward of the fast path on the training batch, one backward, one optimiser
+step. Everything the chapters plot is measured every ``eval_every`` steps
+under ``torch.no_grad`` (never the test set with gradients each step, which
+is what made the published trainer slow).
+
+Losses are per member and summed, so that member k's gradient is exactly
+the gradient of its own loss. Metrics are evaluated in float64 cross-entropy
+(the published "high precision" loss was float32 in practice).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import inspect
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from goaldrift.engine.device import make_cuda_deterministic, pick_device
+from goaldrift.engine.models import MODEL_KINDS, build_model, model_kind
+from goaldrift.engine.models.mlp import MLPConfig
+from goaldrift.engine.models.transformer import TransformerConfig
+from goaldrift.engine.optim import GROUPS, KINDS, EnsembleOptimizer
+from goaldrift.engine.tasks import TASKS
+
+
+class ConfigError(ValueError):
+    """A run configuration that cannot be trained; raised before any work."""
+
+
+# ---- configuration --------------------------------------------------------
+
+@dataclass
+class OptimConfig:
+    """Optimiser spec; ``lr`` and ``weight_decay`` may be one value per member.
+
+    ``groups`` maps fnmatch patterns of parameter names to "frozen",
+    "exempt" or "decayed" (e.g. ``{"b_*": "exempt"}``).
+    """
+
+    kind: str = "adamw"
+    lr: float | list[float] = 1e-3
+    weight_decay: float | list[float] = 1.0
+    betas: tuple[float, float] = (0.9, 0.98)
+    eps: float = 1e-8
+    momentum: float = 0.0
+    warmup_steps: int = 0
+    groups: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class RunConfig:
+    """Everything that determines a run's numbers.
+
+    ``seeds`` holds one model-init seed per ensemble member (K = len(seeds));
+    ``data_seed`` fixes the train/test split, ``batch_seed`` the minibatch
+    order (``batch_size=None`` is full batch). ``task`` is a dict with a
+    registered ``name`` and that task's keyword arguments. ``metrics`` names
+    registered metric functions evaluated with the built-in ones.
+    """
+
+    task: dict = field(default_factory=lambda: {"name": "modular_addition", "p": 113, "train_frac": 0.3})
+    model: TransformerConfig | MLPConfig = field(default_factory=TransformerConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    steps: int = 1000
+    seeds: list[int] = field(default_factory=lambda: [0])
+    data_seed: int = 0
+    batch_size: int | None = None
+    batch_seed: int = 0
+    loss: str = "cross_entropy"
+    eval_every: int = 100
+    checkpoint_every: int | None = 1000
+    metrics: list[str] = field(default_factory=list)
+    dtype: str = "float32"
+    device: str = "auto"
+
+    @property
+    def K(self) -> int:
+        return len(self.seeds)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["model"] = {"kind": model_kind(self.model), **dataclasses.asdict(self.model)}
+        return _jsonable(d)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunConfig":
+        d = dict(d)
+        m = dict(d["model"])
+        cfg_cls = MODEL_KINDS[m.pop("kind")][0]
+        d["model"] = cfg_cls(**m)
+        o = dict(d["optim"])
+        o["betas"] = tuple(o["betas"])
+        d["optim"] = OptimConfig(**o)
+        return cls(**d)
+
+    def validate(self) -> None:
+        """Raise ``ConfigError`` with a one-line reason, or return."""
+        try:
+            _validate(self)
+        except ConfigError:
+            raise
+        except (ValueError, TypeError, KeyError) as e:
+            raise ConfigError(str(e).splitlines()[0]) from None
+
+
+def _jsonable(x):
+    """Tuples become lists so that a config equals its JSON round trip."""
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    return x
+
+
+LOSSES = ("cross_entropy", "mse")
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def _need(ok: bool, msg: str) -> None:
+    if not ok:
+        raise ConfigError(msg)
+
+
+def _task_kwargs(config: RunConfig) -> dict:
+    """The task's arguments: everything in ``config.task`` but its name."""
+    return {k: v for k, v in config.task.items() if k != "name"}
+
+
+def _validate(c: RunConfig) -> None:
+    need = _need
+    need(isinstance(c.steps, int) and c.steps > 0, f"steps must be a positive int, got {c.steps!r}")
+    need(isinstance(c.eval_every, int) and c.eval_every > 0, f"eval_every must be a positive int, got {c.eval_every!r}")
+    need(c.checkpoint_every is None or (isinstance(c.checkpoint_every, int) and c.checkpoint_every > 0),
+         f"checkpoint_every must be None or a positive int, got {c.checkpoint_every!r}")
+    need(len(c.seeds) > 0, "seeds must list at least one model-init seed (one per member)")
+    need(all(isinstance(s, int) for s in c.seeds), f"seeds must be ints, got {c.seeds!r}")
+    need(c.batch_size is None or (isinstance(c.batch_size, int) and c.batch_size > 0),
+         f"batch_size must be None (full batch) or a positive int, got {c.batch_size!r}")
+    need(c.loss in LOSSES, f"unknown loss {c.loss!r}; use one of {LOSSES}")
+    need(c.dtype in DTYPES, f"unknown dtype {c.dtype!r}; use one of {tuple(DTYPES)}")
+    need(c.device in ("auto", "cpu") or str(c.device).startswith("cuda"),
+         f"unknown device {c.device!r}; use 'auto', 'cpu' or 'cuda'")
+    need(isinstance(c.task, dict) and c.task.get("name") in TASKS,
+         f"unknown task {c.task.get('name') if isinstance(c.task, dict) else c.task!r}; registered: {sorted(TASKS)}")
+    try:
+        inspect.signature(TASKS[c.task["name"]]).bind(0, **_task_kwargs(c))
+    except TypeError as e:
+        raise ConfigError(f"task {c.task['name']!r}: {e}") from None
+    for m in c.metrics:
+        need(m in METRICS, f"unknown metric {m!r}; registered: {sorted(METRICS)}")
+    o = c.optim
+    need(o.kind in KINDS, f"unknown optimiser kind {o.kind!r}; use one of {KINDS}")
+    for what, value in (("lr", o.lr), ("weight_decay", o.weight_decay)):
+        vals = value if isinstance(value, (list, tuple)) else [value]
+        need(all(isinstance(v, (int, float)) and math.isfinite(v) for v in vals),
+             f"optim.{what} must be finite numbers, got {value!r}")
+        need(len(vals) in (1, c.K), f"optim.{what} has {len(vals)} values for {c.K} members")
+        if what == "lr":
+            need(all(v > 0 for v in vals), f"optim.lr must be > 0, got {value!r}")
+        else:
+            need(all(v >= 0 for v in vals), f"optim.weight_decay must be >= 0, got {value!r}")
+    need(len(o.betas) == 2 and all(0 <= b < 1 for b in o.betas), f"optim.betas must be two numbers in [0, 1), got {o.betas!r}")
+    need(o.eps > 0, f"optim.eps must be > 0, got {o.eps!r}")
+    need(0 <= o.momentum < 1, f"optim.momentum must be in [0, 1), got {o.momentum!r}")
+    need(isinstance(o.warmup_steps, int) and o.warmup_steps >= 0, f"optim.warmup_steps must be an int >= 0, got {o.warmup_steps!r}")
+    for pattern, g in o.groups.items():
+        need(g in GROUPS, f"optim.groups[{pattern!r}] = {g!r}; use one of {GROUPS}")
+    try:
+        c.model.validate()
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+
+
+# ---- registry of metrics (tasks register in goaldrift.engine.tasks) ---------
+
+METRICS: dict[str, Callable] = {}
+
+
+def register_metric(name: str):
+    """Register ``fn(model, data, step) -> {key: tensor [K, ...]}``.
+
+    It is called under ``torch.no_grad`` at every evaluation; each key
+    becomes a metrics array ``[n_evals, K, ...]``. Use it for progress
+    measures that chapters plot over training.
+    """
+    def deco(fn):
+        METRICS[name] = fn
+        return fn
+    return deco
+
+
+def make_data(config: RunConfig):
+    """The registered task's data; a task that rejects its arguments is a
+    ``ConfigError`` naming the task."""
+    try:
+        return TASKS[config.task["name"]](config.data_seed, **_task_kwargs(config))
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"task {config.task['name']!r}: {str(e).splitlines()[0]}") from None
+
+
+def check_data(config: RunConfig, data) -> None:
+    """Raise ``ConfigError`` if ``data`` cannot train ``config``'s model: an
+    empty or too-small training set, token ids or labels outside the model's
+    vocabulary, inputs of the wrong width. Cheap; runs before any training."""
+    need = _need
+    n = data.train_x.shape[0]
+    need(n > 0, "the task produced an empty training set")
+    need(config.batch_size is None or config.batch_size <= n,
+         f"batch_size {config.batch_size} exceeds the {n} training examples")
+    labels = not data.train_y.is_floating_point()
+    need(config.loss != "cross_entropy" or labels,
+         "cross_entropy needs integer class labels; use loss='mse' for float targets")
+    m = config.model
+    n_in, n_out = (m.d_vocab, m.d_vocab_out) if isinstance(m, TransformerConfig) else (m.d_in, m.d_out)
+    for x, y in ((data.train_x, data.train_y), (data.test_x, data.test_y)):
+        if not x.numel():
+            continue
+        if isinstance(m, TransformerConfig):
+            need(not x.is_floating_point() and x.dim() == 2 and x.shape[1] <= m.n_ctx,
+                 f"the transformer needs token ids [N, <= n_ctx={m.n_ctx}], got {x.dtype} {tuple(x.shape)}")
+            need(int(x.min()) >= 0 and int(x.max()) < n_in,
+                 f"token ids run to {int(x.max())} but model.d_vocab is {n_in}")
+            need(not m.fast or bool((x[:, -1] == x[0, -1]).all()),
+                 "the fast transformer path needs the same last token in every row")
+        else:
+            need(x.dim() == 2 and x.shape[1] == n_in, f"inputs have width {tuple(x.shape)[1:]} but model.d_in is {n_in}")
+        if labels and y.numel():
+            need(int(y.min()) >= 0 and int(y.max()) < n_out,
+                 f"labels run to {int(y.max())} but the model has {n_out} outputs")
+
+
+# ---- losses and accuracy ----------------------------------------------------
+
+def per_member_loss(kind: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean loss of each member, ``[K]``.
+
+    cross_entropy: ``y`` int labels. mse: mean over samples and outputs of
+    (out − target)², the target being one-hot for int labels.
+    """
+    K, N, C = out.shape
+    if kind == "cross_entropy":
+        # log_softmax + gather rather than F.cross_entropy: the same bits on
+        # CPU (tested), and on CUDA it avoids nll_loss, which PyTorch's
+        # deterministic mode may refuse there.
+        picked = out.log_softmax(-1).gather(-1, y.view(1, N, 1).expand(K, N, 1))
+        return -picked.squeeze(-1).mean(1)
+    target = _regression_target(y, C, out.dtype)
+    return (out - target).square().mean(dim=(1, 2))
+
+
+def _regression_target(y, C, dtype):
+    if y.dtype in (torch.int64, torch.int32):
+        return F.one_hot(y, C).to(dtype)
+    return y.to(dtype).reshape(y.shape[0], -1)
+
+
+def accuracy(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Fraction correct per member: argmax for classes, sign for a scalar target."""
+    if y.dtype in (torch.int64, torch.int32):
+        return (out.argmax(-1) == y).to(torch.float64).mean(1)
+    target = y.reshape(y.shape[0], -1).to(out.dtype)
+    if out.shape[-1] == 1:
+        return ((out[..., 0] > 0) == (target[:, 0] > 0)).to(torch.float64).mean(1)
+    return (out.argmax(-1) == target.argmax(-1)).to(torch.float64).mean(1)
+
+
+# ---- the loop ---------------------------------------------------------------
+
+@dataclass
+class TrainState:
+    """Everything needed to continue a run bit for bit."""
+
+    step: int
+    model: dict
+    optimizer: dict
+    metrics: dict[str, list]
+    step_loss: torch.Tensor
+    rng: dict
+    config: dict
+
+
+def weight_norm_sq(model) -> torch.Tensor:
+    """Total squared weight norm per member, ``[K]``: what weight decay shrinks."""
+    return sum(p.detach().to(torch.float64).square().flatten(1).sum(1) for p in model.parameters())
+
+
+class Trainer:
+    """Builds model, optimiser and data from a config and runs the loop.
+
+    ``init_state`` overrides the seeded initial weights (phase-2 training
+    continues a phase-1 network); ``masks = {"frozen": {...}, "exempt":
+    {...}}`` are the optimiser's element-wise masks; ``data`` overrides the
+    registered task.
+    """
+
+    def __init__(self, config: RunConfig, *, data=None, init_state=None, masks=None,
+                 metric_fns: dict | None = None):
+        config.validate()
+        self.config = config
+        try:
+            self.device = pick_device(config.device)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+        if self.device.type == "cuda":
+            make_cuda_deterministic()
+        self.dtype = DTYPES[config.dtype]
+        self.data = data if data is not None else make_data(config)
+        check_data(config, self.data)
+        self.model = build_model(config.model, config.seeds, dtype=self.dtype, device=self.device)
+        if init_state is not None:
+            self.model.load_state_dict({k: v.to(self.dtype) for k, v in init_state.items()})
+        o = config.optim
+        masks = masks or {}
+        self.optimizer = EnsembleOptimizer(
+            self.model, kind=o.kind, lr=o.lr, weight_decay=o.weight_decay, betas=o.betas,
+            eps=o.eps, momentum=o.momentum, warmup_steps=o.warmup_steps, groups=o.groups,
+            frozen_masks=masks.get("frozen"), exempt_masks=masks.get("exempt"))
+        self.metric_fns = {name: METRICS[name] for name in config.metrics}
+        self.metric_fns.update(metric_fns or {})
+        self.train_x, self.train_y = self._to(self.data.train_x), self._to(self.data.train_y)
+        self.test_x, self.test_y = self._to(self.data.test_x), self._to(self.data.test_y)
+
+    def _to(self, t: torch.Tensor) -> torch.Tensor:
+        """Data on the run's device; float data (inputs, targets) in its dtype."""
+        if t.is_floating_point():
+            return t.to(self.device, self.dtype)
+        return t.to(self.device)
+
+    # -- batches: stateless in the step, so a resumed run sees the same ones --
+
+    def batch_indices(self, step: int) -> torch.Tensor | None:
+        """Minibatch rows for ``step``: epoch e is a fresh permutation seeded
+        by (batch_seed, e), the last incomplete batch dropped."""
+        B = self.config.batch_size
+        if B is None:
+            return None
+        n = self.train_x.shape[0]
+        per_epoch = n // B
+        epoch, i = divmod(step, per_epoch)
+        if getattr(self, "_perm_epoch", None) != epoch:
+            seed = int.from_bytes(hashlib.sha256(f"{self.config.batch_seed}/{epoch}".encode()).digest()[:8], "little")
+            self._perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).to(self.device)
+            self._perm_epoch = epoch
+        return self._perm[i * B:(i + 1) * B]
+
+    # -- evaluation ---------------------------------------------------------
+
+    @torch.no_grad()
+    def evaluate(self, step: int) -> dict[str, np.ndarray]:
+        m = {"step": np.array(step)}
+        for split, x, y in (("train", self.train_x, self.train_y), ("test", self.test_x, self.test_y)):
+            if x.shape[0] == 0:
+                continue
+            out = self._predict_chunked(x).to(torch.float64)
+            m[f"{split}_loss"] = per_member_loss(self.config.loss, out, y).cpu().numpy()
+            m[f"{split}_acc"] = accuracy(out, y).cpu().numpy()
+        m["weight_norm_sq"] = weight_norm_sq(self.model).cpu().numpy()
+        for name, fn in self.metric_fns.items():
+            for key, value in fn(self.model, self.data, step).items():
+                m[key] = torch.as_tensor(value).detach().cpu().numpy()
+        return m
+
+    def _predict_chunked(self, x):
+        rows = max(1024, 65536 // self.model.K)
+        return torch.cat([self.model.predict(x[i:i + rows]) for i in range(0, x.shape[0], rows)], dim=1)
+
+    # -- the loop -----------------------------------------------------------
+
+    def run(self, state: TrainState | None = None, on_checkpoint: Callable[[TrainState], None] | None = None,
+            progress: bool | None = None) -> TrainState:
+        """Train from ``state`` (or from the start) to ``config.steps``."""
+        c = self.config
+        if state is not None:
+            self.model.load_state_dict(state.model)
+            self.optimizer.load_state_dict(state.optimizer)
+            _set_rng(state.rng)
+            metrics, step_loss, start = state.metrics, state.step_loss.to(self.device), state.step
+        else:
+            metrics, start = {}, 0
+            step_loss = torch.zeros(c.steps, self.model.K, dtype=self.dtype, device=self.device)
+        if progress is None:
+            progress = c.steps - start >= 2000
+        bar = None
+        if progress:
+            from tqdm import tqdm  # plain text bar: no widget dependency in notebooks
+            bar = tqdm(total=c.steps, initial=start, desc=f"train K={self.model.K}", unit="step",
+                       mininterval=1.0, smoothing=0.05)
+        for step in range(start, c.steps):
+            if step % c.eval_every == 0:
+                _append(metrics, self.evaluate(step))
+            step_loss[step] = self.train_step(step)
+            if bar is not None:
+                bar.update(1)
+            done = step + 1
+            if on_checkpoint and c.checkpoint_every and done % c.checkpoint_every == 0 and done < c.steps:
+                on_checkpoint(self.snapshot(done, metrics, step_loss))
+        if bar is not None:
+            bar.close()
+        if not metrics or metrics["step"][-1] != c.steps:
+            _append(metrics, self.evaluate(c.steps))
+        return self.snapshot(c.steps, metrics, step_loss)
+
+    def train_step(self, step: int) -> torch.Tensor:
+        """One optimiser step on batch ``step``; returns the members' losses [K]."""
+        idx = self.batch_indices(step)
+        x, y = (self.train_x, self.train_y) if idx is None else (self.train_x[idx], self.train_y[idx])
+        losses = per_member_loss(self.config.loss, self.model.predict(x), y)
+        losses.sum().backward()
+        self.optimizer.step()
+        self.optimizer.zero_grad()
+        return losses.detach()
+
+    def snapshot(self, step, metrics, step_loss) -> TrainState:
+        return TrainState(
+            step=step,
+            model={k: v.detach().clone() for k, v in self.model.state_dict().items()},
+            optimizer=self.optimizer.state_dict(),
+            metrics={k: list(v) for k, v in metrics.items()},
+            step_loss=step_loss.detach().clone(),
+            rng=_get_rng(),
+            config=self.config.to_dict(),
+        )
+
+
+def _append(metrics: dict, row: dict) -> None:
+    for k, v in row.items():
+        metrics.setdefault(k, []).append(np.asarray(v))
+
+
+def stack_metrics(state: TrainState) -> dict[str, np.ndarray]:
+    """Metric lists → arrays ``[n_evals, K, ...]``, plus ``step_loss [steps, K]``."""
+    out = {k: np.stack(v) for k, v in state.metrics.items()}
+    out["step_loss"] = state.step_loss.cpu().numpy()
+    return out
+
+
+def _get_rng() -> dict:
+    rng = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        rng["cuda"] = torch.cuda.get_rng_state_all()
+    return rng
+
+
+def _set_rng(rng: dict) -> None:
+    torch.set_rng_state(rng["torch"])
+    if "cuda" in rng and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(rng["cuda"])
+
+
+def train(config: RunConfig, **kwargs) -> tuple[Any, dict[str, np.ndarray]]:
+    """Train without the cache: returns (model, metrics). See ``runs.run``
+    for the cached, checkpointed version chapters should use."""
+    progress = kwargs.pop("progress", None)
+    trainer = Trainer(config, **kwargs)
+    state = trainer.run(progress=progress)
+    return trainer.model, stack_metrics(state)

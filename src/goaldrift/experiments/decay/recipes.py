@@ -1,0 +1,81 @@
+"""Published training recipes: schedule, peak learning rate, weight decay, steps (H9);
+used by chapters real_runs_decay.
+
+Only numbers stated in the cited source are entered; anything the source does
+not state is None and shown as "not stated". Steps are tokens / tokens per
+batch where the source gives tokens. Every entry says where its numbers come
+from; `bib` is a key of book/references.bib.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from goaldrift.theory import schedules
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    bib: str
+    stage: str                   # "pretraining" or "fine-tuning"
+    peak_lr: float
+    weight_decay: float | None   # None: not stated in the source
+    steps: int
+    warmup: int
+    decay_end: int               # step where the decay reaches its floor
+    final_fraction: float        # floor / peak
+    decay: str                   # "cosine", "linear" or "constant"
+    source: str                  # where in the source, and what we assumed
+
+    def schedule(self):
+        if self.decay == "constant":
+            return schedules.discrete_schedule(self.peak_lr, self.steps, 0, 0, 1.0)
+        return schedules.discrete_schedule(self.peak_lr, self.steps, self.warmup, self.decay_end,
+                                           self.final_fraction, self.decay)
+
+    def lr_integral(self) -> float:
+        """The sympy closed form of sum_t eta_t (continuous time)."""
+        if self.decay == "constant":
+            return self.peak_lr * self.steps
+        return schedules.integral_value(self.peak_lr, self.steps, self.warmup, self.decay_end,
+                                        self.final_fraction, self.decay)
+
+
+GPT3_NOTE = ("Brown et al. 2020, Table 2.1 (peak lr, batch in tokens) and Appendix B (Adam, weight decay 0.1, "
+             "warm-up over 375M tokens, cosine to 10% over 260B tokens, then 10%; 300B tokens). The batch-size "
+             "ramp of the first 4-12B tokens is ignored: it adds steps at near-peak rate, so this is a lower bound.")
+LLAMA2_NOTE = ("Touvron et al. 2023, Section 2.2 and Table 1: AdamW, cosine with 2000 warm-up steps to 10% of peak, "
+               "weight decay 0.1, 2.0T tokens, 4M-token batches.")
+PYTHIA_NOTE = ("Biderman et al. 2023 and the GPT-NeoX configs in the EleutherAI/pythia repository "
+               "(models/160M/pythia-160m.yml, models/12B/pythia-12b.yml): lr 6e-4 and 1.2e-4, min_lr 10% of it, "
+               "cosine over train-iters = lr-decay-iters = 143,000 steps of 2M tokens, warmup 0.01 (1% of the "
+               "steps), weight-decay 0.1, betas (0.9, 0.95).")
+
+RECIPES = [
+    Recipe("GPT-3 Small (125M)", "brown2020language", "pretraining", 6.0e-4, 0.1,
+           steps=600_000, warmup=750, decay_end=520_000, final_fraction=0.1, decay="cosine", source=GPT3_NOTE),
+    Recipe("GPT-3 175B", "brown2020language", "pretraining", 6.0e-5, 0.1,
+           steps=93_750, warmup=117, decay_end=81_250, final_fraction=0.1, decay="cosine", source=GPT3_NOTE),
+    Recipe("Llama 2 7B", "touvron2023llama2", "pretraining", 3.0e-4, 0.1,
+           steps=500_000, warmup=2000, decay_end=500_000, final_fraction=0.1, decay="cosine", source=LLAMA2_NOTE),
+    Recipe("Llama 2 70B", "touvron2023llama2", "pretraining", 1.5e-4, 0.1,
+           steps=500_000, warmup=2000, decay_end=500_000, final_fraction=0.1, decay="cosine", source=LLAMA2_NOTE),
+    Recipe("Pythia 160M", "biderman2023pythia", "pretraining", 6.0e-4, 0.1,
+           steps=143_000, warmup=1430, decay_end=143_000, final_fraction=0.1, decay="cosine", source=PYTHIA_NOTE),
+    Recipe("Pythia 12B", "biderman2023pythia", "pretraining", 1.2e-4, 0.1,
+           steps=143_000, warmup=1430, decay_end=143_000, final_fraction=0.1, decay="cosine", source=PYTHIA_NOTE),
+    Recipe("BERT-base", "devlin2019bert", "pretraining", 1.0e-4, 0.01,
+           steps=1_000_000, warmup=10_000, decay_end=1_000_000, final_fraction=0.0, decay="linear",
+           source="Devlin et al. 2019, Appendix A.2: Adam, lr 1e-4, L2 weight decay 0.01, 10,000 warm-up steps, "
+                  "linear decay (to zero assumed), 1,000,000 steps."),
+    Recipe("Chinchilla 70B", "hoffmann2022chinchilla", "pretraining", 1.0e-4, None,
+           steps=0, warmup=0, decay_end=0, final_fraction=0.1, decay="cosine",
+           source="Hoffmann et al. 2022: AdamW, max lr 1e-4, cosine to 10%, 1.4T tokens with a batch doubled "
+                  "mid-run; the weight decay is not stated in the sources we checked, so no number."),
+    Recipe("Llama 2-Chat SFT", "touvron2023llama2", "fine-tuning", 2.0e-5, 0.1,
+           steps=861, warmup=0, decay_end=0, final_fraction=1.0, decay="constant",
+           source="Touvron et al. 2023, Section 3.1: cosine schedule from 2e-5, weight decay 0.1, batch 64, "
+                  "2 epochs over 27,540 annotations (at most 861 steps; packing makes fewer). Final lr not "
+                  "stated: we use the constant peak rate, an upper bound."),
+]

@@ -1,0 +1,222 @@
+"""Scale-invariant weights in a LayerNorm MLP, trained online (rotational equilibrium,
+H2); used by chapters rotational_equilibrium.
+
+The network is x -> LN(x W_0) -> ReLU -> LN(. W_1) -> ReLU -> . W_2 + b_2, where LN
+is LayerNorm without affine parameters and with eps = 0. Then the output is
+exactly unchanged when W_0 (or W_1) is multiplied by any c > 0: those two
+matrices are scale invariant, and their gradient is orthogonal to them. LN
+also subtracts the mean over hidden units, so adding the same vector to every
+column of W_0 or W_1 changes nothing either: that "shift" component receives
+exactly zero gradient, a second direction the loss ignores.
+
+The task is a teacher-student regression with fresh inputs and label noise at
+every step (online, so the gradient noise never runs out). An ensemble of K
+students, one (lr, weight decay, seed) each, trains at once with
+goaldrift.engine.optim's ensemble optimiser, in float64.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from goaldrift.engine.optim import EnsembleOptimizer
+
+SCALE_INVARIANT = ("W_0", "W_1")   # the weights followed by a LayerNorm
+
+
+def layer_norm(z: torch.Tensor) -> torch.Tensor:
+    """LayerNorm over the last dimension, no affine, eps = 0: exactly invariant to z -> c z."""
+    z = z - z.mean(-1, keepdim=True)
+    return z / z.pow(2).mean(-1, keepdim=True).sqrt()
+
+
+def init_weights(d_in: int, d_hidden: int, seed: int) -> dict[str, torch.Tensor]:
+    """One member's weights: N(0, 1/fan_in) matrices, zero bias (float64, seeded)."""
+    g = torch.Generator().manual_seed(int(np.random.default_rng([seed, 30]).integers(2**31)))
+    shapes = {"W_0": (d_in, d_hidden), "W_1": (d_hidden, d_hidden), "W_2": (d_hidden, 1)}
+    w = {name: torch.randn(*shape, generator=g, dtype=torch.float64) / math.sqrt(shape[0])
+         for name, shape in shapes.items()}
+    w["b_2"] = torch.zeros(1, dtype=torch.float64)
+    return w
+
+
+def forward(w: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """Outputs [K, B] of an ensemble with weights [K, ...] on shared inputs x [B, d_in]."""
+    h = torch.relu(layer_norm(torch.einsum("bi,kij->kbj", x, w["W_0"])))
+    h = torch.relu(layer_norm(torch.bmm(h, w["W_1"])))
+    return torch.bmm(h, w["W_2"])[..., 0] + w["b_2"]
+
+
+@dataclass
+class Teacher:
+    weights: dict[str, torch.Tensor]   # a K = 1 network
+    scale: float                       # output scale making Var(y) = 1 before label noise
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.scale * forward(self.weights, x)[0]
+
+
+def make_teacher(d_in: int, d_hidden: int, seed: int) -> Teacher:
+    w = {k: v[None] for k, v in init_weights(d_in, d_hidden, seed + 10_000).items()}
+    x = torch.randn(8192, d_in, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    y = forward(w, x)[0]
+    return Teacher(w, float(1 / y.std()))
+
+
+def shift_component(W: torch.Tensor) -> torch.Tensor:
+    """The part of W [K, fan_in, d] that adds the same vector to every column: (W 1/d) 1^T."""
+    return W.mean(-1, keepdim=True).expand_as(W)
+
+
+def unit_angle(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Angle between a[k] and b[k] per member, accurate for tiny angles (2 atan2 of half chords)."""
+    ua = a.flatten(1) / a.flatten(1).norm(dim=1, keepdim=True)
+    ub = b.flatten(1) / b.flatten(1).norm(dim=1, keepdim=True)
+    return 2 * torch.atan2((ua - ub).norm(dim=1), (ua + ub).norm(dim=1))
+
+
+@dataclass
+class Trace:
+    """Per-step records of one scale-invariant weight, for every member ([steps(+1), K])."""
+    norm_sq: np.ndarray     # ||w_t||^2, t = 0..T
+    grad_sq: np.ndarray     # ||g_t||^2 of the loss gradient at w_t, t = 0..T-1
+    cos_wg: np.ndarray      # w_t . g_t / (||w_t|| ||g_t||)
+    angle: np.ndarray       # angle between w_t and w_{t+1}
+    shift_sq: np.ndarray    # squared norm of the shift component, t = 0..T
+    n_elements: int         # C, the number of elements of w
+
+    @property
+    def unit_grad_sq(self) -> np.ndarray:
+        """||g~_t||^2, the gradient at the unit-norm point w_t/||w_t||: ||g_t||^2 ||w_t||^2."""
+        return self.grad_sq * self.norm_sq[:-1]
+
+
+@dataclass
+class Run:
+    kind: str
+    lrs: np.ndarray
+    weight_decays: np.ndarray
+    seeds: list[int]
+    traces: dict[str, Trace]
+    loss: np.ndarray         # [steps, K] training loss per step
+
+
+def train(kind: str, lrs, weight_decays, seeds, teacher: Teacher, steps: int, batch_size: int,
+          label_noise: float, data_seed: int, momentum: float = 0.0, betas=(0.9, 0.999),
+          init_scale: float = 1.0) -> Run:
+    """Train K students (member k: lrs[k], weight_decays[k], seeds[k]) on the same stream of
+    fresh batches, recording every scale-invariant weight at every step. init_scale
+    multiplies the scale-invariant weights at the start (it changes their norm, not the
+    function the network computes)."""
+    d_in, d_hidden = teacher.weights["W_0"].shape[1:]
+    members = [init_weights(d_in, d_hidden, s) for s in seeds]
+    params = {n: torch.stack([m[n] for m in members]) for n in members[0]}
+    for n in SCALE_INVARIANT:
+        params[n] *= init_scale
+    params = {n: p.requires_grad_() for n, p in params.items()}
+    opt = EnsembleOptimizer(list(params.items()), kind=kind, lr=lrs, weight_decay=weight_decays,
+                            betas=betas, momentum=momentum)
+    gen = torch.Generator().manual_seed(int(np.random.default_rng([data_seed, 31]).integers(2**31)))
+    # Per step and weight: ||w||^2, ||g||^2, w.g, ||shift||^2, angle; kept as tensors, converted once.
+    rec = {n: [] for n in SCALE_INVARIANT}
+    losses = []
+    for _ in range(steps):
+        x = torch.randn(batch_size, d_in, generator=gen, dtype=torch.float64)
+        with torch.no_grad():
+            y = teacher(x) + label_noise * torch.randn(batch_size, generator=gen, dtype=torch.float64)
+        opt.zero_grad()
+        loss = 0.5 * (forward(params, x) - y).pow(2).mean(1)          # [K]
+        loss.sum().backward()
+        with torch.no_grad():
+            before = {n: params[n].detach().clone() for n in SCALE_INVARIANT}
+            opt.step()
+            for n in SCALE_INVARIANT:
+                w, g = before[n].flatten(1), params[n].grad.flatten(1)
+                rec[n].append(torch.stack([(w * w).sum(1), (g * g).sum(1), (w * g).sum(1),
+                                           shift_component(before[n]).pow(2).flatten(1).sum(1),
+                                           unit_angle(before[n], params[n].detach())]))
+        losses.append(loss.detach())
+    traces = {}
+    with torch.no_grad():
+        for n in SCALE_INVARIANT:
+            r = torch.stack(rec[n]).numpy()                            # [steps, 5, K]
+            w_end = params[n].detach()
+            traces[n] = Trace(
+                norm_sq=np.concatenate([r[:, 0], (w_end**2).flatten(1).sum(1).numpy()[None]]),
+                grad_sq=r[:, 1],
+                cos_wg=r[:, 2] / np.sqrt(r[:, 0] * r[:, 1]),
+                angle=r[:, 4],
+                shift_sq=np.concatenate([r[:, 3], shift_component(w_end).pow(2).flatten(1).sum(1).numpy()[None]]),
+                n_elements=w_end[0].numel(),
+            )
+    K = len(seeds)
+    return Run(kind, np.broadcast_to(np.asarray(lrs, float), (K,)).copy(),
+               np.broadcast_to(np.asarray(weight_decays, float), (K,)).copy(),
+               list(seeds), traces, torch.stack(losses).numpy())
+
+
+def scaled_gradient_error(teacher: Teacher, seed: int, scale: float, batch_size: int = 64) -> dict[str, float]:
+    """Worst relative violation of f(c w) = f(w) and grad f(c w) = grad f(w) / c for each
+    scale-invariant weight of one network (c = scale)."""
+    d_in, d_hidden = teacher.weights["W_0"].shape[1:]
+    w = {k: v[None] for k, v in init_weights(d_in, d_hidden, seed).items()}
+    x = torch.randn(batch_size, d_in, generator=torch.Generator().manual_seed(seed + 1), dtype=torch.float64)
+    y = teacher(x)
+    out = {}
+    for name in SCALE_INVARIANT:
+        def loss_and_grad(c):
+            p = {k: (v * c if k == name else v).clone().requires_grad_() for k, v in w.items()}
+            loss = 0.5 * (forward(p, x)[0] - y).pow(2).mean()
+            loss.backward()
+            return float(loss.detach()), p[name].grad
+        l1, g1 = loss_and_grad(1.0)
+        lc, gc = loss_and_grad(scale)
+        out[name] = max(abs(lc / l1 - 1), float((gc * scale - g1).norm() / g1.norm()))
+    return out
+
+
+def window(a: np.ndarray, fraction: float) -> np.ndarray:
+    """The last `fraction` of the rows of a (the steps after the approach to equilibrium)."""
+    return a[int(round(len(a) * (1 - fraction))):]
+
+
+def block_means(a: np.ndarray, n_blocks: int) -> np.ndarray:
+    """Means of n_blocks consecutive blocks along axis 0 (for a standard error of a correlated series)."""
+    n = (len(a) // n_blocks) * n_blocks
+    return a[:n].reshape(n_blocks, n // n_blocks, *a.shape[1:]).mean(1)
+
+
+def rms_angle(trace: Trace, fraction: float) -> np.ndarray:
+    """Root-mean-square angle per step over the window, per member [K]."""
+    return np.sqrt((window(trace.angle, fraction) ** 2).mean(0))
+
+
+def mean_norm(trace: Trace, fraction: float) -> np.ndarray:
+    """sqrt of the window mean of ||w_t||^2, per member [K]."""
+    return np.sqrt(window(trace.norm_sq[:-1], fraction).mean(0))
+
+
+def norm_drift(trace: Trace, fraction: float) -> np.ndarray:
+    """Relative change of the mean ||w||^2 from the first to the second half of the window [K]."""
+    N = window(trace.norm_sq[:-1], fraction)
+    half = len(N) // 2
+    return N[half:].mean(0) / N[:half].mean(0) - 1
+
+
+def relative_standard_error(series: np.ndarray, n_blocks: int = 10) -> np.ndarray:
+    """Standard error of the mean of a correlated series [T, K], relative to the mean, from block means."""
+    b = block_means(series, n_blocks)
+    return b.std(0, ddof=1) / np.sqrt(n_blocks) / np.abs(b.mean(0))
+
+
+def sgd_step_identity_error(run: Run) -> float:
+    """Worst relative error of ||w_{t+1}||^2 = (1 - eta lambda)^2 ||w_t||^2 + eta^2 ||g_t||^2 (SGD, no momentum)."""
+    worst = 0.0
+    for tr in run.traces.values():
+        predicted = (1 - run.lrs * run.weight_decays) ** 2 * tr.norm_sq[:-1] + run.lrs**2 * tr.grad_sq
+        worst = max(worst, float(np.abs(tr.norm_sq[1:] / predicted - 1).max()))
+    return worst

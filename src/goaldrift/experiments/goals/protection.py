@@ -1,0 +1,114 @@
+"""Ways to protect a goal from drift: which weights to freeze or exempt from decay; used
+by chapters protecting_goals.
+
+Masks are the engine optimiser's element-wise masks: ``{name: bool [K, ...]}``
+with True marking a protected element (frozen: neither trained nor decayed;
+exempt: trained, never decayed). Three ways to choose the elements:
+
+* by construction: the pathway we built the goal into (the input rows of the
+  goal's inputs, the hidden biases, and optionally the readout = read path);
+* by attribution: the elements with the largest |θ · ∂M/∂θ|, where M is the
+  network's mean aligned margin on phase-1 data (first-order importance);
+* at random: the same number of elements, drawn per member from a seeded stream.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from goaldrift.experiments.goals.proxy_drift import complex_inputs, margin
+
+
+def attribution_scores(model, x: torch.Tensor, goal: torch.Tensor) -> dict[str, torch.Tensor]:
+    """|θ ∂M/∂θ| per element, M = mean over x of goal · margin, per member."""
+    params = dict(model.named_parameters())
+    for p in params.values():
+        p.grad = None
+    dev, dt = model.W_0.device, model.W_0.dtype
+    m = (margin(model, x.to(dev, dt)) * goal.to(dev, dt)).mean(1).sum()
+    grads = torch.autograd.grad(m, list(params.values()))
+    return {n: (p.detach() * g).abs() for (n, p), g in zip(params.items(), grads)}
+
+
+def top_fraction_masks(scores: dict[str, torch.Tensor], fraction: float) -> dict[str, torch.Tensor]:
+    """True on each member's ceil(fraction · P) highest-scoring elements (P: all elements)."""
+    names = list(scores)
+    flat = torch.cat([scores[n].flatten(1) for n in names], dim=1)  # [K, P]
+    K, P = flat.shape
+    count = min(P, math.ceil(fraction * P))
+    chosen = torch.zeros_like(flat, dtype=torch.bool)
+    if count:
+        top = flat.topk(count, dim=1).indices
+        chosen.scatter_(1, top, True)
+    return _unflatten(chosen, scores)
+
+
+def random_masks(shapes: dict[str, torch.Size], fraction: float, seed: int) -> dict[str, torch.Tensor]:
+    """True on ceil(fraction · P) elements per member, drawn at random (seeded)."""
+    g = torch.Generator().manual_seed(seed)
+    K = next(iter(shapes.values()))[0]
+    P = sum(math.prod(s[1:]) for s in shapes.values())
+    count = min(P, math.ceil(fraction * P))
+    chosen = torch.zeros(K, P, dtype=torch.bool)
+    for k in range(K):
+        chosen[k, torch.randperm(P, generator=g)[:count]] = True
+    return _unflatten(chosen, {n: torch.empty(s) for n, s in shapes.items()})
+
+
+def _unflatten(flat: torch.Tensor, like: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    out, i = {}, 0
+    for n, t in like.items():
+        size = math.prod(t.shape[1:])
+        out[n] = flat[:, i:i + size].reshape(t.shape).clone()
+        i += size
+    return out
+
+
+def pathway_masks(shapes: dict[str, torch.Size], task, read_path: bool) -> dict[str, torch.Tensor]:
+    """The goal's pathway by construction: the input rows of the goal's inputs and the
+    hidden biases, plus the readout weights when ``read_path``."""
+    masks = {n: torch.zeros(s, dtype=torch.bool) for n, s in shapes.items()}
+    masks["W_0"][:, complex_inputs(task), :] = True
+    masks["b_0"][:] = True
+    if read_path:
+        masks["W_1"][:] = True
+    return masks
+
+
+def stack_members(per_member: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Member masks (each ``[1, ...]`` or ``[...]``-with-member-dim) → one ensemble mask."""
+    return {n: torch.cat([m[n] for m in per_member]) for n in per_member[0]}
+
+
+def fraction(masks: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Fraction of elements marked, per member."""
+    marked = sum(m.flatten(1).sum(1) for m in masks.values())
+    total = sum(math.prod(m.shape[1:]) for m in masks.values())
+    return marked.to(torch.float64) / total
+
+
+def no_masks(shapes: dict[str, torch.Size]) -> dict[str, torch.Tensor]:
+    return {n: torch.zeros(s, dtype=torch.bool) for n, s in shapes.items()}
+
+
+def member_shapes(model) -> dict[str, torch.Size]:
+    """Parameter shapes of one member (``[1, ...]``), for building per-member masks."""
+    return {n: torch.Size([1, *p.shape[1:]]) for n, p in model.named_parameters()}
+
+
+def trigger_metrics(task):
+    """Metric for the backdoor-like goal: reads ``data.trigger_x`` / ``data.trigger_behaviour``
+    (attached to the training data, so they join the run's hash)."""
+
+    def fn(model, data, step):
+        dev, dt = model.W_0.device, model.W_0.dtype
+        m = margin(model, data.trigger_x.to(dev, dt))
+        want = data.trigger_behaviour.to(dev, dt)
+        return {"trigger_acc": ((m > 0) == (want > 0)).to(torch.float64).mean(1),
+                "trigger_margin": (m * want).to(torch.float64).mean(1),
+                "trigger_row_norm": model.W_0.detach()[:, task.trigger_bit].to(torch.float64).norm(dim=1)}
+
+    fn.__name__ = "trigger_metrics"
+    return fn

@@ -1,0 +1,217 @@
+"""Two-phase training: learn an aligned goal, then keep training where a proxy agrees;
+used by chapters proxy_drift, protecting_goals.
+
+Phase 1 trains one network per seed on data where goal and proxy are
+independent (``goaldrift.engine.tasks.proxy``). Phase 2 continues copies of those
+networks, all in one ensemble: member i starts from phase-1 network
+``members[i].source`` and has its own η and λ. Every evaluation records
+
+* ``conflict_agreement``: fraction of the conflict set (proxy = -goal) on
+  which the output's sign is the goal's: 1 = aligned, 0 = the proxy;
+* ``excluded_loss``: the loss on phase-2 inputs with the proxy removed
+  (the analogue of the grokking papers' excluded loss);
+* pathway norms: input weights on the simple bit (bit 0), input weights on
+  the complex rule's inputs, and everything else.
+
+The drift step t_d is the first time the conflict agreement falls below 1/2,
+linearly interpolated between evaluations (inf: no drift in the budget).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from goaldrift.engine import runs
+from goaldrift.engine.models import MLPConfig
+from goaldrift.engine.tasks.proxy import ProxyData, ProxyTask, phase_data
+from goaldrift.engine.train import OptimConfig, RunConfig, per_member_loss
+
+
+@dataclass(frozen=True)
+class Member:
+    """One phase-2 network: which phase-1 network it continues, its η and λ."""
+
+    source: int
+    lr: float
+    weight_decay: float
+
+
+@dataclass(frozen=True)
+class Setup:
+    """Everything shared by the two phases."""
+
+    task: ProxyTask
+    width: int = 128
+    n_train: int = 2048
+    n_test: int = 1024
+    data_seed: int = 0
+    loss: str = "mse"
+    init_scale: float = 1.0
+
+    @property
+    def labels(self) -> bool:
+        return self.loss == "cross_entropy"
+
+    def model(self) -> MLPConfig:
+        return MLPConfig(d_in=self.task.d_in, d_hidden=self.width, d_out=2 if self.labels else 1,
+                         init_scale=self.init_scale)
+
+    def task_spec(self, phase: int) -> dict:
+        """The engine's task entry: enough to rebuild the data from the config."""
+        t = self.task
+        return {"name": "proxy", "phase": phase, "n_train": self.n_train, "n_test": self.n_test,
+                "labels": self.labels, "n_bits": t.n_bits, "k": t.k, "family": t.family,
+                "reverse": t.reverse, "slab_margin": t.slab_margin, "trigger": t.trigger}
+
+    def data(self, phase: int, **extra) -> ProxyData:
+        return phase_data(self.task, phase, self.n_train, self.n_test, self.data_seed,
+                          labels=self.labels, **extra)
+
+
+# ---- what is measured during training ----------------------------------------
+
+def margin(model, x: torch.Tensor) -> torch.Tensor:
+    """Signed output per member ``[K, N]``: the logit difference for two classes."""
+    out = model.predict(x)
+    return out[..., 1] - out[..., 0] if out.shape[-1] == 2 else out[..., 0]
+
+
+def complex_inputs(task: ProxyTask) -> list[int]:
+    return list(range(1, task.k + 1)) if task.family == "parity" else [1]
+
+
+def pathway_norms(model, task: ProxyTask) -> dict[str, torch.Tensor]:
+    """Norms per member of the input weights on bit 0 (the simple rule), on the
+    complex rule's inputs, and of all other parameters."""
+    W = model.W_0.detach().to(torch.float64)
+    cplx = complex_inputs(task)
+    simple = W[:, 0].norm(dim=1)
+    complex_ = W[:, cplx].flatten(1).norm(dim=1)
+    total_sq = sum(p.detach().to(torch.float64).square().flatten(1).sum(1) for p in model.parameters())
+    other = (total_sq - simple**2 - complex_**2).clamp_min(0).sqrt()
+    return {"simple_norm": simple, "complex_norm": complex_, "other_norm": other, "total_norm": total_sq.sqrt()}
+
+
+def drift_metrics(loss: str, task: ProxyTask):
+    """The metric function the engine calls at every evaluation."""
+
+    def fn(model, data: ProxyData, step: int) -> dict[str, torch.Tensor]:
+        dev, dt = model.W_0.device, model.W_0.dtype
+        m_conf = margin(model, data.conflict_x.to(dev, dt))
+        goal = data.conflict_goal.to(dev, dt)
+        out = {"conflict_agreement": ((m_conf > 0) == (goal > 0)).to(torch.float64).mean(1),
+               "conflict_margin": (m_conf * goal).to(torch.float64).mean(1)}
+        neutral = model.predict(data.neutral_x.to(dev, dt)).to(torch.float64)
+        g = data.neutral_goal.to(dev)
+        y = ((g + 1) / 2).long() if loss == "cross_entropy" else g.to(torch.float64)
+        out["excluded_loss"] = per_member_loss(loss, neutral, y)
+        out.update(pathway_norms(model, task))
+        return out
+
+    fn.__name__ = f"drift_metrics_{loss}"
+    return fn
+
+
+# ---- the two phases ----------------------------------------------------------
+
+def phase1(setup: Setup, seeds: list[int], lr: float, weight_decay: float, steps: int,
+           kind: str = "adamw", eval_every: int = 100, extra=None, root=None) -> runs.Run:
+    """Train one network per init seed on phase-1 data (goal and proxy independent)."""
+    data = setup.data(1, **(extra or {}))
+    config = RunConfig(task=setup.task_spec(1), model=setup.model(),
+                       optim=OptimConfig(kind=kind, lr=lr, weight_decay=weight_decay),
+                       steps=steps, seeds=list(seeds), data_seed=setup.data_seed, loss=setup.loss,
+                       eval_every=eval_every, checkpoint_every=None)
+    metrics = {f"drift_{setup.loss}": drift_metrics(setup.loss, setup.task)}
+    return runs.run(config, root=root, data=data, metric_fns=metrics, progress=False)
+
+
+def tile_state(state: dict[str, torch.Tensor], sources: list[int]) -> dict[str, torch.Tensor]:
+    """An ensemble state whose member i is member ``sources[i]`` of ``state``."""
+    idx = torch.as_tensor(sources)
+    return {k: v.detach()[idx].clone() for k, v in state.items()}
+
+
+def phase2(setup: Setup, start, members: list[Member], steps: int, kind: str = "adamw",
+           eval_every: int = 50, masks=None, data: ProxyData | None = None, momentum: float = 0.0,
+           extra_metrics: dict | None = None, root=None) -> runs.Run:
+    """Continue phase-1 networks (``start``: a Run or a state dict) on phase-2 data.
+
+    ``masks``: the optimiser's element-wise {"frozen"|"exempt": {name: bool [K, ...]}}.
+    ``data`` replaces the phase-2 data (e.g. phase-1 data for the trigger test);
+    ``extra_metrics`` ({name: fn}) are evaluated beside the drift metrics.
+    """
+    state = start.model.state_dict() if hasattr(start, "model") else start
+    init = tile_state(state, [m.source for m in members])
+    data = data if data is not None else setup.data(2)
+    config = RunConfig(task=setup.task_spec(2), model=setup.model(),
+                       optim=OptimConfig(kind=kind, lr=[m.lr for m in members],
+                                         weight_decay=[m.weight_decay for m in members], momentum=momentum),
+                       steps=steps, seeds=list(range(len(members))), data_seed=setup.data_seed,
+                       loss=setup.loss, eval_every=eval_every, checkpoint_every=None)
+    metrics = {f"drift_{setup.loss}": drift_metrics(setup.loss, setup.task), **(extra_metrics or {})}
+    return runs.run(config, root=root, data=data, init_state=init, masks=masks, metric_fns=metrics,
+                    progress=False)
+
+
+# ---- reading the curves ------------------------------------------------------
+
+def drift_step(steps: np.ndarray, agreement: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+    """First crossing of ``threshold`` from above, per member, linearly interpolated
+    between evaluations; inf where the agreement never falls below it.
+
+    steps ``[T]``, agreement ``[T, K]`` → ``[K]``.
+    """
+    steps = np.asarray(steps, dtype=float)
+    agreement = np.asarray(agreement, dtype=float)
+    out = np.full(agreement.shape[1], np.inf)
+    for k in range(agreement.shape[1]):
+        below = np.nonzero(agreement[:, k] < threshold)[0]
+        if len(below) == 0:
+            continue
+        i = below[0]
+        if i == 0:
+            out[k] = steps[0]
+            continue
+        a0, a1 = agreement[i - 1, k], agreement[i, k]
+        out[k] = steps[i - 1] + (a0 - threshold) / (a0 - a1) * (steps[i] - steps[i - 1])
+    return out
+
+
+def value_at(steps: np.ndarray, curve: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Each member's curve ``[T, K]`` read at its own time ``t[k]`` (linear interpolation)."""
+    return np.array([np.interp(t[k], steps, curve[:, k]) if np.isfinite(t[k]) else np.nan
+                     for k in range(curve.shape[1])])
+
+
+def collapse_spread(x: np.ndarray) -> float:
+    """Spread of positive values on a log scale: std of log(x). 0 = perfect collapse."""
+    x = np.asarray(x, dtype=float)
+    x = x[np.isfinite(x) & (x > 0)]
+    return float(np.std(np.log(x))) if len(x) > 1 else float("nan")
+
+
+def loglog_slope(x: np.ndarray, y: np.ndarray) -> float:
+    """Least-squares slope of log y against log x over finite positive pairs."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
+    if ok.sum() < 2 or np.ptp(np.log(x[ok])) == 0:
+        return float("nan")
+    return float(np.polyfit(np.log(x[ok]), np.log(y[ok]), 1)[0])
+
+
+def init_seeds(seed: int, n_seeds: int) -> list[int]:
+    """The phase-1 init seeds of a chapter whose parameter is ``seed``."""
+    return [1000 * seed + i for i in range(n_seeds)]
+
+
+def grid(n_seeds: int, lrs, weight_decays) -> list[Member]:
+    """Every (seed, η, λ) combination, seed-major: one ensemble for the whole sweep."""
+    return [Member(s, float(lr), float(wd)) for s in range(n_seeds) for lr in lrs for wd in weight_decays]
+
+
+def eta_lambda(members: list[Member]) -> np.ndarray:
+    return np.array([m.lr * m.weight_decay for m in members])

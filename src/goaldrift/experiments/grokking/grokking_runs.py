@@ -1,0 +1,139 @@
+"""Grokking runs for the chapters: configurations, cached training, milestones.
+
+A thin layer over ``goaldrift.engine.train`` / ``goaldrift.engine.runs``: it names the
+configurations the grokking chapters use (the one-layer transformer on
+a+b mod p, AdamW with warm-up, full batch) and reads each member's
+milestones (memorisation, generalisation, norms there) off its curves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from goaldrift.engine import runs
+from goaldrift.experiments.grokking.grokking_measures import weight_snapshot
+from goaldrift.engine.models import TransformerConfig
+from goaldrift.experiments.grokking.phases import first_step
+from goaldrift.engine.tasks.modular import modular_data
+from goaldrift.engine.train import OptimConfig, RunConfig
+
+N_HEADS = 4
+
+
+def transformer(p: int, d_model: int) -> TransformerConfig:
+    """The published shape scaled to d_model: 4 heads, d_mlp = 4 d_model."""
+    return TransformerConfig.for_modulus(p, d_model=d_model, n_heads=N_HEADS, d_head=d_model // N_HEADS,
+                                         d_mlp=4 * d_model)
+
+
+def config(p: int, train_frac: float, d_model: int, lr, weight_decay, steps: int, seeds: list[int],
+           data_seed: int, warmup_steps: int = 10, eval_every: int = 100) -> RunConfig:
+    """Full-batch AdamW (betas 0.9, 0.98) on a+b mod p; lr and weight_decay
+    may be one value per member."""
+    return RunConfig(
+        task={"name": "modular_addition", "p": p, "train_frac": train_frac},
+        model=transformer(p, d_model),
+        optim=OptimConfig(kind="adamw", lr=lr, weight_decay=weight_decay, betas=(0.9, 0.98),
+                          warmup_steps=warmup_steps),
+        steps=steps, seeds=list(seeds), data_seed=data_seed, eval_every=eval_every,
+        checkpoint_every=max(eval_every, steps // 4),
+    )
+
+
+def data_for(cfg: RunConfig):
+    t = cfg.task
+    return modular_data(p=t["p"], train_frac=t["train_frac"], seed=cfg.data_seed)
+
+
+def run_with_snapshots(cfg: RunConfig, progress: bool | None = False):
+    """The cached run with every parameter stored at each evaluation."""
+    return runs.run(cfg, metric_fns={"weight_snapshot": weight_snapshot}, progress=progress)
+
+
+def run_plain(cfg: RunConfig, progress: bool | None = False):
+    """The cached run with the trainer's built-in metrics only."""
+    return runs.run(cfg, progress=progress)
+
+
+@dataclass
+class Milestones:
+    """Per member ``[K]``: memorisation and generalisation steps (nan if not
+    reached), the weight norm there, and the delay between them."""
+
+    memorisation: np.ndarray
+    generalisation: np.ndarray
+    norm_at_memorisation: np.ndarray
+    norm_at_generalisation: np.ndarray
+
+    @property
+    def delay(self) -> np.ndarray:
+        return self.generalisation - self.memorisation
+
+
+def milestones(metrics: dict, mem_acc: float = 0.99, gen_acc: float = 0.95) -> Milestones:
+    """Memorisation: first evaluation with train accuracy >= mem_acc;
+    generalisation: first with test accuracy >= gen_acc."""
+    steps = metrics["step"]
+    norm = np.sqrt(metrics["weight_norm_sq"])
+    K = norm.shape[1]
+    out = np.full((4, K), np.nan)
+    for k in range(K):
+        for row, (acc, level) in enumerate(((metrics["train_acc"][:, k], mem_acc), (metrics["test_acc"][:, k], gen_acc))):
+            s = first_step(steps, acc >= level)
+            if s is not None:
+                out[row, k] = s
+                out[row + 2, k] = norm[np.searchsorted(steps, s), k]
+    return Milestones(*out)
+
+
+@dataclass
+class SweepPoint:
+    """One member of a sweep ensemble."""
+
+    seed: int
+    lr: float
+    weight_decay: float
+
+
+def sweep_grid(lrs, weight_decays, zero_decay_lr: float | None = None) -> list[tuple[float, float]]:
+    """(lr, weight_decay) pairs: the full product, plus one λ = 0 member at
+    ``zero_decay_lr`` (the control) if given."""
+    grid = [(float(lr), float(wd)) for lr in lrs for wd in weight_decays]
+    if zero_decay_lr is not None:
+        grid.append((float(zero_decay_lr), 0.0))
+    return grid
+
+
+def sweep_configs(grid, seeds, p: int, train_frac: float, d_model: int, steps: int,
+                  warmup_steps: int = 10, eval_every: int = 20) -> list[RunConfig]:
+    """One ensemble per seed (seed = data split = init of every member), its
+    members the (lr, weight_decay) grid points."""
+    return [config(p, train_frac, d_model, [g[0] for g in grid], [g[1] for g in grid], steps,
+                   seeds=[s] * len(grid), data_seed=s, warmup_steps=warmup_steps, eval_every=eval_every)
+            for s in seeds]
+
+
+def cleanup_sweep(seed: int, n_seeds: int, p: int, train_frac: float, d_model: int, lr_low: float,
+                  lr_high: float, wd_min: float, wd_max: float, n_wd: int, warmup_steps: int, steps: int,
+                  eval_every: int) -> tuple[list[tuple[float, float]], list[int], list[RunConfig]]:
+    """The cleanup-scaling chapter's sweep, from its parameters: the (lr, weight_decay)
+    grid (plus a lambda = 0 control), the seeds, and one ensemble run per seed.
+    Declared once here so the chapter and `goaldrift sweep cleanup_scaling` train
+    the same runs (and so share the run cache)."""
+    seeds = list(range(seed, seed + n_seeds))
+    grid = sweep_grid([lr_low, lr_high], np.geomspace(wd_min, wd_max, n_wd), zero_decay_lr=lr_high)
+    configs = sweep_configs(grid, seeds, p, train_frac, d_model, steps, warmup_steps=warmup_steps, eval_every=eval_every)
+    return grid, seeds, configs
+
+
+def sweep_milestones(runs_by_seed, grid, seeds) -> tuple[list[SweepPoint], Milestones]:
+    """Flatten the per-seed ensembles into one row per (seed, lr, weight_decay)."""
+    points, parts = [], []
+    for s, run in zip(seeds, runs_by_seed):
+        points += [SweepPoint(s, lr, wd) for lr, wd in grid]
+        parts.append(milestones(run.metrics))
+    joined = Milestones(*(np.concatenate([getattr(m, f) for m in parts])
+                          for f in ("memorisation", "generalisation", "norm_at_memorisation", "norm_at_generalisation")))
+    return points, joined

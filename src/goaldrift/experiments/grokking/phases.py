@@ -1,0 +1,118 @@
+"""Phase boundaries of a grokking run, by a stated rule on the curves; used by chapters
+grokking_replication, cleanup_scaling, ungrokking.
+
+Nanda et al. (2023) split training into memorisation, circuit formation and
+cleanup. We detect the boundaries from the train accuracy and the test loss
+only, so that the other progress measures (weight norm, Gini, excluded
+loss) can be tested *against* the phases without circularity:
+
+* end of memorisation: the first evaluation with train accuracy >= ``mem_acc``;
+* cleanup is the fall of the test loss. On h = log10(test loss), from the
+  end of memorisation on, let h_hi be the highest value (at step t_peak) and
+  h_lo the lowest value after t_peak. Cleanup starts at the first step after
+  t_peak where h has fallen by ``start_frac`` of (h_hi - h_lo) and ends at the
+  first step where it has fallen by ``end_frac`` of it. If the total fall is
+  less than ``min_drop`` decades there is no cleanup (both are None);
+* generalisation: the first evaluation with test accuracy >= ``gen_acc``.
+
+Circuit formation is the stretch between the end of memorisation and the
+start of cleanup.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Phases:
+    memorisation_end: float | None
+    cleanup_start: float | None
+    cleanup_end: float | None
+    generalisation: float | None
+
+    def spans(self, last_step: float) -> list[tuple[str, float, float]]:
+        """(name, start, end) of each phase that exists, for shading plots."""
+        out = []
+        if self.memorisation_end is not None:
+            out.append(("memorisation", 0.0, self.memorisation_end))
+            if self.cleanup_start is not None:
+                out.append(("circuit formation", self.memorisation_end, self.cleanup_start))
+                out.append(("cleanup", self.cleanup_start, self.cleanup_end if self.cleanup_end is not None else last_step))
+            else:
+                out.append(("circuit formation", self.memorisation_end, last_step))
+        return out
+
+
+def first_step(steps, condition) -> float | None:
+    """The first step at which ``condition`` (a bool array) holds, or None."""
+    condition = np.asarray(condition, dtype=bool)
+    if not condition.any():
+        return None
+    return float(np.asarray(steps)[np.argmax(condition)])
+
+
+def detect_phases(steps, train_acc, test_loss, test_acc, mem_acc: float = 0.99, gen_acc: float = 0.95,
+                  start_frac: float = 0.1, end_frac: float = 0.9, min_drop: float = 1.0) -> Phases:
+    """Phase boundaries of one run (1-D curves on the same evaluation steps)."""
+    steps = np.asarray(steps, dtype=float)
+    train_acc, test_loss, test_acc = (np.asarray(v, dtype=float) for v in (train_acc, test_loss, test_acc))
+    if not 0 < start_frac < end_frac < 1:
+        raise ValueError(f"need 0 < start_frac < end_frac < 1, got {start_frac}, {end_frac}")
+    mem = first_step(steps, train_acc >= mem_acc)
+    gen = first_step(steps, test_acc >= gen_acc)
+    start = end = None
+    if mem is not None:
+        after = steps >= mem
+        h = np.log10(np.maximum(test_loss, 1e-300))
+        i_peak = np.flatnonzero(after)[np.argmax(h[after])]
+        h_hi, h_lo = h[i_peak], h[i_peak:].min()
+        if h_hi - h_lo >= min_drop:
+            tail = slice(i_peak, None)
+            start = first_step(steps[tail], h[tail] <= h_hi - start_frac * (h_hi - h_lo))
+            end = first_step(steps[tail], h[tail] <= h_hi - end_frac * (h_hi - h_lo))
+    return Phases(mem, start, end, gen)
+
+
+def phase_mask(steps, start: float | None, end: float | None) -> np.ndarray:
+    """Evaluations with start <= step <= end (empty if either is None)."""
+    steps = np.asarray(steps, dtype=float)
+    if start is None or end is None:
+        return np.zeros(steps.shape, dtype=bool)
+    return (steps >= start) & (steps <= end)
+
+
+def rate_per_step(steps, values, start: float | None, end: float | None) -> float:
+    """Average rate of change (end value - start value)/(end - start) over a
+    phase, from the evaluations nearest its boundaries; nan if undefined."""
+    steps, values = np.asarray(steps, dtype=float), np.asarray(values, dtype=float)
+    if start is None or end is None or end <= start:
+        return float("nan")
+    i, j = np.argmin(np.abs(steps - start)), np.argmin(np.abs(steps - end))
+    if steps[j] <= steps[i]:
+        return float("nan")
+    return float((values[j] - values[i]) / (steps[j] - steps[i]))
+
+
+def rate_ratio(steps, values, phases: Phases) -> float:
+    """Rate of change during circuit formation divided by the rate during
+    cleanup. A quantity that changes "sharply during cleanup" has a ratio
+    well below 1 (or negative: it moved the other way before). nan when a
+    phase is missing or the cleanup rate is zero."""
+    before = rate_per_step(steps, values, phases.memorisation_end, phases.cleanup_start)
+    during = rate_per_step(steps, values, phases.cleanup_start, phases.cleanup_end)
+    if not np.isfinite(before) or not np.isfinite(during) or during == 0:
+        return float("nan")
+    return before / during
+
+
+PHASE_COLORS = {"memorisation": "#d62728", "circuit formation": "#ff7f0e", "cleanup": "#2ca02c"}
+
+
+def shade(ax, phases: Phases, last_step: float, label: bool = True) -> None:
+    """Shade each phase's span on a matplotlib axis (log-x safe: memorisation starts at step 1)."""
+    for name, start, end in phases.spans(last_step):
+        ax.axvspan(max(start, 1.0), end, color=PHASE_COLORS[name], alpha=0.12, lw=0,
+                   label=name if label else None)

@@ -1,0 +1,59 @@
+"""The engine's task registry: every task registers when the engine is imported
+(no chapter or experiment module needed), and `goaldrift sweep` trains each one."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO, run_cli
+from goaldrift.engine.models import MLPConfig
+from goaldrift.engine.tasks import TASKS
+from goaldrift.engine.train import OptimConfig, RunConfig
+
+ALL_TASKS = ["modular_addition", "proxy"]
+
+
+def test_every_task_registers_with_the_engine_alone():
+    # A fresh interpreter that imports only the engine's sweeps (what `goaldrift sweep` loads).
+    code = ("import sys; from goaldrift.engine.sweeps import load_spec; from goaldrift.engine.tasks import TASKS; "
+            "print(sorted(TASKS)); print(any(m.startswith('goaldrift.experiments') for m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+    assert out.stdout.split("\n")[:2] == [str(ALL_TASKS), "False"]
+    assert sorted(TASKS) == ALL_TASKS
+
+
+def proxy_spec() -> dict:
+    base = RunConfig(
+        task={"name": "proxy", "phase": 1, "n_train": 64, "n_test": 32, "labels": False, "n_bits": 6, "k": 2},
+        model=MLPConfig(d_in=6, d_hidden=8, d_out=1), optim=OptimConfig(kind="adamw", lr=0.01, weight_decay=0.1),
+        steps=20, seeds=[0], loss="mse", eval_every=10, checkpoint_every=None, device="cpu")
+    return {"name": "proxy_tiny", "members_per_run": 2, "grid": {"weight_decay": [0.0, 0.5]},
+            "base": base.to_dict()}
+
+
+@pytest.mark.parametrize("task", ALL_TASKS)
+def test_sweep_accepts_every_registered_task(tmp_path, task):
+    if task == "proxy":
+        spec = proxy_spec()
+    else:
+        spec = json.loads((REPO / "sweeps" / "grokking_p23_lambda.json").read_text())
+        spec["base"].update(steps=20, eval_every=10, checkpoint_every=None, device="cpu")
+        spec["grid"] = {"weight_decay": [0.0, 1.0]}
+        spec["base"]["task"]["p"] = 11
+    path = tmp_path / f"{task}.json"
+    path.write_text(json.dumps(spec))
+    result = run_cli("sweep", path, "--runs-dir", tmp_path / "runs")
+    assert result.returncode == 0, result.stderr
+    assert len(list((tmp_path / "runs").glob("*/provenance.json"))) == 1  # one ensemble run of 2 members
+
+
+def test_sweep_names_an_unknown_task(tmp_path):
+    spec = proxy_spec()
+    spec["base"]["task"]["name"] = "no_such_task"
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(spec))
+    result = run_cli("sweep", path, "--runs-dir", tmp_path / "runs")
+    assert result.returncode == 2 and "unknown task 'no_such_task'" in result.stderr
+    assert "modular_addition" in result.stderr and "proxy" in result.stderr

@@ -1,0 +1,103 @@
+"""Phase detection on synthetic grokking curves with known boundaries."""
+
+import numpy as np
+import pytest
+
+from goaldrift.experiments.grokking.phases import Phases, detect_phases, first_step, phase_mask, rate_per_step
+
+STEPS = np.arange(0, 4001, 10, dtype=float)
+
+
+def synthetic(mem=200.0, start=1500.0, stop=2500.0, hi=1.0, lo=-3.0):
+    """Train accuracy reaching 1 at ``mem``; log10 test loss rising to ``hi`` by
+    ``mem``, flat, then falling linearly to ``lo`` between ``start`` and ``stop``."""
+    train_acc = np.clip(STEPS / mem, 0, 1)
+    h = np.where(STEPS < mem, hi - 0.5 + 0.5 * STEPS / mem, hi)
+    falling = (STEPS >= start) & (STEPS <= stop)
+    h = np.where(falling, hi + (lo - hi) * (STEPS - start) / (stop - start), h)
+    h = np.where(STEPS > stop, lo, h)
+    test_loss = 10**h
+    test_acc = np.clip((hi - h) / (hi - lo), 0, 1)
+    return train_acc, test_loss, test_acc
+
+
+def test_boundaries_of_a_clean_grokking_curve():
+    ph = detect_phases(STEPS, *synthetic())
+    assert ph.memorisation_end == pytest.approx(200, abs=10)
+    # 10% and 90% of a log-linear fall from 1500 to 2500.
+    assert ph.cleanup_start == pytest.approx(1600, abs=10)
+    assert ph.cleanup_end == pytest.approx(2400, abs=10)
+    assert ph.generalisation == pytest.approx(1500 + 0.95 * 1000, abs=10)
+    names = [n for n, _, _ in ph.spans(STEPS[-1])]
+    assert names == ["memorisation", "circuit formation", "cleanup"]
+
+
+def test_other_fractions_move_the_boundaries_as_stated():
+    ph = detect_phases(STEPS, *synthetic(), start_frac=0.25, end_frac=0.5)
+    assert ph.cleanup_start == pytest.approx(1750, abs=10)
+    assert ph.cleanup_end == pytest.approx(2000, abs=10)
+
+
+def test_noise_before_the_peak_does_not_fake_a_cleanup():
+    train_acc, test_loss, test_acc = synthetic()
+    wiggle = 1 + 0.3 * np.sin(STEPS / 37.0) * (STEPS < 1500)
+    ph = detect_phases(STEPS, train_acc, test_loss * wiggle, test_acc)
+    assert 1500 <= ph.cleanup_start <= 1620
+
+
+def test_no_memorisation_and_no_fall_give_no_phases():
+    train_acc, test_loss, test_acc = synthetic()
+    ph = detect_phases(STEPS, 0.5 * train_acc, test_loss, test_acc)
+    assert ph.memorisation_end is None and ph.cleanup_start is None
+    flat = np.full_like(STEPS, 3.0)
+    ph = detect_phases(STEPS, train_acc, flat, np.zeros_like(STEPS))
+    assert ph.memorisation_end == pytest.approx(200, abs=10)
+    assert ph.cleanup_start is None and ph.cleanup_end is None and ph.generalisation is None
+    assert [n for n, _, _ in ph.spans(4000)] == ["memorisation", "circuit formation"]
+
+
+def test_bad_fractions_are_refused():
+    with pytest.raises(ValueError):
+        detect_phases(STEPS, *synthetic(), start_frac=0.9, end_frac=0.1)
+
+
+def test_helpers():
+    assert first_step([0, 10, 20], [False, True, True]) == 10
+    assert first_step([0, 10], [False, False]) is None
+    assert phase_mask([0, 10, 20, 30], 10, 20).tolist() == [False, True, True, False]
+    assert not phase_mask([0, 10], None, 10).any()
+    assert rate_per_step(STEPS, 2 * STEPS + 1, 100, 300) == pytest.approx(2.0)
+    assert np.isnan(rate_per_step(STEPS, STEPS, None, 300))
+    assert Phases(None, None, None, None).spans(10) == []
+
+
+def test_rate_ratio_of_a_quantity_that_moves_in_cleanup():
+    from goaldrift.experiments.grokking.phases import rate_ratio
+
+    ph = detect_phases(STEPS, *synthetic())
+    # Flat before cleanup, falling during it: ratio 0.
+    q = np.where(STEPS < 1600, 5.0, 5.0 - (np.minimum(STEPS, 2400) - 1600) / 100)
+    assert rate_ratio(STEPS, q, ph) == pytest.approx(0.0, abs=1e-12)
+    # Uniform change: ratio 1; rising before, falling during: negative.
+    assert rate_ratio(STEPS, -STEPS, ph) == pytest.approx(1.0)
+    assert rate_ratio(STEPS, -np.abs(STEPS - 1600), ph) < 0
+    assert np.isnan(rate_ratio(STEPS, STEPS, Phases(200, None, None, None)))
+    assert np.isnan(rate_ratio(STEPS, np.ones_like(STEPS), ph))
+
+
+def test_milestones_of_an_ensemble():
+    from goaldrift.experiments.grokking.grokking_runs import milestones, sweep_grid
+
+    steps = np.array([0, 10, 20, 30])
+    metrics = {
+        "step": steps,
+        "train_acc": np.array([[0.1, 0.1], [1.0, 0.5], [1.0, 0.995], [1.0, 1.0]]),
+        "test_acc": np.array([[0.0, 0.0], [0.2, 0.0], [0.96, 0.1], [1.0, 0.2]]),
+        "weight_norm_sq": np.array([[4.0, 9.0], [9.0, 16.0], [1.0, 25.0], [1.0, 36.0]]),
+    }
+    m = milestones(metrics)
+    assert m.memorisation.tolist() == [10, 20]
+    assert m.generalisation[0] == 20 and np.isnan(m.generalisation[1])
+    assert m.norm_at_memorisation.tolist() == [3.0, 5.0] and m.norm_at_generalisation[0] == 1.0
+    assert m.delay[0] == 10 and np.isnan(m.delay[1])
+    assert sweep_grid([1e-3], [0.5, 1.0], zero_decay_lr=3e-3) == [(1e-3, 0.5), (1e-3, 1.0), (3e-3, 0.0)]

@@ -1,0 +1,105 @@
+"""goaldrift.experiments.decay.unused_weights (chapter l2_equilibrium) against
+independent checks: closed-form ridge solutions, hand-written update rules and
+the stationary variance of a linear recursion."""
+
+import math
+
+import numpy as np
+import pytest
+
+from goaldrift.experiments.decay import unused_weights as uw
+
+
+@pytest.fixture(scope="module")
+def data():
+    return uw.make_regression(n_samples=12, n_features=30, n_zero=4, seed=3)
+
+
+def test_regression_is_scaled_and_has_zero_features(data):
+    assert data.X.shape == (12, 34)
+    assert np.all(data.X[:, -4:] == 0)
+    assert np.linalg.eigvalsh(data.covariance)[-1] == pytest.approx(1.0, rel=1e-12)
+    again = uw.make_regression(12, 30, 4, seed=3)
+    assert np.array_equal(again.X, data.X) and np.array_equal(again.y, data.y)
+    assert not np.array_equal(uw.make_regression(12, 30, 4, seed=4).X, data.X)
+
+
+def test_null_projector_is_the_projector_onto_the_null_space(data):
+    P = data.null_projector()
+    assert np.abs(data.X @ P).max() < 1e-12
+    assert np.abs(P @ P - P).max() < 1e-12
+    assert round(np.trace(P)) == 34 - 12   # rank of X is n_samples
+
+
+def test_step_budget_is_the_first_step_below_the_contraction():
+    eta, lam, c = 0.5, 0.01, 1e-12
+    steps = uw.gd_step_budget(eta, lam, c)
+    rho = max(1 - eta * lam, abs(1 - eta * (1 + lam)))
+    assert rho**steps <= c < rho ** (steps - 1)
+
+
+def test_gradient_descent_reaches_the_ridge_solution_and_shrinks_the_null_space(data):
+    eta, lam = 0.5, 0.05
+    w0 = uw.initial_weights(34, seed=1)
+    run = uw.gradient_descent(data, w0, eta, lam, uw.gd_step_budget(eta, lam), record=50)
+    # the ridge solution by a linear solve, independently of the module
+    n = data.X.shape[0]
+    ridge = np.linalg.solve(data.X.T @ data.X / n + lam * np.eye(34), data.X.T @ data.y / n)
+    assert np.abs(run.weights - ridge).max() < 1e-9
+    factors = uw.per_step_factors(run.null_norms)
+    assert len(factors) == 50
+    assert np.abs(factors - (1 - eta * lam)).max() < 1e-12
+
+
+def test_eigen_shrinkage_of_the_ridge_solution_is_s_over_s_plus_lambda(data):
+    lam = 0.1
+    s, measured, predicted = uw.eigen_shrinkage(data, data.ridge_solution(lam), lam)
+    assert len(s) > 0
+    assert np.abs(measured - predicted).max() < 1e-9
+    assert np.abs(predicted - s / (s + lam)).max() == 0
+
+
+def test_adamw_decays_zero_gradient_coordinates_exactly_and_adam_l2_does_not(data):
+    eta, lam, steps = 0.01, 0.5, 20
+    w0 = uw.initial_weights(34, seed=2)
+    decoupled = uw.torch_adam_trajectory(data, w0, eta, lam, steps, coupled=False)
+    zero = slice(30, 34)
+    expected = w0[zero] * (1 - eta * lam) ** np.arange(steps + 1)[:, None]
+    assert np.abs(decoupled[:, zero] - expected).max() < 1e-15
+    # Adam with coupled L2, first step on a zero-gradient coordinate: the gradient is
+    # lambda*w, so m_hat/sqrt(v_hat) = sign(w) and the step is eta (up to Adam's eps=1e-8).
+    coupled = uw.torch_adam_trajectory(data, w0, eta, lam, 1, coupled=True)
+    g = lam * w0[zero]
+    assert np.abs(coupled[1, zero] - (w0[zero] - eta * g / (np.abs(g) + 1e-8))).max() < 1e-15
+
+
+def test_null_direction_is_invisible_to_the_loss_and_not_an_axis(data):
+    u = uw.null_direction(data, seed=0)
+    assert np.linalg.norm(u) == pytest.approx(1.0, rel=1e-12)
+    assert np.abs(data.X @ u).max() < 1e-12
+    assert np.all(u[-4:] == 0)
+    assert (np.abs(u) > 1e-3).sum() > 10
+
+
+def test_decay_rate_errors_vanish_on_an_exact_geometric_series():
+    eta, lam = 0.1, 0.2
+    values = 3.0 * (1 - eta * lam) ** np.arange(30)
+    assert uw.decay_rate_errors(values, eta, lam).max() < 1e-12
+    assert uw.decay_rate_errors(values, eta, 2 * lam).min() == pytest.approx(0.5, rel=1e-9)
+
+
+def test_sgd_noise_variance_matches_the_linear_recursion():
+    # w_{t+1} = (1 - eta lam) w_t - eta sigma xi_t has stationary variance
+    # eta^2 sigma^2 / (1 - (1 - eta lam)^2); after 300 steps the transient is ~e^-30 of it.
+    eta, lam, sigma, steps = 0.1, 1.0, 2.0, 300
+    a = 1 - eta * lam
+    exact = eta**2 * sigma**2 * (1 - a ** (2 * steps)) / (1 - a**2)
+    run = uw.noise_driven_variance(20000, eta, lam, sigma, steps, seed=5)
+    assert run.standard_error == pytest.approx(run.variance * math.sqrt(2 / 20000))
+    assert abs(run.variance - exact) < 4 * run.standard_error
+    assert uw.noise_driven_variance(20000, eta, lam, sigma, steps, seed=5).variance == run.variance
+
+
+def test_unknown_noise_optimizer_is_refused():
+    with pytest.raises(ValueError, match="unknown optimizer"):
+        uw.noise_driven_variance(10, 0.1, 0.1, 1.0, 5, seed=0, optimizer="adamw")
