@@ -17,7 +17,6 @@ from goaldrift.engine import runs
 from goaldrift.engine.models import MLPConfig, TransformerConfig
 from goaldrift.engine.train import ConfigError, OptimConfig, RunConfig, Trainer, register_metric, train
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 def mlp_config(**kw):
@@ -205,7 +204,7 @@ SCRIPT = textwrap.dedent("""
 
 def test_killed_run_resumes_to_identical_results(tmp_path):
     script = tmp_path / "train_script.py"
-    script.write_text(SCRIPT.format(tests=str(REPO / "tests")))
+    script.write_text(SCRIPT.format(tests=str(Path(__file__).parent)))
     killed_root, clean_root = tmp_path / "killed", tmp_path / "clean"
     env = {**os.environ, "SLOW": "0.2"}  # slow evals: a wide window to kill it mid-run
     proc = subprocess.Popen([sys.executable, str(script), str(killed_root)], env=env,
