@@ -79,7 +79,7 @@ def _failing_chapter(tmp_path, monkeypatch) -> Chapter:
     nb.cells = [params, nbformat.v4.new_code_cell(FAILING_NOTEBOOK)]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, book / "chapters" / "failing_demo.ipynb")
-    monkeypatch.setattr("goaldrift.book.chapters.BOOK_DIR", book)
+    monkeypatch.setattr("goaldrift.book.chapter.BOOK_DIR", book)
     chapter = Chapter("failing_demo", "A failing demo", [Param("seed", int, 0, low=0)])
     monkeypatch.setitem(CHAPTERS, "failing_demo", chapter)
     return chapter
