@@ -8,11 +8,11 @@ import sys
 import pytest
 
 from conftest import REPO, run_cli
-from goaldrift.engine.models import MLPConfig
+from goaldrift.engine.models import GatedGoalConfig, MLPConfig
 from goaldrift.engine.tasks import TASKS
 from goaldrift.engine.train import OptimConfig, RunConfig
 
-ALL_TASKS = ["modular_addition", "proxy"]
+ALL_TASKS = ["modular_addition", "proxy", "teacher_outputs"]
 
 
 def test_every_task_registers_with_the_engine_alone():
@@ -33,10 +33,19 @@ def proxy_spec() -> dict:
             "base": base.to_dict()}
 
 
+def teacher_spec() -> dict:
+    base = RunConfig(task={"name": "teacher_outputs", "n_samples": 32, "d_in": 3}, model=GatedGoalConfig(goal_dim=4),
+                     optim=OptimConfig(kind="sgd", lr=0.1, weight_decay=0.1), steps=20, seeds=[0], loss="half_mse",
+                     eval_every=10, checkpoint_every=None, dtype="float64", device="cpu")
+    return {"name": "teacher_tiny", "members_per_run": 2, "grid": {"weight_decay": [0.0, 0.5]}, "base": base.to_dict()}
+
+
 @pytest.mark.parametrize("task", ALL_TASKS)
 def test_sweep_accepts_every_registered_task(tmp_path, task):
     if task == "proxy":
         spec = proxy_spec()
+    elif task == "teacher_outputs":
+        spec = teacher_spec()
     else:
         spec = json.loads((REPO / "sweeps" / "grokking_p23_lambda.json").read_text())
         spec["base"].update(steps=20, eval_every=10, checkpoint_every=None, device="cpu")

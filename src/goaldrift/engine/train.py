@@ -125,7 +125,7 @@ def _jsonable(x):
     return x
 
 
-LOSSES = ("cross_entropy", "mse")
+LOSSES = ("cross_entropy", "mse", "half_mse")
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
@@ -248,7 +248,8 @@ def per_member_loss(kind: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tens
     """Mean loss of each member, ``[K]``.
 
     cross_entropy: ``y`` int labels. mse: mean over samples and outputs of
-    (out − target)², the target being one-hot for int labels.
+    (out − target)², the target being one-hot for int labels. half_mse: half
+    of it, the convention of the derivations whose gradient is out − target.
     """
     K, N, C = out.shape
     if kind == "cross_entropy":
@@ -258,6 +259,8 @@ def per_member_loss(kind: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tens
         picked = out.log_softmax(-1).gather(-1, y.view(1, N, 1).expand(K, N, 1))
         return -picked.squeeze(-1).mean(1)
     target = _regression_target(y, C, out.dtype)
+    if kind == "half_mse":
+        return 0.5 * (out - target).square().mean(dim=(1, 2))
     return (out - target).square().mean(dim=(1, 2))
 
 

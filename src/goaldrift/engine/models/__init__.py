@@ -1,5 +1,6 @@
 """Networks with a leading ensemble dimension: parameters are [K, ...]; used by chapters
-grokking_replication, cleanup_scaling, ungrokking, proxy_drift, protecting_goals.
+grokking_replication, cleanup_scaling, ungrokking, proxy_drift, protecting_goals,
+price_of_persistence.
 
 ``build_model`` turns a config dataclass into a model whose member k is
 initialised from ``seeds[k]`` exactly as a single model with that seed.
@@ -11,10 +12,12 @@ from __future__ import annotations
 
 import torch
 
+from goaldrift.engine.models.gated import GatedGoal, GatedGoalConfig
 from goaldrift.engine.models.mlp import MLP, MLPConfig
 from goaldrift.engine.models.transformer import Transformer, TransformerConfig
 
-MODEL_KINDS = {"transformer": (TransformerConfig, Transformer), "mlp": (MLPConfig, MLP)}
+MODEL_KINDS = {"transformer": (TransformerConfig, Transformer), "mlp": (MLPConfig, MLP),
+               "gated_goal": (GatedGoalConfig, GatedGoal)}
 
 
 def model_kind(cfg) -> str:
@@ -29,4 +32,4 @@ def build_model(cfg, seeds, dtype=torch.float32, device="cpu"):
     return cls(cfg, seeds, dtype=dtype, device=device)
 
 
-__all__ = ["MLP", "MLPConfig", "Transformer", "TransformerConfig", "build_model", "model_kind", "MODEL_KINDS"]
+__all__ = ["GatedGoal", "GatedGoalConfig", "MLP", "MLPConfig", "Transformer", "TransformerConfig", "build_model", "model_kind", "MODEL_KINDS"]

@@ -7,7 +7,8 @@ and g the goal parameters. What the goal *is* lives in g's direction (what
 the model would do off distribution, g . z), which the training loss never
 sees; by making its useful output depend on ||g||, the model makes shrinking
 its goal cost training loss. An ensemble of K copies, one weight decay each,
-trains at once with goaldrift.engine.optim's ensemble optimiser.
+trains at once through the engine (goaldrift.engine: the gated-goal model, the
+teacher_outputs task, the half_mse loss, the ensemble optimiser, the run cache).
 """
 
 from __future__ import annotations
@@ -18,38 +19,29 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from goaldrift.engine.optim import EnsembleOptimizer
+from goaldrift.engine import runs
+from goaldrift.engine.models.gated import GatedGoal, GatedGoalConfig, gate
+from goaldrift.engine.tasks.teacher import TeacherOutputs, teacher_outputs
+from goaldrift.engine.train import OptimConfig, RunConfig
 
 
-@dataclass
-class HackerData:
-    h: torch.Tensor   # [n] the useful computation's output on each training input (= the target)
-    q: float          # mean h^2 (1 by construction)
-
-
-def make_data(n_samples: int, d_in: int, seed: int) -> HackerData:
-    """Inputs x ~ N(0, I), a random linear teacher; h scaled so that mean h^2 is exactly 1."""
-    g = torch.Generator().manual_seed(int(np.random.default_rng([seed, 20]).integers(2**31)))
-    X = torch.randn(n_samples, d_in, generator=g, dtype=torch.float64)
-    w = torch.randn(d_in, generator=g, dtype=torch.float64)
-    h = X @ w
-    h = h / torch.sqrt((h**2).mean())
-    return HackerData(h, float((h**2).mean()))
+def make_data(n_samples: int, d_in: int, seed: int) -> TeacherOutputs:
+    """Inputs x ~ N(0, I), a random linear teacher; h scaled so that mean h^2 is exactly 1
+    (the engine's task "teacher_outputs", which the training runs rebuild from its seed)."""
+    return teacher_outputs(n_samples, d_in, seed)
 
 
 def initial_goal(goal_dim: int, norm: float, seed: int) -> torch.Tensor:
-    """A random goal direction (seeded) with the given norm."""
-    g = np.random.default_rng([seed, 21]).standard_normal(goal_dim)
-    return torch.tensor(norm * g / np.linalg.norm(g), dtype=torch.float64)
-
-
-def gate(r: torch.Tensor, kappa: float) -> torch.Tensor:
-    return r**2 / (r**2 + kappa**2)
+    """A random goal direction (seeded) with the given norm: the gated-goal model's own
+    initialisation for ``seed``, float64 [goal_dim]."""
+    model = GatedGoal(GatedGoalConfig(goal_dim, init_norm=norm), [seed], dtype=torch.float64)
+    return model.goal.detach()[0].clone()
 
 
 def member_losses(goal: torch.Tensor, h: torch.Tensor, kappa: float, coupled: bool = True) -> torch.Tensor:
-    """[K] training losses 1/2 mean (y - s(||g_k||) h)^2 with y = h. Uncoupled: y_hat = h
-    whatever g is, so the loss does not depend on g at all (plus 0 * g to keep the graph)."""
+    """[K] training losses 1/2 mean (y - s(||g_k||) h)^2 with y = h (the loss the engine
+    trains, "half_mse" of the gated goal). Uncoupled: y_hat = h whatever g is, so the loss
+    does not depend on g at all (plus 0 * g to keep the graph)."""
     if not coupled:
         return 0.5 * ((h - h) ** 2).mean() + 0.0 * goal.sum(1)
     s = gate(goal.norm(dim=1), kappa)                     # [K]
@@ -64,29 +56,28 @@ class HackerRun:
     steps: int
 
 
-def train(data: HackerData, goal0: torch.Tensor, weight_decays, lr: float, kappa: float, steps: int,
+def _goal_norm(model, data, step) -> dict[str, torch.Tensor]:
+    return {"goal_norm": model.goal.detach().norm(dim=1)}
+
+
+def train(data: TeacherOutputs, goal0: torch.Tensor, weight_decays, lr: float, kappa: float, steps: int,
           kind: str = "sgd", coupled: bool = True, exempt: bool = False, batch_size: int = 0,
-          seed: int = 0) -> HackerRun:
-    """Train K copies of the goal (one per weight decay) from the same start.
-    batch_size 0: full batch; else minibatches drawn from a seeded generator.
-    exempt: the goal is trained but never decayed (memory outside weight decay)."""
-    wds = torch.as_tensor(weight_decays, dtype=torch.float64)
-    K = len(wds)
-    goal = goal0.detach().clone().expand(K, -1).clone().requires_grad_()
-    opt = EnsembleOptimizer([("goal", goal)], kind=kind, lr=lr, weight_decay=wds,
-                            groups={"goal": "exempt"} if exempt else None)
-    rng = torch.Generator().manual_seed(int(np.random.default_rng([seed, 22]).integers(2**31)))
-    n = data.h.shape[0]
-    norms = [goal.detach().norm(dim=1).numpy().copy()]
-    for _ in range(steps):
-        h = data.h if not batch_size else data.h[torch.randint(0, n, (batch_size,), generator=rng)]
-        opt.zero_grad()
-        member_losses(goal, h, kappa, coupled).sum().backward()
-        opt.step()
-        norms.append(goal.detach().norm(dim=1).numpy().copy())
-    with torch.no_grad():
-        losses = member_losses(goal, data.h, kappa, coupled).numpy()
-    return HackerRun(goal.detach().numpy(), np.array(norms), losses, steps)
+          seed: int = 0, root=None) -> HackerRun:
+    """Train K copies of the goal (one per weight decay) from the same start, through the
+    engine (cached in the run cache, resumable). batch_size 0: full batch; else the
+    engine's seeded minibatches (batch_seed = seed). exempt: the goal is trained but
+    never decayed (memory outside weight decay). The norm is recorded every step."""
+    K = len(weight_decays)
+    config = RunConfig(
+        task={"name": "teacher_outputs", "n_samples": data.n_samples, "d_in": data.d_in},
+        model=GatedGoalConfig(goal_dim=int(goal0.shape[0]), kappa=float(kappa), coupled=coupled),
+        optim=OptimConfig(kind=kind, lr=float(lr), weight_decay=[float(w) for w in weight_decays],
+                          groups={"goal": "exempt"} if exempt else {}),
+        steps=steps, seeds=[0] * K, data_seed=data.seed, batch_size=batch_size or None, batch_seed=seed,
+        loss="half_mse", eval_every=1, dtype="float64", device="cpu")
+    start = {"goal": goal0.detach().to(torch.float64).expand(K, -1).clone()}
+    r = runs.run(config, root=root, init_state=start, metric_fns={"goal_norm": _goal_norm}, progress=False)
+    return HackerRun(r.model.goal.detach().numpy(), r.metrics["goal_norm"], r.metrics["train_loss"][-1], steps)
 
 
 def steps_to_converge(rate_per_step: float, contraction: float = 1e-12) -> int:
