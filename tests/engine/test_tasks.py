@@ -12,7 +12,7 @@ from goaldrift.engine.models import GatedGoalConfig, MLPConfig
 from goaldrift.engine.tasks import TASKS
 from goaldrift.engine.train import OptimConfig, RunConfig
 
-ALL_TASKS = ["modular_addition", "proxy", "teacher_outputs"]
+ALL_TASKS = ["linear_regression", "modular_addition", "proxy", "teacher_outputs"]
 
 
 def test_every_task_registers_with_the_engine_alone():
@@ -40,12 +40,22 @@ def teacher_spec() -> dict:
     return {"name": "teacher_tiny", "members_per_run": 2, "grid": {"weight_decay": [0.0, 0.5]}, "base": base.to_dict()}
 
 
+def regression_spec() -> dict:
+    base = RunConfig(task={"name": "linear_regression", "n_samples": 10, "n_features": 20, "n_zero": 2},
+                     model=MLPConfig(d_in=22, d_hidden=[], d_out=1, bias=False),
+                     optim=OptimConfig(kind="adamw", lr=0.01, weight_decay=0.1), steps=20, seeds=[0], loss="half_mse",
+                     eval_every=10, checkpoint_every=None, dtype="float64", device="cpu")
+    return {"name": "regression_tiny", "members_per_run": 2, "grid": {"weight_decay": [0.0, 0.5]}, "base": base.to_dict()}
+
+
 @pytest.mark.parametrize("task", ALL_TASKS)
 def test_sweep_accepts_every_registered_task(tmp_path, task):
     if task == "proxy":
         spec = proxy_spec()
     elif task == "teacher_outputs":
         spec = teacher_spec()
+    elif task == "linear_regression":
+        spec = regression_spec()
     else:
         spec = json.loads((REPO / "sweeps" / "grokking_p23_lambda.json").read_text())
         spec["base"].update(steps=20, eval_every=10, checkpoint_every=None, device="cpu")

@@ -268,3 +268,13 @@ def test_cross_entropy_is_bitwise_torchs(dtype):
     ref = torch.nn.functional.cross_entropy(x.reshape(600, 48), y.repeat(3), reduction="none").view(3, 200).mean(1)
     (g_ref,) = torch.autograd.grad(ref.sum(), x)
     assert torch.equal(ours, ref) and torch.equal(g_ours, g_ref)
+
+
+def test_a_metric_that_returns_a_view_of_a_weight_records_each_step():
+    # The evaluation copies what a metric returns: a view of a parameter must not
+    # end up as the final weights in every row.
+    def first_weight(model, data, step):
+        return {"w00": model.W_0.detach()[:, 0, 0]}
+
+    _, metrics = train(mlp_config(steps=20, eval_every=5), metric_fns={"w00": first_weight})
+    assert len(np.unique(metrics["w00"][:, 1])) == len(metrics["w00"])

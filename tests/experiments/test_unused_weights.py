@@ -62,13 +62,13 @@ def test_eigen_shrinkage_of_the_ridge_solution_is_s_over_s_plus_lambda(data):
 def test_adamw_decays_zero_gradient_coordinates_exactly_and_adam_l2_does_not(data):
     eta, lam, steps = 0.01, 0.5, 20
     w0 = uw.initial_weights(34, seed=2)
-    decoupled = uw.torch_adam_trajectory(data, w0, eta, lam, steps, coupled=False)
+    decoupled = uw.adam_trajectory(data, w0, eta, lam, steps, coupled=False)
     zero = slice(30, 34)
     expected = w0[zero] * (1 - eta * lam) ** np.arange(steps + 1)[:, None]
     assert np.abs(decoupled[:, zero] - expected).max() < 1e-15
     # Adam with coupled L2, first step on a zero-gradient coordinate: the gradient is
     # lambda*w, so m_hat/sqrt(v_hat) = sign(w) and the step is eta (up to Adam's eps=1e-8).
-    coupled = uw.torch_adam_trajectory(data, w0, eta, lam, 1, coupled=True)
+    coupled = uw.adam_trajectory(data, w0, eta, lam, 1, coupled=True)
     g = lam * w0[zero]
     assert np.abs(coupled[1, zero] - (w0[zero] - eta * g / (np.abs(g) + 1e-8))).max() < 1e-15
 

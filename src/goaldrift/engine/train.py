@@ -373,7 +373,8 @@ class Trainer:
         m["weight_norm_sq"] = weight_norm_sq(self.model).cpu().numpy()
         for name, fn in self.metric_fns.items():
             for key, value in fn(self.model, self.data, step).items():
-                m[key] = torch.as_tensor(value).detach().cpu().numpy()
+                # a copy: a metric may return a view of a parameter that the next step changes
+                m[key] = torch.as_tensor(value).detach().cpu().numpy().copy()
         return m
 
     def _predict_chunked(self, x):

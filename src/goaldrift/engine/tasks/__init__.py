@@ -1,8 +1,8 @@
 """The engine's tasks; importing this package registers every one of them
 (modular addition for the grokking chapters, the proxy family for the goal chapters,
-teacher outputs for the gradient hacker)."""
+teacher outputs for the gradient hacker, a linear regression for the L2 chapter)."""
 
-from goaldrift.engine.tasks import modular, proxy, teacher
+from goaldrift.engine.tasks import modular, proxy, regression, teacher
 from goaldrift.engine.tasks.registry import TASKS, register_task
 
-__all__ = ["TASKS", "register_task", "modular", "proxy", "teacher"]
+__all__ = ["TASKS", "register_task", "modular", "proxy", "regression", "teacher"]

@@ -17,6 +17,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from goaldrift.engine import runs
+from goaldrift.engine.models import MLPConfig
+from goaldrift.engine.tasks.regression import linear_regression
+from goaldrift.engine.train import OptimConfig, RunConfig
+
 
 @dataclass
 class Regression:
@@ -28,6 +33,7 @@ class Regression:
     X: np.ndarray
     y: np.ndarray
     n_zero: int
+    seed: int     # of the engine's "linear_regression" task that drew it
 
     @property
     def n(self) -> int:
@@ -54,13 +60,9 @@ class Regression:
 
 
 def make_regression(n_samples: int, n_features: int, n_zero: int, seed: int) -> Regression:
-    rng = np.random.default_rng([seed, 0])
-    dense = rng.standard_normal((n_samples, n_features))
-    dense /= math.sqrt(np.linalg.eigvalsh(dense.T @ dense / n_samples)[-1])
-    X = np.hstack([dense, np.zeros((n_samples, n_zero))])
-    w_true = rng.standard_normal(n_features + n_zero) / math.sqrt(n_features)
-    y = X @ w_true + 0.1 * rng.standard_normal(n_samples)
-    return Regression(X, y, n_zero)
+    """The engine's "linear_regression" task as numpy arrays (what the training runs rebuild)."""
+    d = linear_regression(n_samples, n_features, n_zero, seed)
+    return Regression(d.train_x.numpy(), d.train_y.numpy(), n_zero, seed)
 
 
 def initial_weights(dim: int, seed: int) -> np.ndarray:
@@ -114,24 +116,25 @@ def eigen_shrinkage(data: Regression, w: np.ndarray, weight_decay: float, min_sh
     return s[keep], w_m[keep] / w_ls[keep], s[keep] / (s[keep] + weight_decay)
 
 
-def torch_adam_trajectory(data: Regression, w0: np.ndarray, learning_rate: float,
-                          weight_decay: float, steps: int, coupled: bool) -> np.ndarray:
-    """Weights after every step of torch.optim.AdamW (decoupled) or Adam with
-    coupled L2, in float64; rows are steps 0..steps."""
-    X = torch.tensor(data.X)
-    y = torch.tensor(data.y)
-    w = torch.tensor(w0, requires_grad=True)
-    opt_class = torch.optim.Adam if coupled else torch.optim.AdamW
-    opt = opt_class([w], lr=learning_rate, weight_decay=weight_decay)
-    out = np.empty((steps + 1, len(w0)))
-    out[0] = w0
-    for t in range(steps):
-        opt.zero_grad()
-        loss = 0.5 * ((X @ w - y) ** 2).mean()
-        loss.backward()
-        opt.step()
-        out[t + 1] = w.detach().numpy()
-    return out
+def _weights(model, data, step) -> dict[str, torch.Tensor]:
+    return {"weights": model.W_0.detach()[:, :, 0]}
+
+
+def adam_trajectory(data: Regression, w0: np.ndarray, learning_rate: float,
+                    weight_decay: float, steps: int, coupled: bool, root=None) -> np.ndarray:
+    """Weights after every step of the engine's AdamW (decoupled) or Adam with coupled L2
+    (PyTorch's Adam defaults: betas 0.9, 0.999, eps 1e-8) on 1/(2n)||Xw - y||^2, in
+    float64, from w0; rows are steps 0..steps. Cached in the run cache."""
+    d = data.X.shape[1]
+    config = RunConfig(
+        task={"name": "linear_regression", "n_samples": data.n, "n_features": d - data.n_zero, "n_zero": data.n_zero},
+        model=MLPConfig(d_in=d, d_hidden=[], d_out=1, bias=False),
+        optim=OptimConfig(kind="adam_l2" if coupled else "adamw", lr=float(learning_rate),
+                          weight_decay=float(weight_decay), betas=(0.9, 0.999), eps=1e-8),
+        steps=steps, seeds=[0], data_seed=data.seed, loss="half_mse", eval_every=1, dtype="float64", device="cpu")
+    start = {"W_0": torch.tensor(w0, dtype=torch.float64)[None, :, None]}
+    r = runs.run(config, root=root, init_state=start, metric_fns={"weights": _weights}, progress=False)
+    return r.metrics["weights"][:, 0, :]
 
 
 def null_direction(data: Regression, seed: int) -> np.ndarray:
