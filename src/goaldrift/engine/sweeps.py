@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from goaldrift.engine.runs import config_hash, runs_root
+from goaldrift.engine.runs import config_hash, run, runs_root
 from goaldrift.engine.train import ConfigError, RunConfig, check_data, make_data
 
 GRID_AXES = ("lr", "weight_decay", "seed")
@@ -147,8 +147,6 @@ def is_finished(config: RunConfig, root) -> bool:
 
 def _train_one(config_dict: dict, root: str) -> str:
     """Train (or load) one run; the unit of work of every backend."""
-    from goaldrift.engine.runs import run
-
     config = RunConfig.from_dict(config_dict)
     path = runs_root(root) / config_hash(config)
     path.mkdir(parents=True, exist_ok=True)
