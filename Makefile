@@ -8,7 +8,7 @@ STAMP := $(VENV)/.goaldrift-installed
 RAY_STAMP := $(VENV)/.goaldrift-ray-installed
 MATHJAX := node_modules/mathjax/es5/tex-mml-chtml.js
 
-.PHONY: book test test-fast bench browser clean
+.PHONY: book test test-fast bench browser clean gpu-wheels
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,9 @@ test-fast: $(STAMP)  ## the unit tests only: no smoke book, no Ray, no browser (
 
 bench: $(STAMP)  ## engine benchmark: prints seconds per step and speed-up ratios
 	$(BIN)/python benchmarks/bench_engine.py
+
+gpu-wheels:  ## the notebook toolchain as cp312 wheels for a lent GPU machine (benchmarks/gpu_session.sh)
+	bash benchmarks/gpu_wheels.sh
 
 clean:
 	rm -rf _build

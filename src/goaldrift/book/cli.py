@@ -39,6 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--profile", default="default", choices=PROFILES)
     run.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
     run.add_argument("--out", type=Path, default=None, help="output folder (default _build/executed/CHAPTER)")
+    run.add_argument("--snapshot", action="store_true",
+                     help="also keep the result as a committed snapshot in results/PROFILE/CHAPTER/")
 
     book = sub.add_parser("book", help="execute every chapter, then build the site")
     book.add_argument("--profile", default="default", choices=PROFILES)
@@ -87,6 +89,14 @@ def cmd_run(args) -> int:
     check_out_dir(out_dir)
     result = run_chapter(chapter, args.profile, values, out_dir)
     _report(result)
+    if args.snapshot and result.written:
+        from goaldrift.book.snapshots import write_snapshot
+
+        try:
+            print(f"{chapter.name}: snapshot -> {write_snapshot(chapter, result.out_dir, args.profile)}")
+        except (OSError, ValueError) as err:
+            print(f"goaldrift: snapshot not written: {err}", file=sys.stderr)
+            return EXIT_FAILED
     return EXIT_OK if result.ok else EXIT_FAILED
 
 

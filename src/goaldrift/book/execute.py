@@ -33,6 +33,7 @@ class ChapterResult:
     ok: bool
     message: str
     wall_time_s: float
+    written: bool = True  # False: nothing was written, out_dir holds the earlier output (if any)
 
     @property
     def notebook(self) -> Path:
@@ -70,7 +71,7 @@ def run_chapter(chapter: Chapter, profile: str, values: dict, out_dir: Path) -> 
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     except OSError as err:
-        return ChapterResult(chapter.name, out_dir, False, f"cannot write beside {out_dir}: {err}", 0.0)
+        return ChapterResult(chapter.name, out_dir, False, f"cannot write beside {out_dir}: {err}", 0.0, written=False)
     parameters = dict(values, profile=profile, output_dir=str(work))
     try:
         papermill.execute_notebook(
@@ -92,7 +93,7 @@ def run_chapter(chapter: Chapter, profile: str, values: dict, out_dir: Path) -> 
         first_line = (str(err).strip().splitlines() or [""])[0]
         return ChapterResult(chapter.name, out_dir, False,
                              f"execution failed ({type(err).__name__}: {first_line}); earlier output kept",
-                             time.time() - started)
+                             time.time() - started, written=False)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise

@@ -16,10 +16,12 @@ import sys
 from pathlib import Path
 
 import nbformat
+import yaml
 
 from goaldrift.book.chapters import CHAPTERS
 from goaldrift.book.site_pages import build_info_page, hypotheses_page, run_box, verdicts_page
 from goaldrift.paths import BOOK_DIR, REPO_ROOT
+from goaldrift.book.snapshots import find_snapshots, snapshot_page
 
 BUILD_DIR = REPO_ROOT / "_build"
 EXECUTED_DIR = BUILD_DIR / "executed"
@@ -45,8 +47,33 @@ def stage(executed: Path, stage_dir: Path) -> Path:
     (generated / "verdicts.md").write_text(verdicts_page(executed))
     (generated / "build_info.md").write_text(build_info_page(executed))
     (generated / "hypotheses.md").write_text(hypotheses_page(executed))
+    _stage_snapshots(stage_dir)
     _copy_mathjax(stage_dir / "_vendor" / "mathjax")
     return stage_dir
+
+
+SNAPSHOTS_CAPTION = "Published scale: results snapshots"
+
+
+def _stage_snapshots(stage_dir: Path, results_root: Path | None = None) -> list:
+    """Each committed results snapshot (results/PROFILE/CHAPTER) becomes a page of
+    its own, listed in a part of the table of contents before the Results part."""
+    snapshots = find_snapshots(CHAPTERS, results_root)
+    if not snapshots:
+        return snapshots
+    files = []
+    for snap in snapshots:
+        page = stage_dir / "book" / "snapshots" / snap.profile / f"{snap.chapter}.ipynb"
+        page.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(snapshot_page(snap), page)
+        files.append({"file": f"book/snapshots/{snap.profile}/{snap.chapter}"})
+    toc_path = stage_dir / "_toc.yml"
+    toc = yaml.safe_load(toc_path.read_text())
+    parts = toc["parts"]
+    at = next((i for i, part in enumerate(parts) if part.get("caption") == "Results"), len(parts))
+    parts.insert(at, {"caption": SNAPSHOTS_CAPTION, "chapters": files})
+    toc_path.write_text(yaml.safe_dump(toc, sort_keys=False))
+    return snapshots
 
 
 MATHJAX_DIR = REPO_ROOT / "node_modules" / "mathjax" / "es5"

@@ -3,6 +3,7 @@ chapter's run_info and every cached run."""
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 from functools import lru_cache
@@ -13,7 +14,12 @@ from goaldrift.paths import REPO_ROOT
 
 @lru_cache(maxsize=1)
 def git_commit() -> str:
-    """The checked-out commit, with '+dirty' when tracked files differ from it."""
+    """The checked-out commit, with '+dirty' when tracked files differ from it.
+
+    A copy of the tree without its git history (as sent to a lent GPU machine)
+    names its commit in GOALDRIFT_COMMIT."""
+    if os.environ.get("GOALDRIFT_COMMIT"):
+        return os.environ["GOALDRIFT_COMMIT"]
     try:
         head = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True

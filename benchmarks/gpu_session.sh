@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# One prepared call on a lent GPU machine (issue 19): the engine's CUDA
+# figures, then the paper profile of the grokking chapters as results
+# snapshots (results/paper/CHAPTER/). Through the device tool, from a clean
+# committed tree, after `make gpu-wheels`:
+#     run(command="GOALDRIFT_COMMIT=<sha> bash benchmarks/gpu_session.sh", carry=[".whl"], timeout_s=600)
+# The device image has torch (CUDA), numpy, sympy, matplotlib, but not the
+# notebook toolchain (papermill, ipykernel, myst-nb, ...): .whl carries it as
+# cp312 wheels. Every stage is capped by what is left of BUDGET_S, so the call
+# ends inside its limit and returns whatever finished. Back under $OUT:
+# logs.tar.gz (every log) and results.tar.gz (the snapshots).
+set -uo pipefail
+T0=$(date +%s)
+BUDGET=${BUDGET_S:-560}
+left() { echo $(( BUDGET - ($(date +%s) - T0) )); }
+OUT="${OUT:-/tmp/gpu_session}"
+LOGS=/tmp/gpu_logs
+mkdir -p "$OUT" "$LOGS"
+pack() {
+    tar -czf "$OUT/logs.tar.gz" -C "$LOGS" . 2>/dev/null
+    [ -d results ] && tar -czf "$OUT/results.tar.gz" results 2>/dev/null
+}
+trap pack EXIT
+
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+    > "$LOGS/wheels.log" 2>&1 || echo "wheel install failed (see wheels.log): chapters cannot run"
+export PYTHONPATH="/tmp/site:$PWD/src" PYTHONUNBUFFERED=1 GOALDRIFT_RUNS_DIR=/tmp/runs GOALDRIFT_NUM_THREADS=2
+export GOALDRIFT_COMMIT="${GOALDRIFT_COMMIT:-unknown}"
+GD="python3 -m goaldrift"
+{ nvidia-smi -L; python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())"; } \
+    2>&1 | tee "$LOGS/device.txt"
+
+echo "== 1. engine benchmark, CUDA rows (quiet GPU) [$(left) s left]"
+timeout 120 python3 benchmarks/bench_engine.py ${BENCH_ARGS:---device cuda --threads 2 --trials 3 --plain-steps 20 --engine-steps 200} \
+    2>&1 | tee "$LOGS/bench.log"
+echo "== 2. 16-member λ sweep, 4000 steps, scaled to 40k [$(left) s left]"
+timeout 90 python3 benchmarks/bench_engine.py --device cuda --sweep-only --sweep-steps 4000 2>&1 | tee "$LOGS/sweep.log"
+
+echo "== 3. grokking_replication, paper profile: one process per seed, then the snapshot [$(left) s left]"
+timeout 200 python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py > "$LOGS/test_cuda.log" 2>&1 &
+tests=$!
+for s in 0 1 2 3 4; do
+    timeout $(( $(left) - 90 )) $GD run grokking_replication --profile paper -p seed $s -p n_seeds 1 \
+        --out /tmp/pretrain/grokking_replication_$s > "$LOGS/pretrain_grokking_$s.log" 2>&1 &
+done
+wait
+tail -3 "$LOGS/test_cuda.log"
+tail -n 1 "$LOGS"/pretrain_grokking_*.log
+timeout $(( $(left) )) $GD run grokking_replication --profile paper --snapshot --out /tmp/paper/grokking_replication \
+    2>&1 | tee "$LOGS/grokking_replication.log"
+
+if [ "$(left)" -gt 200 ]; then
+    echo "== 4. cleanup_scaling, paper profile [$(left) s left]"
+    for s in 0 2 4; do  # n_seeds >= 2: seeds {0,1}, {2,3}, {4,5}; the chapter uses 0..4
+        timeout $(( $(left) - 60 )) $GD sweep cleanup_scaling --profile paper -p seed $s -p n_seeds 2 \
+            > "$LOGS/pretrain_cleanup_$s.log" 2>&1 &
+    done
+    wait
+    timeout $(( $(left) )) $GD run cleanup_scaling --profile paper --snapshot --out /tmp/paper/cleanup_scaling \
+        2>&1 | tee "$LOGS/cleanup_scaling.log"
+else
+    echo "== 4. cleanup_scaling skipped: $(left) s left"
+fi
+echo "== done [$(left) s left]"

@@ -1,0 +1,203 @@
+"""Results snapshots: executed chapters kept in the repository, for results too
+expensive for CI (the `paper` profile; grokking_replication, cleanup_scaling,
+ungrokking).
+
+`goaldrift run CHAPTER --profile paper --snapshot` copies the executed
+notebook, `claims.json` and `run_info.json` into `results/PROFILE/CHAPTER/`,
+with `sources.json`: a SHA-256 of every goaldrift module the chapter imports
+(directly or through other modules). The book renders each snapshot as a page
+of its own, labelled with profile, commit, device and date; if a module the
+chapter imports has changed since, or is gone, the page says so in a banner.
+Hashing the sources rather than comparing commits keeps that check exact for
+a snapshot computed on a machine that received a copy of the tree without
+its git history (the lent GPU machine).
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+from goaldrift.book.chapter import Chapter
+from goaldrift.paths import REPO_ROOT
+
+RESULTS_DIR = REPO_ROOT / "results"
+
+
+def results_dir() -> Path:
+    """Where snapshots live: results/ in the repository, or $GOALDRIFT_RESULTS_DIR."""
+    return Path(os.environ["GOALDRIFT_RESULTS_DIR"]) if os.environ.get("GOALDRIFT_RESULTS_DIR") else RESULTS_DIR
+SOURCES_FILE = "sources.json"
+SNAPSHOT_FILES = ("claims.json", "run_info.json")
+MAX_SNAPSHOT_BYTES = 5_000_000  # a snapshot is committed: keep each chapter's under 5 MB
+PACKAGE = "goaldrift"
+
+
+def _module_file(name: str, src_root: Path) -> Path | None:
+    """The source file of module `name` under src_root, or None if it is not a module there."""
+    base = src_root.joinpath(*name.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _imported_names(tree: ast.AST, module: str, is_package: bool) -> set[str]:
+    """Names of goaldrift modules an AST may import (some may be attributes, filtered later)."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: resolve against the importing module's package
+                parts = module.split(".")
+                base_parts = parts if is_package else parts[:-1]
+                base_parts = base_parts[: len(base_parts) - (node.level - 1)]
+                base = ".".join(base_parts + ([node.module] if node.module else []))
+            else:
+                base = node.module or ""
+            names.add(base)
+            names.update(f"{base}.{a.name}" for a in node.names)
+    return {n for n in names if n == PACKAGE or n.startswith(PACKAGE + ".")}
+
+
+def _with_parents(name: str) -> list[str]:
+    parts = name.split(".")
+    return [".".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def library_sources(code: str, src_root: Path | None = None) -> dict[str, str]:
+    """{module: sha256 of its file} for every goaldrift module that `code` imports,
+    transitively (parent packages included, since importing a module runs them)."""
+    src_root = src_root or REPO_ROOT / "src"
+    seen: dict[str, str] = {}
+    todo = list(_imported_names(ast.parse(code), "__main__", False))
+    while todo:
+        for name in _with_parents(todo.pop()):
+            if name in seen:
+                continue
+            path = _module_file(name, src_root)
+            if path is None:
+                continue
+            text = path.read_bytes()
+            seen[name] = hashlib.sha256(text).hexdigest()
+            todo.extend(_imported_names(ast.parse(text), name, path.name == "__init__.py"))
+    return dict(sorted(seen.items()))
+
+
+def notebook_code(path: Path) -> str:
+    nb = nbformat.read(path, as_version=4)
+    lines = []
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            # IPython magics and shell escapes are not Python: drop them before parsing
+            lines += [ln for ln in cell.source.splitlines() if not ln.lstrip().startswith(("%", "!"))]
+    return "\n".join(lines)
+
+
+def snapshot_dir(profile: str, chapter: str, root: Path | None = None) -> Path:
+    return (root or results_dir()) / profile / chapter
+
+
+def write_snapshot(chapter: Chapter, executed_dir: Path, profile: str, root: Path | None = None) -> Path:
+    """Copy a chapter's executed output into results/PROFILE/CHAPTER/ (replacing an
+    older snapshot only once the new one is complete) and record its sources."""
+    notebook = executed_dir / f"{chapter.name}.ipynb"
+    missing = [p.name for p in [notebook, *(executed_dir / f for f in SNAPSHOT_FILES)] if not p.exists()]
+    if missing:
+        raise FileNotFoundError(f"cannot snapshot {executed_dir}: missing {', '.join(missing)}")
+    size = notebook.stat().st_size + sum((executed_dir / f).stat().st_size for f in SNAPSHOT_FILES)
+    if size > MAX_SNAPSHOT_BYTES:
+        raise ValueError(f"snapshot of {chapter.name} would be {size / 1e6:.1f} MB (limit {MAX_SNAPSHOT_BYTES / 1e6:.0f} MB)")
+    target = snapshot_dir(profile, chapter.name, root)
+    staging = target.with_name(f".{target.name}.incoming")
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    for path in (notebook, *(executed_dir / f for f in SNAPSHOT_FILES)):
+        shutil.copy2(path, staging / path.name)
+    sources = library_sources(notebook_code(chapter.notebook))
+    (staging / SOURCES_FILE).write_text(json.dumps({"modules": sources}, indent=2) + "\n")
+    if target.exists():
+        shutil.rmtree(target)
+    staging.replace(target)
+    return target
+
+
+@dataclass
+class Snapshot:
+    """One committed snapshot and what changed in the library since it was made."""
+
+    profile: str
+    chapter: str
+    path: Path
+    run_info: dict
+    changed: list[str]  # modules whose source differs now, is gone, or is newly imported
+
+    @property
+    def notebook(self) -> Path:
+        return self.path / f"{self.chapter}.ipynb"
+
+    @property
+    def stale(self) -> bool:
+        return bool(self.changed)
+
+
+def changed_modules(recorded: dict[str, str], current: dict[str, str]) -> list[str]:
+    return sorted(m for m in set(recorded) | set(current) if recorded.get(m) != current.get(m))
+
+
+def find_snapshots(chapters: dict[str, Chapter], root: Path | None = None,
+                   src_root: Path | None = None) -> list[Snapshot]:
+    """Every snapshot under results/, in profile then reading order of the chapters."""
+    root = root or results_dir()
+    found = []
+    for profile_dir in sorted(p for p in root.glob("*") if p.is_dir()) if root.is_dir() else []:
+        for name, chapter in chapters.items():
+            path = profile_dir / name
+            if not (path / f"{name}.ipynb").exists():
+                continue
+            recorded = json.loads((path / SOURCES_FILE).read_text())["modules"]
+            current = library_sources(notebook_code(chapter.notebook), src_root)
+            info = json.loads((path / "run_info.json").read_text())
+            found.append(Snapshot(profile_dir.name, name, path, info, changed_modules(recorded, current)))
+    return found
+
+
+def snapshot_banner(snap: Snapshot) -> str:
+    """The Markdown box a snapshot page opens with: where it came from, and whether it is stale."""
+    info = snap.run_info
+    label = (
+        f"**Results snapshot**, not re-executed by this build: profile **{snap.profile}**, "
+        f"commit `{str(info.get('git_commit', 'unknown'))[:12]}`, device {info.get('device', 'unknown')}, "
+        f"finished {info.get('finished', 'unknown')} (UTC), execution time {info.get('wall_time_s', float('nan')):.0f} s. "
+        f"The chapter's default-profile page is re-executed on every build; this page is what the "
+        f"`{snap.profile}` profile measured when the snapshot was taken."
+    )
+    box = ["```{note}", label, "```"]
+    if snap.stale:
+        box += ["", "```{warning}",
+                "**Stale snapshot.** Library code this chapter imports has changed since the snapshot "
+                "was taken: " + ", ".join(f"`{m}`" for m in snap.changed) + ". Its numbers may no "
+                f"longer be what the current code gives; re-run `goaldrift run {snap.chapter} "
+                f"--profile {snap.profile} --snapshot`.",
+                "```"]
+    return "\n".join(box)
+
+
+def snapshot_page(snap: Snapshot) -> nbformat.NotebookNode:
+    """The snapshot's notebook with its title marked and the banner after it."""
+    nb = nbformat.read(snap.notebook, as_version=4)
+    first = nb.cells[0]
+    if first.cell_type == "markdown" and first.source.startswith("# "):
+        title, _, rest = first.source.partition("\n")
+        first.source = f"{title} ({snap.profile} profile)\n{rest}"
+    nb.cells.insert(1, nbformat.v4.new_markdown_cell(snapshot_banner(snap)))
+    return nb
