@@ -18,7 +18,8 @@ from pathlib import Path
 import nbformat
 
 from goaldrift.chapters import BOOK_DIR, CHAPTERS, REPO_ROOT
-from goaldrift.site_pages import build_info_page, hypotheses_page, run_box, verdicts_page
+from goaldrift.site_pages import (bottom_line, build_info_page, headline_figure, hypotheses_page, run_box,
+                                  verdicts_page)
 
 BUILD_DIR = REPO_ROOT / "_build"
 EXECUTED_DIR = BUILD_DIR / "executed"
@@ -44,6 +45,8 @@ def stage(executed: Path, stage_dir: Path) -> Path:
     (generated / "verdicts.md").write_text(verdicts_page(executed))
     (generated / "build_info.md").write_text(build_info_page(executed))
     (generated / "hypotheses.md").write_text(hypotheses_page(executed))
+    headline_figure(executed, generated / "headline.svg")  # intro.md shows it under the bottom line
+    (generated / "bottom_line.md").write_text(bottom_line(executed))
     _copy_mathjax(stage_dir / "_vendor" / "mathjax")
     return stage_dir
 

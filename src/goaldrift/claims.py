@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 CLAIMS_FILE = "claims.json"
+SERIES_FILE = "series.json"  # measured values a chapter offers the front page's figure
 
 # How `measured` is compared with `predicted`.
 COMPARISONS = {
@@ -237,6 +238,7 @@ class ClaimBook:
         self.enforcing = ENFORCED.get(profile, True)
         self.output_dir = Path(output_dir) if output_dir else None
         self.claims: list[Claim] = []
+        self.series: dict[str, dict] = {}
 
     def check(
         self,
@@ -335,6 +337,11 @@ class ClaimBook:
             glue_value(f"{claim.id}_interval", interval_text(claim))
         return claim
 
+    def figure_series(self, key: str, label: str, values, predicted: float | None = None) -> None:
+        """Measured values for the front page's headline figure (written with the claims)."""
+        vals = [float(v) if np.isfinite(v) else None for v in np.ravel(np.asarray(values, dtype=float))]
+        self.series[key] = {"label": label, "values": vals, "predicted": predicted}
+
     def failures(self) -> list[Claim]:
         return [c for c in self.claims if c.kind == "check" and not c.passed]
 
@@ -352,6 +359,8 @@ class ClaimBook:
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps([asdict(c) for c in self.claims], indent=2, default=str))
         os.replace(tmp, path)
+        if self.series:
+            (self.output_dir / SERIES_FILE).write_text(json.dumps(self.series, indent=1))
         return path
 
     def finish(self) -> None:
