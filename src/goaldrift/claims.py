@@ -333,6 +333,8 @@ class ClaimBook:
         glue_value(f"{claim.id}_predicted", claim.predicted)
         glue_value(f"{claim.id}_measured", claim.measured)
         glue_value(f"{claim.id}_verdict", claim.verdict)
+        if claim.tolerance is not None:
+            glue_value(f"{claim.id}_tolerance", claim.tolerance)
         if claim.is_evidence:
             glue_value(f"{claim.id}_interval", interval_text(claim))
         return claim
