@@ -49,6 +49,8 @@ def test_hypothesis_verdict_rule():
         from goaldrift.claims import Claim
         return Claim("x", "c", "s", 1, 1, None, "equal", True, False, kind="evidence", verdict=verdict)
     assert hypothesis_verdict([]) == "not yet tested"
+    check = ClaimBook("c").check("k", "a check", 0, 0, comparison="equal")
+    assert hypothesis_verdict([], [check]) == "derived"
     assert hypothesis_verdict([ev("supported"), ev("supported")]) == "supported"
     assert hypothesis_verdict([ev("supported"), ev("inconclusive")]) == "inconclusive"
     assert hypothesis_verdict([ev("supported"), ev("refuted"), ev("inconclusive")]) == "refuted"

@@ -407,6 +407,7 @@ BADGE_COLOURS = {
     "pass": "#1a7f37", "supported": "#1a7f37",
     "FAIL": "#b42318", "refuted": "#b42318",
     "inconclusive": "#9a6700", "not yet tested": "#57606a", "derivation failed": "#b42318",
+    "derived": "#0550ae",
 }
 
 

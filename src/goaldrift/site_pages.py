@@ -17,8 +17,9 @@ from goaldrift.hypotheses import HYPOTHESES
 HYPOTHESIS_RULE = (
     "A hypothesis is **supported** when every evidence claim that bears on it is supported, "
     "**refuted** when at least one is refuted (each is a prediction the hypothesis makes), "
-    "and **inconclusive** otherwise; with no evidence it is *not yet tested*. Checks (derivations "
-    "and the code being what it says) never count toward a verdict; a failed check is reported beside it."
+    "and **inconclusive** otherwise. A hypothesis whose predictions are all derivations, with no evidence, "
+    "is **derived** when its checks pass; with neither it is *not yet tested*. Checks (derivations and the "
+    "code being what it says) never count toward an evidence verdict; a failed check is reported beside it."
 )
 
 
@@ -114,9 +115,11 @@ def hypothesis_evidence(executed: Path) -> dict[str, tuple[list[Claim], list[Cla
     return out
 
 
-def hypothesis_verdict(evidence: list[Claim]) -> str:
+def hypothesis_verdict(evidence: list[Claim], checks: list[Claim] = ()) -> str:
     """The rule of HYPOTHESIS_RULE."""
     if not evidence:
+        if checks and all(c.passed for c in checks):
+            return "derived"
         return "not yet tested"
     verdicts = [c.verdict for c in evidence]
     if "refuted" in verdicts:
@@ -131,13 +134,13 @@ def hypotheses_page(executed: Path) -> str:
     and each evidence claim with its own badge, linked to its chapter's verdicts."""
     lines = [HYPOTHESIS_RULE, "", "| | hypothesis | verdict | evidence | chapters |", "|---|---|---|---|---|"]
     for hid, (evidence, checks) in hypothesis_evidence(executed).items():
-        verdict = hypothesis_verdict(evidence)
+        verdict = hypothesis_verdict(evidence, checks)
         cell = badge_html(verdict)
         failed = [c for c in checks if not c.passed]
         if failed:
             cell += " " + badge_html("derivation failed")
         items = "; ".join(
-            f"{badge_html(c.verdict)} {{ref}}`{c.id} <verdicts-{c.chapter}>`" for c in evidence
+            f"{badge_html(c.verdict)} {{ref}}`{c.id} <verdicts-{c.chapter}>`" for c in evidence or checks
         ) or "—"
         chapters = [c for c in CHAPTERS.values() if hid in c.hypotheses]
         links = ", ".join(f"{{doc}}`{c.title} </book/chapters/{c.name}>`" for c in chapters) or "—"
@@ -152,9 +155,9 @@ def _claim(executed: Path, chapter: str, claim_id: str) -> Claim | None:
 def bottom_line(executed: Path) -> str:
     """The front page's answer, in sentences made from the executed claims (nothing typed in)."""
     per = hypothesis_evidence(executed)
-    verdicts = {hid: hypothesis_verdict(ev) for hid, (ev, _) in per.items()}
+    verdicts = {hid: hypothesis_verdict(ev, ch) for hid, (ev, ch) in per.items()}
     tested = [h for h, v in verdicts.items() if v != "not yet tested"]
-    by = {v: [h for h in tested if verdicts[h] == v] for v in ("supported", "refuted", "inconclusive")}
+    by = {v: [h for h in tested if verdicts[h] == v] for v in ("derived", "supported", "refuted", "inconclusive")}
     out = ["**Bottom line.** "
            + f"Of the {len(HYPOTHESES)} hypotheses the argument rests on, {len(tested)} were tested by this build: "
            + "; ".join(f"{v} {', '.join(hs)}" for v, hs in by.items() if hs) + "."]
