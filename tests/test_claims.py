@@ -70,6 +70,12 @@ def test_t_interval_matches_hand_computation():
         paired_difference([1.0, 2.0], [1.0])
 
 
+def test_by_seed_reduces_members_of_one_seed():
+    from goaldrift.claims import by_seed
+    assert by_seed([1.0, 3.0, 10.0, 20.0], [0, 0, 1, 1]).tolist() == [2.0, 15.0]
+    assert by_seed([1.0, 3.0, 10.0], [1, 1, 0], np.min).tolist() == [10.0, 1.0]
+
+
 def test_corrections():
     assert bonferroni(0.05, 5) == pytest.approx(0.01)
     assert sidak(0.05, 1) == pytest.approx(0.05)

@@ -131,6 +131,14 @@ def t_interval(samples, level: float = 1 - ALPHA) -> tuple[float, float]:
     return (mean - half, mean + half)
 
 
+def by_seed(values, seeds, reduce=np.mean) -> np.ndarray:
+    """One number per seed (reduce over that seed's members): the samples of a seed
+    interval. Members of one seed share their data and initialisation, so they are
+    not independent samples; only seeds are."""
+    values, seeds = np.asarray(values, dtype=float), np.asarray(seeds)
+    return np.array([float(reduce(values[seeds == s])) for s in np.unique(seeds)])
+
+
 def paired_difference(a, b, level: float = 1 - ALPHA) -> tuple[float, float]:
     """t-interval of the mean of a - b over paired samples (same seeds)."""
     a, b = np.asarray(a, dtype=float).ravel(), np.asarray(b, dtype=float).ravel()
