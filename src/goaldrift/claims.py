@@ -430,6 +430,8 @@ def interval_text(claim: Claim) -> str:
     if claim.interval_low is None:
         return "—"
     lo, hi = claim.interval_low, claim.interval_high
+    if math.isinf(lo) and math.isinf(hi):
+        return "unbounded"  # fewer than two seeds, or a seed where the event never happened
     if lo == hi:
         return format_value(lo)
     return f"[{format_value(lo)}, {format_value(hi)}]"

@@ -136,6 +136,8 @@ def hypotheses_page(executed: Path) -> str:
     for hid, (evidence, checks) in hypothesis_evidence(executed).items():
         verdict = hypothesis_verdict(evidence, checks)
         cell = badge_html(verdict)
+        if evidence:
+            cell += f" ({_counts(evidence)})"
         failed = [c for c in checks if not c.passed]
         if failed:
             cell += " " + badge_html("derivation failed")
@@ -146,6 +148,11 @@ def hypotheses_page(executed: Path) -> str:
         links = ", ".join(f"{{doc}}`{c.title} </book/chapters/{c.name}>`" for c in chapters) or "—"
         lines.append(f"| {hid} | {HYPOTHESES[hid]} | {cell} | {items} | {links} |")
     return "\n".join(lines) + "\n"
+
+
+def _counts(evidence: list[Claim]) -> str:
+    n = {v: sum(c.verdict == v for c in evidence) for v in ("supported", "refuted", "inconclusive")}
+    return f"{n['supported']} supported, {n['refuted']} refuted, {n['inconclusive']} inconclusive"
 
 
 def _claim(executed: Path, chapter: str, claim_id: str) -> Claim | None:
@@ -160,30 +167,35 @@ def bottom_line(executed: Path) -> str:
     by = {v: [h for h in tested if verdicts[h] == v] for v in ("derived", "supported", "refuted", "inconclusive")}
     out = ["**Bottom line.** "
            + f"Of the {len(HYPOTHESES)} hypotheses the argument rests on, {len(tested)} were tested by this build: "
-           + "; ".join(f"{v} {', '.join(hs)}" for v, hs in by.items() if hs) + "."]
+           + "; ".join(f"{v} {', '.join(hs)}" for v, hs in by.items() if hs) + ". "
+           + "A hypothesis is refuted when any prediction it makes is refuted; its evidence claims, by verdict:"]
+    out.append("\n".join(
+        f"- {hid}: **{verdicts[hid]}**" + (f" ({_counts(ev)})" if ev else f" ({len(ch)} checks)")
+        for hid, (ev, ch) in per.items() if verdicts[hid] != "not yet tested"))
     drift = _claim(executed, "proxy_drift", "drift_point_ln2_over_2")
     if drift is not None:
         out.append(
-            f"On the proxy task, a goal that the training data no longer pin down drifted to the simpler proxy "
-            f"at a mean $\\eta\\lambda t$ of {format_value(drift.measured)} (interval {interval_text(drift)}; "
-            f"the degree-2 argument predicts {format_value(drift.predicted)}): **{drift.verdict}**."
+            f"*Goal drift (H4).* On the proxy task the measured mean $\\eta\\lambda t$ at which the aligned "
+            f"goal gave way to the proxy was {format_value(drift.measured)} (seed interval {interval_text(drift)}), "
+            f"against {format_value(drift.predicted)} from the degree-2 argument: **{drift.verdict}**."
         )
     ranked = _claim(executed, "protecting_goals", "ranked_freezing_stops_drift")
     rnd = _claim(executed, "protecting_goals", "random_freezing_does_not")
     if ranked is not None and rnd is not None:
         out.append(
-            f"Freezing the weights that carry the goal keeps it (lowest agreement {format_value(ranked.measured)}: "
-            f"**{ranked.verdict}**), freezing as many at random does not (highest agreement "
-            f"{format_value(rnd.measured)}: **{rnd.verdict}**)."
+            f"*Freezing (H5).* Freezing the weights ranked by attribution left a lowest final agreement of "
+            f"{format_value(ranked.measured)} (predicted at least {format_value(ranked.predicted)}: **{ranked.verdict}**); "
+            f"freezing as many at random, a highest of {format_value(rnd.measured)} (predicted at most "
+            f"{format_value(rnd.predicted)}: **{rnd.verdict}**)."
         )
     pre = _claim(executed, "real_runs_decay", "pretraining_at_least_one_efold")
     fine = _claim(executed, "real_runs_decay", "finetuning_below_001_efold")
     if pre is not None and fine is not None:
         out.append(
-            f"Which regime matters: published pretraining recipes integrate at least {format_value(pre.measured)} "
-            f"e-folds of decay (**{pre.verdict}** for at least one), fine-tuning recipes at most "
-            f"{format_value(fine.measured)} (**{fine.verdict}** for at most 0.01). "
-            "The figure puts the measured drift points and these budgets on one axis."
+            f"*Which regimes (H9).* The smallest published pretraining recipe integrates {format_value(pre.measured)} "
+            f"e-folds of decay (predicted at least {format_value(pre.predicted)}: **{pre.verdict}**); the largest "
+            f"fine-tuning recipe {format_value(fine.measured)} (predicted at most {format_value(fine.predicted)}: "
+            f"**{fine.verdict}**). The figure puts the measured drift points and these budgets on one axis."
         )
     return "\n\n".join(out) + "\n"
 
