@@ -232,7 +232,7 @@ def headline_figure(executed: Path, path: Path) -> bool:
     ax.set_yticks(range(len(rows)), [s["label"] for _, s in rows], fontsize=8)
     ax.set_xscale("log")
     ax.set_ylim(-0.6, len(rows) - 0.4)
-    ax.set_xlabel("e-folds of decay of an unused weight, $\\sum_t \\eta_t\\lambda$ (dashed: predicted drift point)")
+    ax.set_xlabel("e-folds of decay, $\\sum_t \\eta_t\\lambda$ (dashed: predicted drift point)")
     ax.set_title("where goals drifted, and how much decay real training applies", fontsize=10)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
