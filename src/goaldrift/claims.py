@@ -477,7 +477,7 @@ def verdict_markdown(claims: list[Claim], with_chapter: bool = True) -> str:
         for c in evidence:
             cells = [f"`{c.id}`", _cell(c.statement), format_value(c.predicted), format_value(c.measured),
                      _cell(interval_text(c)), _cell(c.alternative or "—"),
-                     _cell(f"{rule_text(c)}; {c.rule or ''}"), f"**{c.verdict}**"]
+                     _cell(f"{rule_text(c)}; {c.rule or ''}"), badge_html(c.verdict)]
             if with_chapter:
                 cells.insert(0, c.chapter)
             rows.append("| " + " | ".join(cells) + " |")
@@ -489,7 +489,7 @@ def verdict_markdown(claims: list[Claim], with_chapter: bool = True) -> str:
         rows = ["**Checks**", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for c in checks:
             cells = [f"`{c.id}`", _cell(c.statement), format_value(c.predicted), format_value(c.measured),
-                     _cell(rule_text(c)), f"**{c.verdict}**"]
+                     _cell(rule_text(c)), badge_html(c.verdict)]
             if with_chapter:
                 cells.insert(0, c.chapter)
             rows.append("| " + " | ".join(cells) + " |")
