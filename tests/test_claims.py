@@ -54,6 +54,9 @@ def test_evidence_is_reported_not_enforced(tmp_path):
     record = json.loads((tmp_path / "claims.json").read_text())[0]
     assert record["kind"] == "evidence" and record["alternative"] == "exponent 0" and record["rule"]
     assert record["interval_low"] == record["interval_high"] == -0.5
+    one_seed = book.evidence("h1", "one seed", 0.9, 0.95, alternative="below", comparison="at_least", samples=[0.95])
+    assert one_seed.verdict == "inconclusive" and one_seed.interval_low is None and one_seed.interval_high is None
+    assert "unbounded" in repr(one_seed)
 
 
 def test_t_interval_matches_hand_computation():

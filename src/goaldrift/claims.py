@@ -90,7 +90,7 @@ class Claim:
         """One plain line: what a reader needs, no machinery."""
         text = (f"{self.kind} {self.id}: {self.verdict} (predicted {format_value(self.predicted)}, "
                 f"measured {format_value(self.measured)}")
-        if self.is_evidence and self.interval_low is not None and self.interval_low != self.interval_high:
+        if self.is_evidence and not (self.interval_low is not None and self.interval_low == self.interval_high):
             text += f", interval {interval_text(self)}"
         return text + ")"
 
@@ -101,7 +101,7 @@ class Claim:
         import html
 
         extra = ""
-        if self.is_evidence and self.interval_low is not None and self.interval_low != self.interval_high:
+        if self.is_evidence and not (self.interval_low is not None and self.interval_low == self.interval_high):
             extra = f", interval {html.escape(interval_text(self))}"
         return (
             f'<div class="gd-claim">{badge_html(self.verdict)} <code>{html.escape(self.id)}</code> '
@@ -310,7 +310,7 @@ class ClaimBook:
         else:
             value = float(measured)
             lo = hi = value
-            how, per_member = "the point value (computed, not sampled over seeds)", None
+            how, per_member = "the point value (one computation; no interval over seeds)", None
         verdict = per_member or decide((lo, hi), region, alternative_value)
         rule = (f"{how}; supported if it meets the predicted region [{format_value(region[0])}, "
                 f"{format_value(region[1])}] and excludes the alternative, refuted if it misses the region, "
@@ -327,8 +327,9 @@ class ClaimBook:
             enforced=False,
             kind="evidence",
             verdict=verdict,
-            interval_low=lo,
-            interval_high=hi,
+            # JSON has no infinity: an unbounded (or undefined) end is stored as null
+            interval_low=lo if math.isfinite(lo) else None,
+            interval_high=hi if math.isfinite(hi) else None,
             alternative=alternative,
             rule=rule,
         )
@@ -427,14 +428,14 @@ def badge_html(verdict: str) -> str:
 
 
 def interval_text(claim: Claim) -> str:
-    if claim.interval_low is None:
+    if not claim.is_evidence:
         return "—"
     lo, hi = claim.interval_low, claim.interval_high
-    if math.isinf(lo) and math.isinf(hi):
+    if lo is None and hi is None:
         return "unbounded"  # fewer than two seeds, or a seed where the event never happened
     if lo == hi:
         return format_value(lo)
-    return f"[{format_value(lo)}, {format_value(hi)}]"
+    return f"[{'-inf' if lo is None else format_value(lo)}, {'inf' if hi is None else format_value(hi)}]"
 
 
 def glue_value(name: str, value: Any) -> None:
