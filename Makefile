@@ -48,7 +48,8 @@ bench: $(STAMP)  ## engine benchmark: prints seconds per step and speed-up ratio
 	$(BIN)/python benchmarks/bench_engine.py
 
 lab: $(LAB_STAMP)  ## JupyterLab on book/chapters/: a chapter run top to bottom uses PROFILE, writes to _build/interactive/
-	GOALDRIFT_PROFILE=$(PROFILE) $(BIN)/jupyter lab --notebook-dir=book/chapters
+	GOALDRIFT_PROFILE=$(PROFILE) $(BIN)/jupyter lab --notebook-dir=book/chapters $(LAB_ARGS) \
+	  $(if $(filter 0,$(shell id -u)),--allow-root)  # the project's machines run as root
 
 clean:
 	rm -rf _build
