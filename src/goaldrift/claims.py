@@ -312,9 +312,9 @@ class ClaimBook:
             lo = hi = value
             how, per_member = "the point value (one computation; no interval over seeds)", None
         verdict = per_member or decide((lo, hi), region, alternative_value)
-        rule = (f"{how}; supported if it meets the predicted region [{format_value(region[0])}, "
-                f"{format_value(region[1])}] and excludes the alternative, refuted if it misses the region, "
-                "else inconclusive")
+        # The decision itself (supported / refuted / inconclusive) is the module's rule, stated
+        # once on the Verdicts page; the record names the interval and the predicted region.
+        rule = f"{how}; predicted region [{format_value(region[0])}, {format_value(region[1])}]"
         claim = Claim(
             id=id,
             chapter=self.chapter,
@@ -360,7 +360,7 @@ class ClaimBook:
         """The chapter's verdict table, as a displayable Markdown object."""
         from IPython.display import Markdown
 
-        return Markdown(verdict_markdown(self.claims, with_chapter=False))
+        return Markdown(verdict_markdown(self.claims, with_chapter=False, compact=True))
 
     def save(self) -> Path | None:
         if self.output_dir is None:
@@ -465,20 +465,25 @@ def rule_text(c: Claim) -> str:
     return rule
 
 
-def verdict_markdown(claims: list[Claim], with_chapter: bool = True) -> str:
-    """Checks and evidence as two tables: evidence with its interval, alternative and rule."""
+def verdict_markdown(claims: list[Claim], with_chapter: bool = True, compact: bool = False) -> str:
+    """Checks and evidence as two tables: evidence with its interval, alternative and rule
+    (compact, for a chapter's own table: without the alternative and the rule)."""
     evidence = [c for c in claims if c.is_evidence]
     checks = [c for c in claims if not c.is_evidence]
     out = []
     if evidence:
         head = ["claim", "statement", "predicted", "measured", "interval", "alternative", "decision rule", "verdict"]
+        if compact:
+            head = head[:5] + head[7:]
         if with_chapter:
             head.insert(0, "chapter")
         rows = ["**Evidence**", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for c in evidence:
             cells = [f"`{c.id}`", _cell(c.statement), format_value(c.predicted), format_value(c.measured),
                      _cell(interval_text(c)), _cell(c.alternative or "—"),
-                     _cell(f"{rule_text(c)}; {c.rule or ''}"), badge_html(c.verdict)]
+                     _cell(c.rule or rule_text(c)), badge_html(c.verdict)]
+            if compact:
+                cells = cells[:5] + cells[7:]
             if with_chapter:
                 cells.insert(0, c.chapter)
             rows.append("| " + " | ".join(cells) + " |")
