@@ -472,30 +472,30 @@ def verdict_markdown(claims: list[Claim], with_chapter: bool = True, compact: bo
     checks = [c for c in claims if not c.is_evidence]
     out = []
     if evidence:
-        head = ["claim", "statement", "predicted", "measured", "interval", "alternative", "decision rule", "verdict"]
+        head = ["verdict", "claim", "statement", "predicted", "measured", "interval", "alternative", "decision rule"]
         if compact:
-            head = head[:5] + head[7:]
+            head = head[:6]
         if with_chapter:
             head.insert(0, "chapter")
         rows = ["**Evidence**", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for c in evidence:
-            cells = [f"`{c.id}`", _cell(c.statement), format_value(c.predicted), format_value(c.measured),
-                     _cell(interval_text(c)), _cell(c.alternative or "—"),
-                     _cell(c.rule or rule_text(c)), badge_html(c.verdict)]
+            cells = [badge_html(c.verdict), f"`{c.id}`", _cell(c.statement), format_value(c.predicted),
+                     format_value(c.measured), _cell(interval_text(c)), _cell(c.alternative or "—"),
+                     _cell(c.rule or rule_text(c))]
             if compact:
-                cells = cells[:5] + cells[7:]
+                cells = cells[:6]
             if with_chapter:
                 cells.insert(0, c.chapter)
             rows.append("| " + " | ".join(cells) + " |")
         out.append("\n".join(rows))
     if checks:
-        head = ["claim", "statement", "predicted", "measured", "rule", "verdict"]
+        head = ["verdict", "claim", "statement", "predicted", "measured", "rule"]
         if with_chapter:
             head.insert(0, "chapter")
         rows = ["**Checks**", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for c in checks:
-            cells = [f"`{c.id}`", _cell(c.statement), format_value(c.predicted), format_value(c.measured),
-                     _cell(rule_text(c)), badge_html(c.verdict)]
+            cells = [badge_html(c.verdict), f"`{c.id}`", _cell(c.statement), format_value(c.predicted),
+                     format_value(c.measured), _cell(rule_text(c))]
             if with_chapter:
                 cells.insert(0, c.chapter)
             rows.append("| " + " | ".join(cells) + " |")
