@@ -6,9 +6,10 @@ BIN := $(VENV)/bin
 PROFILE ?= default
 STAMP := $(VENV)/.goaldrift-installed
 RAY_STAMP := $(VENV)/.goaldrift-ray-installed
+LAB_STAMP := $(VENV)/.goaldrift-lab-installed
 MATHJAX := node_modules/mathjax/es5/tex-mml-chtml.js
 
-.PHONY: book test test-fast bench browser clean gpu-wheels
+.PHONY: book test test-fast bench browser lab clean gpu-wheels
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +21,11 @@ $(STAMP): requirements.txt pyproject.toml
 $(RAY_STAMP): $(STAMP) requirements-ray.txt
 	$(BIN)/python -m pip install --quiet -r requirements-ray.txt
 	touch $(RAY_STAMP)
+
+# JupyterLab is an optional extra too (make lab); the chapters run in the project's .venv kernel.
+$(LAB_STAMP): $(STAMP) requirements-lab.txt
+	$(BIN)/python -m pip install --quiet -r requirements-lab.txt
+	touch $(LAB_STAMP)
 
 # MathJax from the npm registry, pinned by package-lock.json: the site serves it itself.
 $(MATHJAX): package.json package-lock.json
@@ -43,6 +49,10 @@ test-fast: $(STAMP)  ## the unit tests only: no smoke book, no Ray, no browser (
 
 bench: $(STAMP)  ## engine benchmark: prints seconds per step and speed-up ratios
 	$(BIN)/python benchmarks/bench_engine.py
+
+lab: $(LAB_STAMP)  ## JupyterLab on book/chapters/: a chapter run top to bottom uses PROFILE, writes to _build/interactive/
+	GOALDRIFT_PROFILE=$(PROFILE) $(BIN)/jupyter lab --notebook-dir=book/chapters $(LAB_ARGS) \
+	  $(if $(filter 0,$(shell id -u)),--allow-root)  # the project's machines run as root
 
 gpu-wheels:  ## the notebook toolchain as cp312 wheels for a lent GPU machine (benchmarks/gpu_session.sh)
 	bash benchmarks/gpu_wheels.sh

@@ -10,6 +10,7 @@ Layers, top to bottom; a module imports only from its own layer and the layers b
     engine       models, tasks, optimiser, training loop, run cache, sweeps; knows no chapter.
     theory       sympy derivations. engine and theory never import each other.
     paths        where the repository is; imports nothing from goaldrift.
+    stats        the Student-t quantile (no scipy); imports nothing from goaldrift.
 
 tests/test_layers.py enforces these directions.
 """

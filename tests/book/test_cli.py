@@ -66,7 +66,7 @@ def test_claims_prints_table_and_fails_on_a_failed_claim(tmp_path):
     (tmp_path / "l2_equilibrium.previous" / "claims.json").write_text(json.dumps([record, record]))
     result = run_cli("claims", tmp_path)
     assert result.returncode == 1 and "FAIL" in result.stdout
-    assert "enforced claims: 0 pass, 1 FAIL" in result.stdout
+    assert "checks: 0 pass, 1 FAIL" in result.stdout  # an old record without "kind" reads as a check
     (tmp_path / "l2_equilibrium" / "claims.json").write_text("{not json")
     result = run_cli("claims", tmp_path)
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1

@@ -98,6 +98,8 @@ def test_every_page_renders_offline(served_site, browser):
         problems += [f"{rel}: image did not load: {src}" for src in broken]
         if rel.startswith("book/chapters/") and not page.evaluate("() => document.images.length"):
             problems.append(f"{rel}: a chapter page without a single figure")
+        if "Claim(" in text:
+            problems.append(f"{rel}: a raw Claim( repr in the page")
         if page.query_selector(".output.traceback, .output.error") or "Traceback (most recent call last)" in text:
             problems.append(f"{rel}: an executed cell shows an error")
         problems += [f"{rel}: console error: {e}" for e in console_errors]
@@ -123,4 +125,19 @@ def test_front_page_reports_every_hypothesis(served_site, browser):
     page.close()
     for hid in HYPOTHESES:
         assert hid in text
-    assert "supported" in text or "mixed" in text
+    assert "Bottom line" in text
+    assert any(word in text for word in ("supported", "refuted", "inconclusive"))
+
+
+def test_front_page_shows_its_figure_and_badges(served_site, browser):
+    _, base = served_site
+    page = browser.new_page()
+    page.goto(f"{base}/book/intro.html", wait_until="load")
+    figure = page.query_selector("#headline-figure img, figure#headline-figure img")
+    assert figure is not None, "the front page has no headline figure"
+    assert page.evaluate("(img) => img.complete && img.naturalWidth > 0", figure), "the headline figure did not load"
+    badges = page.query_selector_all(".gd-badge")
+    assert len(badges) >= 9, "every hypothesis needs a verdict badge"
+    words = {b.inner_text() for b in badges}
+    assert words <= {"supported", "refuted", "inconclusive", "derived", "not yet tested", "derivation failed", "pass", "FAIL"}, words
+    page.close()

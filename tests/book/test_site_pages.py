@@ -5,6 +5,9 @@ import json
 from goaldrift.book.chapters import CHAPTERS
 from goaldrift.book.execute import RUN_INFO_FILE
 from goaldrift.book.site_pages import build_info_page
+from goaldrift.book.claims import ClaimBook
+from goaldrift.book.site_pages import (bottom_line, headline_figure, hypotheses_page, hypothesis_verdict,
+                                        verdicts_page)
 
 
 def _info(name, profile, commit):
@@ -30,3 +33,59 @@ def test_build_info_states_a_uniform_book_once(tmp_path):
     (tmp_path / name / RUN_INFO_FILE).write_text(json.dumps(_info(name, "default", "c" * 40)))
     page = build_info_page(tmp_path)
     assert "- Profile: **default**" in page and "mixed" not in page
+
+
+def _claims(tmp_path, chapter, records):
+    book = ClaimBook(chapter, output_dir=tmp_path / chapter)
+    for kind, cid, measured in records:
+        if kind == "check":
+            book.check(cid, "a check", 0.0, measured, tolerance=1e-9, comparison="abs")
+        else:
+            book.evidence(cid, "evidence", 0.9, measured, alternative="below 0.9", comparison="at_least")
+    book.save()
+
+
+def test_hypothesis_verdict_rule():
+    def ev(verdict):
+        from goaldrift.book.claims import Claim
+        return Claim("x", "c", "s", 1, 1, None, "equal", True, False, kind="evidence", verdict=verdict)
+    assert hypothesis_verdict([]) == "not yet tested"
+    check = ClaimBook("c").check("k", "a check", 0, 0, comparison="equal")
+    assert hypothesis_verdict([], [check]) == "derived"
+    assert hypothesis_verdict([ev("supported"), ev("supported")]) == "supported"
+    assert hypothesis_verdict([ev("supported"), ev("inconclusive")]) == "inconclusive"
+    assert hypothesis_verdict([ev("supported"), ev("refuted"), ev("inconclusive")]) == "refuted"
+
+
+def test_checks_never_decide_a_hypothesis(tmp_path):
+    # protecting_goals: H5 counts frozen_weights_do_not_move only as a check
+    _claims(tmp_path, "protecting_goals", [
+        ("check", "frozen_weights_do_not_move", 0.0),
+        ("evidence", "ranked_freezing_stops_drift", 0.95),
+        ("evidence", "random_freezing_does_not", 0.95),
+    ])
+    page = hypotheses_page(tmp_path)
+    h5 = next(line for line in page.splitlines() if line.startswith("| H5 |"))
+    assert "frozen_weights_do_not_move" not in h5 and "ranked_freezing_stops_drift" in h5
+    assert ">supported<" in h5.split(" | ")[2]  # the verdict cell: both evidence claims at or above 0.9
+    _claims(tmp_path, "protecting_goals", [
+        ("check", "frozen_weights_do_not_move", 1.0),  # a failed check is shown, but decides nothing
+        ("evidence", "ranked_freezing_stops_drift", 0.95),
+        ("evidence", "random_freezing_does_not", 0.5),
+    ])
+    h5 = next(line for line in hypotheses_page(tmp_path).splitlines() if line.startswith("| H5 |"))
+    verdict_cell = h5.split(" | ")[2]
+    assert ">refuted<" in verdict_cell and ">derivation failed<" in verdict_cell
+    assert "supported" in page and "is **supported** when every evidence claim" in page
+    verdicts = verdicts_page(tmp_path)
+    assert "(verdicts-protecting_goals)=" in verdicts and "**Evidence**" in verdicts and "**Checks**" in verdicts
+    assert "Bottom line" in bottom_line(tmp_path)
+
+
+def test_headline_figure_is_always_written(tmp_path):
+    assert headline_figure(tmp_path, tmp_path / "fig.svg") is False
+    assert (tmp_path / "fig.svg").exists()
+    (tmp_path / "proxy_drift").mkdir()
+    (tmp_path / "proxy_drift" / "series.json").write_text(json.dumps(
+        {"pts": {"label": "drift", "values": [0.3, 0.35, None], "predicted": 0.35}}))
+    assert headline_figure(tmp_path, tmp_path / "fig2.svg") is True

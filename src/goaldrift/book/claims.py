@@ -4,15 +4,23 @@ every chapter.
 A chapter states each prediction before it measures, then records the
 comparison here. Every record goes to `claims.json` beside the executed
 notebook; the numbers are also glued (myst-nb) so the prose quotes what was
-measured, never a typed-in value. Under enforced profiles a failing claim
-fails the chapter (after the verdict table has been shown).
+measured, never a typed-in value. Under enforced profiles a failing check
+fails the chapter (after the verdict table has been shown). Every chapter uses it.
 
-Two sorts of claim:
-- enforced (the default): a derivation checked by measurement. If it fails,
-  either the code or the theory is wrong, and the chapter must fail.
-- `enforce=False`: a hypothesis from the literature under test, where either
-  outcome is a result. It is shown as "holds" or "refuted", never hidden, and
-  does not fail the chapter. Its tolerance is still stated in advance.
+Two kinds of claim:
+- a *check* (`ClaimBook.check`): an identity, a derivation, or the code and
+  data being what they say. Enforced: if it fails, the code or the theory is
+  wrong, and the chapter must fail. Verdict "pass" or "FAIL".
+- *evidence* (`ClaimBook.evidence`): a prediction about the world that could
+  come out either way. Never enforced; only evidence feeds a hypothesis's
+  verdict. Its verdict has three states, decided by an interval (over seeds,
+  where the chapter has seeds) against the prediction's region and a named
+  alternative:
+    supported     the interval meets the prediction's region and excludes the alternative;
+    refuted       the interval lies wholly outside the prediction's region;
+    inconclusive  otherwise (the data cannot tell the prediction from the alternative).
+  When a rule takes the worst of m members, each member's interval is widened
+  to level 1 - alpha/m (Bonferroni).
 """
 
 from __future__ import annotations
@@ -24,9 +32,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from goaldrift.book.profiles import ENFORCED
+from goaldrift.stats import student_t_quantile
 
 CLAIMS_FILE = "claims.json"
+SERIES_FILE = "series.json"  # measured values a chapter offers the front page's figure
 
 # How `measured` is compared with `predicted`.
 COMPARISONS = {
@@ -42,7 +53,12 @@ class ClaimFailure(AssertionError):
     """An enforced claim failed: the chapter's measurement contradicts its prediction."""
 
 
-@dataclass
+KINDS = ("check", "evidence")
+EVIDENCE_VERDICTS = ("supported", "refuted", "inconclusive")
+ALPHA = 0.05  # evidence intervals are 95% (before the correction for worst-of rules)
+
+
+@dataclass(repr=False)
 class Claim:
     id: str
     chapter: str
@@ -53,11 +69,123 @@ class Claim:
     comparison: str
     passed: bool
     enforced: bool
+    kind: str = "check"
+    # Evidence only: its three-state verdict, the interval that decided it, the
+    # alternative it had to exclude, and the decision rule in words.
+    verdict: str | None = None
+    interval_low: float | None = None
+    interval_high: float | None = None
+    alternative: str | None = None
+    rule: str | None = None
 
-    def verdict(self) -> str:
-        if self.enforced:
-            return "pass" if self.passed else "FAIL"
-        return "holds" if self.passed else "refuted"
+    def __post_init__(self):
+        if self.verdict is None:  # a check, or a record written before evidence had verdicts
+            if self.kind == "check":
+                self.verdict = "pass" if self.passed else "FAIL"
+            else:
+                self.verdict = "supported" if self.passed else "refuted"
+
+    @property
+    def is_evidence(self) -> bool:
+        return self.kind == "evidence"
+
+    def line(self) -> str:
+        """One plain line: what a reader needs, no machinery."""
+        text = (f"{self.kind} {self.id}: {self.verdict} (predicted {format_value(self.predicted)}, "
+                f"measured {format_value(self.measured)}")
+        if self.is_evidence and not (self.interval_low is not None and self.interval_low == self.interval_high):
+            text += f", interval {interval_text(self)}"
+        return text + ")"
+
+    def __repr__(self) -> str:
+        return self.line()
+
+    def _repr_html_(self) -> str:
+        import html
+
+        extra = ""
+        if self.is_evidence and not (self.interval_low is not None and self.interval_low == self.interval_high):
+            extra = f", interval {html.escape(interval_text(self))}"
+        return (
+            f'<div class="gd-claim">{badge_html(self.verdict)} <code>{html.escape(self.id)}</code> '
+            f'<span class="gd-claim-kind">{self.kind}</span>: predicted {html.escape(format_value(self.predicted))}, '
+            f"measured {html.escape(format_value(self.measured))}{extra}</div>"
+        )
+
+
+# --- statistics for evidence ----------------------------------------------------
+
+def t_interval(samples, level: float = 1 - ALPHA) -> tuple[float, float]:
+    """Two-sided Student-t interval of the mean of `samples` (non-finite values
+    make it unbounded: a seed that never reached the event is not evidence for a
+    value). Fewer than two samples give (-inf, inf): one seed has no spread."""
+    x = np.asarray(samples, dtype=float).ravel()
+    if x.size < 2 or not np.all(np.isfinite(x)):
+        return (-math.inf, math.inf)
+    mean = float(x.mean())
+    se = float(x.std(ddof=1) / math.sqrt(x.size))
+    half = student_t_quantile(0.5 + level / 2, x.size - 1) * se
+    return (mean - half, mean + half)
+
+
+def by_seed(values, seeds, reduce=np.mean) -> np.ndarray:
+    """One number per seed (reduce over that seed's members): the samples of a seed
+    interval. Members of one seed share their data and initialisation, so they are
+    not independent samples; only seeds are."""
+    values, seeds = np.asarray(values, dtype=float), np.asarray(seeds)
+    return np.array([float(reduce(values[seeds == s])) for s in np.unique(seeds)])
+
+
+def paired_difference(a, b, level: float = 1 - ALPHA) -> tuple[float, float]:
+    """t-interval of the mean of a - b over paired samples (same seeds)."""
+    a, b = np.asarray(a, dtype=float).ravel(), np.asarray(b, dtype=float).ravel()
+    if a.shape != b.shape:
+        raise ValueError(f"paired samples need the same length ({a.size} vs {b.size})")
+    return t_interval(a - b, level)
+
+
+def bonferroni(alpha: float, members: int) -> float:
+    """Per-member error rate so that m members together err with probability <= alpha."""
+    if members < 1:
+        raise ValueError("members must be >= 1")
+    return alpha / members
+
+
+def sidak(alpha: float, members: int) -> float:
+    """Šidák's per-member rate, exact for independent members: 1 - (1 - alpha)^(1/m)."""
+    if members < 1:
+        raise ValueError("members must be >= 1")
+    return 1 - (1 - alpha) ** (1 / members)
+
+
+def prediction_region(predicted: float, comparison: str, tolerance: float | None) -> tuple[float, float]:
+    """The values of the measured quantity that the prediction allows."""
+    if comparison == "at_least":
+        return (predicted, math.inf)
+    if comparison == "at_most":
+        return (-math.inf, predicted)
+    if comparison == "equal":
+        return (predicted, predicted)
+    if tolerance is None or tolerance < 0:
+        raise ValueError(f"comparison {comparison!r} needs a tolerance >= 0")
+    half = tolerance * abs(predicted) if comparison == "rel" else tolerance
+    return (predicted - half, predicted + half)
+
+
+def decide(interval: tuple[float, float], region: tuple[float, float],
+           alternative_value: float | None = None) -> str:
+    """Three-state verdict of an interval against the prediction's region. The
+    alternative is the complement of the region, or, when the claim names one,
+    a single value the interval must exclude."""
+    lo, hi = interval
+    if any(map(math.isnan, (lo, hi))):
+        return "inconclusive"
+    r_lo, r_hi = region
+    if hi < r_lo or lo > r_hi:
+        return "refuted"
+    if alternative_value is None:
+        return "supported" if r_lo <= lo and hi <= r_hi else "inconclusive"
+    return "inconclusive" if lo <= alternative_value <= hi else "supported"
 
 
 def compare(predicted: Any, measured: Any, comparison: str, tolerance: float | None) -> bool:
@@ -113,6 +241,7 @@ class ClaimBook:
         self.enforcing = ENFORCED.get(profile, True)
         self.output_dir = Path(output_dir) if output_dir else None
         self.claims: list[Claim] = []
+        self.series: dict[str, dict] = {}
 
     def check(
         self,
@@ -122,10 +251,8 @@ class ClaimBook:
         measured: Any,
         tolerance: float | None = None,
         comparison: str = "rel",
-        enforce: bool = True,
     ) -> Claim:
-        if any(c.id == id for c in self.claims):
-            raise ValueError(f"claim {id!r} recorded twice")
+        """A check: an identity, a derivation, or the code and data being what they say (enforced)."""
         predicted, measured = _plain(predicted), _plain(measured)
         claim = Claim(
             id=id,
@@ -136,22 +263,99 @@ class ClaimBook:
             tolerance=tolerance,
             comparison=comparison,
             passed=bool(compare(predicted, measured, comparison, tolerance)),
-            enforced=enforce,
+            enforced=True,
+            kind="check",
         )
+        return self._record(claim)
+
+    def evidence(
+        self,
+        id: str,
+        statement: str,
+        predicted: Any,
+        measured: Any,
+        alternative: str,
+        tolerance: float | None = None,
+        comparison: str = "rel",
+        samples: Any = None,
+        interval: tuple[float, float] | None = None,
+        alternative_value: float | None = None,
+        worst_of: int = 1,
+    ) -> Claim:
+        """Evidence: a prediction about the world, with a three-state verdict.
+
+        `measured` is the value the prose quotes. The verdict comes from an interval:
+        - `interval` given: that interval (e.g. a fit's seed interval);
+        - `samples` given: per seed (1-D), or per seed and member (2-D, [seeds, members])
+          for a rule over the worst member; a t-interval of each member's mean over
+          seeds, Bonferroni-corrected for the number of members (`worst_of` when the
+          members are not separate columns);
+        - neither: the measurement is computed, not sampled (a deterministic quantity,
+          or a count): the interval is the point.
+        """
+        if not alternative:
+            raise ValueError(f"evidence {id!r} must name its alternative")
+        predicted, measured = _plain(predicted), _plain(measured)
+        region = prediction_region(float(predicted), comparison, tolerance)
+        if interval is not None:
+            lo, hi = (float(v) for v in interval)
+            how, per_member = "the stated interval (see the statement)", None
+        elif samples is not None:
+            lo, hi, how, per_member = _member_interval(samples, comparison, region, alternative_value, worst_of)
+        else:
+            value = float(measured)
+            lo = hi = value
+            how, per_member = "the point value (one computation; no interval over seeds)", None
+        verdict = per_member or decide((lo, hi), region, alternative_value)
+        # The decision itself (supported / refuted / inconclusive) is the module's rule, stated
+        # once on the Verdicts page; the record names the interval and the predicted region.
+        rule = f"{how}; predicted region [{format_value(region[0])}, {format_value(region[1])}]"
+        claim = Claim(
+            id=id,
+            chapter=self.chapter,
+            statement=statement,
+            predicted=predicted,
+            measured=measured,
+            tolerance=tolerance,
+            comparison=comparison,
+            passed=bool(compare(predicted, measured, comparison, tolerance)),
+            enforced=False,
+            kind="evidence",
+            verdict=verdict,
+            # JSON has no infinity: an unbounded (or undefined) end is stored as null
+            interval_low=lo if math.isfinite(lo) else None,
+            interval_high=hi if math.isfinite(hi) else None,
+            alternative=alternative,
+            rule=rule,
+        )
+        return self._record(claim)
+
+    def _record(self, claim: Claim) -> Claim:
+        if any(c.id == claim.id for c in self.claims):
+            raise ValueError(f"claim {claim.id!r} recorded twice")
         self.claims.append(claim)
-        glue_value(f"{id}_predicted", predicted)
-        glue_value(f"{id}_measured", measured)
-        glue_value(f"{id}_verdict", claim.verdict())
+        glue_value(f"{claim.id}_predicted", claim.predicted)
+        glue_value(f"{claim.id}_measured", claim.measured)
+        glue_value(f"{claim.id}_verdict", claim.verdict)
+        if claim.tolerance is not None:
+            glue_value(f"{claim.id}_tolerance", claim.tolerance)
+        if claim.is_evidence:
+            glue_value(f"{claim.id}_interval", interval_text(claim))
         return claim
 
+    def figure_series(self, key: str, label: str, values, predicted: float | None = None) -> None:
+        """Measured values for the front page's headline figure (written with the claims)."""
+        vals = [float(v) if np.isfinite(v) else None for v in np.ravel(np.asarray(values, dtype=float))]
+        self.series[key] = {"label": label, "values": vals, "predicted": predicted}
+
     def failures(self) -> list[Claim]:
-        return [c for c in self.claims if c.enforced and not c.passed]
+        return [c for c in self.claims if c.kind == "check" and not c.passed]
 
     def table(self):
         """The chapter's verdict table, as a displayable Markdown object."""
         from IPython.display import Markdown
 
-        return Markdown(verdict_markdown(self.claims, with_chapter=False))
+        return Markdown(verdict_markdown(self.claims, with_chapter=False, compact=True))
 
     def save(self) -> Path | None:
         if self.output_dir is None:
@@ -161,6 +365,8 @@ class ClaimBook:
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps([asdict(c) for c in self.claims], indent=2, default=str))
         os.replace(tmp, path)
+        if self.series:
+            (self.output_dir / SERIES_FILE).write_text(json.dumps(self.series, indent=1))
         return path
 
     def finish(self) -> None:
@@ -175,6 +381,58 @@ class ClaimBook:
             raise ClaimFailure(f"{len(failed)} enforced claim(s) failed: {lines}")
 
 
+def _member_interval(samples, comparison, region, alternative_value, worst_of):
+    """Interval for a rule over members: each member's t-interval over seeds at level
+    1 - alpha/m. For at_least (the worst is the smallest) the interval of the smallest
+    mean is [min lows, min highs]; for at_most, [max lows, max highs]. For a two-sided
+    rule each member is decided and the worst decision stands; the reported interval
+    spans all members."""
+    x = np.asarray(samples, dtype=float)
+    if x.ndim == 1:
+        x = x[:, None]
+    m = max(x.shape[1], worst_of)
+    level = 1 - bonferroni(ALPHA, m)
+    bounds = np.array([t_interval(x[:, j], level) for j in range(x.shape[1])])
+    n = x.shape[0]
+    what = (f"{100 * level:.4g}% t-interval of the mean over {n} seed(s)"
+            + (f", Bonferroni-corrected for the worst of {m} members" if m > 1 else ""))
+    if comparison == "at_least":
+        return float(bounds[:, 0].min()), float(bounds[:, 1].min()), what, None
+    if comparison == "at_most":
+        return float(bounds[:, 0].max()), float(bounds[:, 1].max()), what, None
+    if x.shape[1] == 1:
+        return float(bounds[0, 0]), float(bounds[0, 1]), what, None
+    verdicts = [decide(tuple(b), region, alternative_value) for b in bounds]
+    worst = "refuted" if "refuted" in verdicts else "inconclusive" if "inconclusive" in verdicts else "supported"
+    return float(bounds[:, 0].min()), float(bounds[:, 1].max()), "each member's " + what, worst
+
+
+BADGE_COLOURS = {
+    "pass": "#1a7f37", "supported": "#1a7f37",
+    "FAIL": "#b42318", "refuted": "#b42318",
+    "inconclusive": "#9a6700", "not yet tested": "#57606a", "derivation failed": "#b42318",
+    "derived": "#0550ae",
+}
+
+
+def badge_html(verdict: str) -> str:
+    """A verdict as a coloured badge that carries its word (readable without colour)."""
+    colour = BADGE_COLOURS.get(verdict, "#57606a")
+    return (f'<span class="gd-badge gd-{verdict.replace(" ", "-").lower()}" style="background:{colour};'
+            f'color:#fff;border-radius:3px;padding:0 0.4em;font-size:0.85em;font-weight:600">{verdict}</span>')
+
+
+def interval_text(claim: Claim) -> str:
+    if not claim.is_evidence:
+        return "—"
+    lo, hi = claim.interval_low, claim.interval_high
+    if lo is None and hi is None:
+        return "unbounded"  # fewer than two seeds, or a seed where the event never happened
+    if lo == hi:
+        return format_value(lo)
+    return f"[{'-inf' if lo is None else format_value(lo)}, {'inf' if hi is None else format_value(hi)}]"
+
+
 def glue_value(name: str, value: Any) -> None:
     """Glue a number for the prose ({glue:text}`name`); silent outside a notebook."""
     try:
@@ -185,27 +443,56 @@ def glue_value(name: str, value: Any) -> None:
 
 
 def load_claims(path: str | os.PathLike) -> list[Claim]:
-    return [Claim(**record) for record in json.loads(Path(path).read_text())]
+    records = json.loads(Path(path).read_text())
+    for r in records:
+        r.setdefault("kind", "check" if r.get("enforced", True) else "evidence")
+    return [Claim(**r) for r in records]
 
 
-def verdict_markdown(claims: list[Claim], with_chapter: bool = True) -> str:
-    head = ["claim", "statement", "predicted", "measured", "rule", "verdict"]
-    if with_chapter:
-        head.insert(0, "chapter")
-    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for c in claims:
-        rule = COMPARISONS[c.comparison].replace("|", "\\|")
-        if c.tolerance is not None and c.comparison in ("rel", "abs"):
-            rule = rule.replace("tolerance", format_value(c.tolerance))
-        cells = [
-            f"`{c.id}`",
-            c.statement.replace("|", "\\|"),
-            format_value(c.predicted),
-            format_value(c.measured),
-            rule,
-            f"**{c.verdict()}**",
-        ]
+def _cell(text: str) -> str:
+    return str(text).replace("|", "\\|")
+
+
+def rule_text(c: Claim) -> str:
+    rule = COMPARISONS[c.comparison]
+    if c.tolerance is not None and c.comparison in ("rel", "abs"):
+        rule = rule.replace("tolerance", format_value(c.tolerance))
+    return rule
+
+
+def verdict_markdown(claims: list[Claim], with_chapter: bool = True, compact: bool = False) -> str:
+    """Checks and evidence as two tables: evidence with its interval, alternative and rule
+    (compact, for a chapter's own table: without the alternative and the rule)."""
+    evidence = [c for c in claims if c.is_evidence]
+    checks = [c for c in claims if not c.is_evidence]
+    out = []
+    if evidence:
+        head = ["verdict", "claim", "statement", "predicted", "measured", "interval", "alternative", "decision rule"]
+        if compact:
+            head = head[:6]
         if with_chapter:
-            cells.insert(0, c.chapter)
-        rows.append("| " + " | ".join(cells) + " |")
-    return "\n".join(rows)
+            head.insert(0, "chapter")
+        rows = ["**Evidence**", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for c in evidence:
+            cells = [badge_html(c.verdict), f"`{c.id}`", _cell(c.statement), format_value(c.predicted),
+                     format_value(c.measured), _cell(interval_text(c)), _cell(c.alternative or "—"),
+                     _cell(c.rule or rule_text(c))]
+            if compact:
+                cells = cells[:6]
+            if with_chapter:
+                cells.insert(0, c.chapter)
+            rows.append("| " + " | ".join(cells) + " |")
+        out.append("\n".join(rows))
+    if checks:
+        head = ["verdict", "claim", "statement", "predicted", "measured", "rule"]
+        if with_chapter:
+            head.insert(0, "chapter")
+        rows = ["**Checks**", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for c in checks:
+            cells = [badge_html(c.verdict), f"`{c.id}`", _cell(c.statement), format_value(c.predicted),
+                     format_value(c.measured), _cell(rule_text(c))]
+            if with_chapter:
+                cells.insert(0, c.chapter)
+            rows.append("| " + " | ".join(cells) + " |")
+        out.append("\n".join(rows))
+    return "\n\n".join(out)

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from goaldrift.book.chapters import CHAPTERS, get_chapter
-from goaldrift.book.claims import CLAIMS_FILE, format_value, load_claims
+from goaldrift.book.claims import CLAIMS_FILE, EVIDENCE_VERDICTS, format_value, load_claims
 from goaldrift.book.execute import check_out_dir, run_chapter
 from goaldrift.book.params import ParamError
 from goaldrift.book.profiles import PROFILES, resolve
@@ -144,14 +144,14 @@ def cmd_claims(args) -> int:
     width = max((len(c.id) for c in claims), default=0)
     for c in claims:
         print(
-            f"{c.verdict():8s} {c.chapter:18s} {c.id:{width}s}  "
+            f"{c.verdict:12s} {c.kind:8s} {c.chapter:18s} {c.id:{width}s}  "
             f"predicted {format_value(c.predicted):>12s}  measured {format_value(c.measured):>12s}"
         )
-    enforced = [c for c in claims if c.enforced]
-    failed = [c for c in enforced if not c.passed]
-    tested = [c for c in claims if not c.enforced]
-    print(f"enforced claims: {len(enforced) - len(failed)} pass, {len(failed)} FAIL; "
-          f"hypotheses: {sum(c.passed for c in tested)} hold, {sum(not c.passed for c in tested)} refuted")
+    checks = [c for c in claims if not c.is_evidence]
+    failed = [c for c in checks if not c.passed]
+    evidence = [c for c in claims if c.is_evidence]
+    counts = ", ".join(f"{sum(c.verdict == v for c in evidence)} {v}" for v in EVIDENCE_VERDICTS)
+    print(f"checks: {len(checks) - len(failed)} pass, {len(failed)} FAIL; evidence: {counts}")
     return EXIT_FAILED if failed else EXIT_OK
 
 

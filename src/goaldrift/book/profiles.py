@@ -3,8 +3,13 @@ site, a 2-core CPU), paper (the published scale, meant for a GPU); used by every
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from goaldrift.book.chapter import Chapter
+from goaldrift.book.chapters import get_chapter
 from goaldrift.book.params import ParamError, validate
+from goaldrift.paths import REPO_ROOT
 
 PROFILES = ("smoke", "default", "paper")
 # Under smoke, claims are recorded but not enforced: the small sizes only prove
@@ -28,3 +33,24 @@ def resolve(chapter: Chapter, profile: str, overrides: dict[str, str] | None = N
             )
         values[name] = declared[name].parse(text)
     return validate(chapter.params, chapter.constraints, values)
+
+
+PROFILE_ENV = "GOALDRIFT_PROFILE"
+INTERACTIVE_ENV = "GOALDRIFT_INTERACTIVE_DIR"
+
+
+def interactive_defaults(name: str, namespace: dict) -> None:
+    """For a chapter opened in JupyterLab and run top to bottom (no papermill, so
+    `output_dir` is still ""): take the profile from $GOALDRIFT_PROFILE (default
+    "default"), set every parameter to that profile's value, and send claims.json
+    to _build/interactive/CHAPTER (or $GOALDRIFT_INTERACTIVE_DIR/CHAPTER), so the
+    stored notebooks in book/ stay clean. Under papermill (output_dir set) it does nothing."""
+    if namespace.get("output_dir"):
+        return
+    profile = os.environ.get(PROFILE_ENV, "default")
+    values = resolve(get_chapter(name), profile)
+    root = Path(os.environ.get(INTERACTIVE_ENV) or REPO_ROOT / "_build" / "interactive")
+    namespace.update(values)
+    namespace["profile"] = profile
+    namespace["output_dir"] = str(root / name)
+    print(f"interactive run: profile {profile!r}, claims go to {namespace['output_dir']}")

@@ -19,7 +19,8 @@ import nbformat
 import yaml
 
 from goaldrift.book.chapters import CHAPTERS
-from goaldrift.book.site_pages import build_info_page, hypotheses_page, run_box, verdicts_page
+from goaldrift.book.site_pages import (bottom_line, build_info_page, headline_figure, hypotheses_page, run_box,
+                                        verdicts_page)
 from goaldrift.paths import BOOK_DIR, REPO_ROOT
 from goaldrift.book.snapshots import find_snapshots, snapshot_page
 
@@ -47,6 +48,8 @@ def stage(executed: Path, stage_dir: Path) -> Path:
     (generated / "verdicts.md").write_text(verdicts_page(executed))
     (generated / "build_info.md").write_text(build_info_page(executed))
     (generated / "hypotheses.md").write_text(hypotheses_page(executed))
+    headline_figure(executed, generated / "headline.svg")  # intro.md shows it under the bottom line
+    (generated / "bottom_line.md").write_text(bottom_line(executed))
     _stage_snapshots(stage_dir)
     _copy_mathjax(stage_dir / "_vendor" / "mathjax")
     return stage_dir

@@ -1,38 +1,58 @@
 """Pages generated from the executed chapters: the verdicts of every claim,
-how the book was built, the hypotheses summary of the front page, and each
-chapter's "Run this chapter" box (from its parameter schema)."""
+how the book was built, the front page's bottom line, headline figure and
+hypotheses table, and each chapter's "Run this chapter" box (from its
+parameter schema). Used by `goaldrift book` for every chapter."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from goaldrift.book.chapter import Chapter
 from goaldrift.book.chapters import CHAPTERS
-from goaldrift.book.claims import format_value, verdict_markdown
+from goaldrift.book.claims import SERIES_FILE, Claim, badge_html, format_value, interval_text, verdict_markdown
 from goaldrift.book.execute import read_chapter_claims, read_run_info
 from goaldrift.book.hypotheses import HYPOTHESES
+
+# How a hypothesis's verdict follows from its evidence (checks never count).
+HYPOTHESIS_RULE = (
+    "A hypothesis is **supported** when every evidence claim that bears on it is supported, "
+    "**refuted** when at least one is refuted (each is a prediction the hypothesis makes), "
+    "and **inconclusive** otherwise. A hypothesis whose predictions are all derivations, with no evidence, "
+    "is **derived** when its checks pass; with neither it is *not yet tested*. Checks (derivations and the "
+    "code being what it says) never count toward an evidence verdict; a failed check is reported beside it."
+)
 
 
 def verdicts_page(executed: Path) -> str:
     claims = [c for name in CHAPTERS for c in read_chapter_claims(executed / name)]
-    enforced = [c for c in claims if c.enforced]
-    hypotheses = [c for c in claims if not c.enforced]
+    checks = [c for c in claims if not c.is_evidence]
+    evidence = [c for c in claims if c.is_evidence]
+    counts = ", ".join(f"{sum(c.verdict == v for c in evidence)} {v}" for v in ("supported", "refuted", "inconclusive"))
     lines = [
         "# Verdicts",
         "",
-        "Every claim of the book, as measured by the run that built this site. "
-        "*Enforced* claims check a derivation against a measurement: a failure "
-        "fails the chapter. *Hypotheses* from the literature are tested without "
-        "enforcement: either outcome is a finding, reported as **holds** or **refuted**.",
+        "Every claim of the book, as measured by the run that built this site. A *check* is an "
+        "identity, a derivation, or the code and data being what they say: it is enforced, and a "
+        "failure fails the chapter. *Evidence* is a prediction about the world that could come out "
+        "either way. Its verdict comes from an interval (over seeds where the chapter has seeds): "
+        "**supported** if the interval meets the predicted region and excludes the named "
+        "alternative, **refuted** if it misses the predicted region, **inconclusive** otherwise. "
+        "Where a rule takes the worst of several members, each member's interval is "
+        "Bonferroni-corrected for their number. A value computed rather than sampled has the point "
+        "as its interval.",
         "",
-        f"Enforced claims: {sum(c.passed for c in enforced)} of {len(enforced)} pass. "
-        f"Hypotheses: {sum(c.passed for c in hypotheses)} of {len(hypotheses)} hold.",
+        f"Checks: {sum(c.passed for c in checks)} of {len(checks)} pass. Evidence: {counts}.",
         "",
     ]
     if not claims:
         lines.append("No executed chapter was found.")
-    else:
-        lines.append(verdict_markdown(claims))
+    for name, chapter in CHAPTERS.items():
+        mine = [c for c in claims if c.chapter == name]
+        if not mine:
+            continue
+        lines += [f"(verdicts-{name})=", f"## {chapter.title}", "",
+                  verdict_markdown(mine, with_chapter=False), ""]
     return "\n".join(lines) + "\n"
 
 
@@ -80,36 +100,146 @@ def _shared(infos: list[dict], value, bold: bool = False) -> str:
     return "mixed: " + "; ".join(f"{v} ({', '.join(names)})" for v, names in groups.items())
 
 
-def hypotheses_page(executed: Path) -> str:
-    """One row per hypothesis: its verdict, aggregated from the claims of the
-    chapters that test it, and the measured value of each chapter's headline claim."""
-    lines = [
-        "| | hypothesis | verdict | key measurement | chapters |",
-        "|---|---|---|---|---|",
-    ]
-    for hid, statement in HYPOTHESES.items():
-        chapters = [c for c in CHAPTERS.values() if hid in c.hypotheses]
-        claims, key = [], []
-        for c in chapters:
+def hypothesis_evidence(executed: Path) -> dict[str, tuple[list[Claim], list[Claim]]]:
+    """hypothesis -> (its evidence claims, the checks of the same chapters)."""
+    out = {}
+    for hid in HYPOTHESES:
+        evidence, checks = [], []
+        for c in (c for c in CHAPTERS.values() if hid in c.hypotheses):
             mine = read_chapter_claims(executed / c.name)
             wanted = c.claims_by_hypothesis.get(hid)
             if wanted is not None:
                 mine = [cl for cl in mine if cl.id in wanted]
-            claims += mine
-            headline_id = wanted[0] if wanted else c.headline_claim
-            key += [f"`{h.id}`: predicted {format_value(h.predicted)}, measured {format_value(h.measured)}"
-                    for h in mine if h.id == headline_id]
-        if not claims:
-            verdict = "not yet tested"
-        elif any(cl.enforced and not cl.passed for cl in claims):
-            verdict = "**derivation failed**"
-        elif any(not cl.passed for cl in claims):
-            verdict = f"mixed: {sum(cl.passed for cl in claims)} of {len(claims)} claims hold"
-        else:
-            verdict = f"supported ({len(claims)} of {len(claims)} claims)"
+            evidence += [cl for cl in mine if cl.is_evidence]
+            checks += [cl for cl in mine if not cl.is_evidence]
+        out[hid] = (evidence, checks)
+    return out
+
+
+def hypothesis_verdict(evidence: list[Claim], checks: list[Claim] = ()) -> str:
+    """The rule of HYPOTHESIS_RULE."""
+    if not evidence:
+        if checks and all(c.passed for c in checks):
+            return "derived"
+        return "not yet tested"
+    verdicts = [c.verdict for c in evidence]
+    if "refuted" in verdicts:
+        return "refuted"
+    if all(v == "supported" for v in verdicts):
+        return "supported"
+    return "inconclusive"
+
+
+def hypotheses_page(executed: Path) -> str:
+    """One row per hypothesis: its verdict from its evidence only, by HYPOTHESIS_RULE,
+    and each evidence claim with its own badge, linked to its chapter's verdicts."""
+    lines = [HYPOTHESIS_RULE, "", "| | hypothesis | verdict | evidence | chapters |", "|---|---|---|---|---|"]
+    for hid, (evidence, checks) in hypothesis_evidence(executed).items():
+        verdict = hypothesis_verdict(evidence, checks)
+        cell = badge_html(verdict)
+        if evidence:
+            cell += f" ({_counts(evidence)})"
+        failed = [c for c in checks if not c.passed]
+        if failed:
+            cell += " " + badge_html("derivation failed")
+        items = "; ".join(
+            f"{badge_html(c.verdict)} {{ref}}`{c.id} <verdicts-{c.chapter}>`" for c in evidence or checks
+        ) or "—"
+        chapters = [c for c in CHAPTERS.values() if hid in c.hypotheses]
         links = ", ".join(f"{{doc}}`{c.title} </book/chapters/{c.name}>`" for c in chapters) or "—"
-        lines.append(f"| {hid} | {statement} | {verdict} | {'; '.join(key) or '—'} | {links} |")
+        lines.append(f"| {hid} | {HYPOTHESES[hid]} | {cell} | {items} | {links} |")
     return "\n".join(lines) + "\n"
+
+
+def _counts(evidence: list[Claim]) -> str:
+    n = {v: sum(c.verdict == v for c in evidence) for v in ("supported", "refuted", "inconclusive")}
+    return f"{n['supported']} supported, {n['refuted']} refuted, {n['inconclusive']} inconclusive"
+
+
+def _claim(executed: Path, chapter: str, claim_id: str) -> Claim | None:
+    return next((c for c in read_chapter_claims(executed / chapter) if c.id == claim_id), None)
+
+
+def bottom_line(executed: Path) -> str:
+    """The front page's answer, in sentences made from the executed claims (nothing typed in)."""
+    per = hypothesis_evidence(executed)
+    verdicts = {hid: hypothesis_verdict(ev, ch) for hid, (ev, ch) in per.items()}
+    tested = [h for h, v in verdicts.items() if v != "not yet tested"]
+    by = {v: [h for h in tested if verdicts[h] == v] for v in ("derived", "supported", "refuted", "inconclusive")}
+    out = ["**Bottom line.** "
+           + f"Of the {len(HYPOTHESES)} hypotheses the argument rests on, {len(tested)} were tested by this build: "
+           + "; ".join(f"{v} {', '.join(hs)}" for v, hs in by.items() if hs) + ". "
+           + "A hypothesis is refuted when any prediction it makes is refuted; its evidence claims, by verdict:"]
+    out.append("\n".join(
+        f"- {hid}: **{verdicts[hid]}**" + (f" ({_counts(ev)})" if ev else f" ({len(ch)} checks)")
+        for hid, (ev, ch) in per.items() if verdicts[hid] != "not yet tested"))
+    drift = _claim(executed, "proxy_drift", "drift_point_ln2_over_2")
+    if drift is not None:
+        out.append(
+            f"*Goal drift (H4).* On the proxy task the measured mean $\\eta\\lambda t$ at which the aligned "
+            f"goal gave way to the proxy was {format_value(drift.measured)} (seed interval {interval_text(drift)}), "
+            f"against {format_value(drift.predicted)} from the degree-2 argument: **{drift.verdict}**."
+        )
+    ranked = _claim(executed, "protecting_goals", "ranked_freezing_stops_drift")
+    rnd = _claim(executed, "protecting_goals", "random_freezing_does_not")
+    if ranked is not None and rnd is not None:
+        out.append(
+            f"*Freezing (H5).* Freezing the weights ranked by attribution left a lowest final agreement of "
+            f"{format_value(ranked.measured)} (predicted at least {format_value(ranked.predicted)}: **{ranked.verdict}**); "
+            f"freezing as many at random, a highest of {format_value(rnd.measured)} (predicted at most "
+            f"{format_value(rnd.predicted)}: **{rnd.verdict}**)."
+        )
+    pre = _claim(executed, "real_runs_decay", "pretraining_at_least_one_efold")
+    fine = _claim(executed, "real_runs_decay", "finetuning_below_001_efold")
+    if pre is not None and fine is not None:
+        out.append(
+            f"*Which regimes (H9).* The smallest published pretraining recipe integrates {format_value(pre.measured)} "
+            f"e-folds of decay (predicted at least {format_value(pre.predicted)}: **{pre.verdict}**); the largest "
+            f"fine-tuning recipe {format_value(fine.measured)} (predicted at most {format_value(fine.predicted)}: "
+            f"**{fine.verdict}**). The figure puts the measured drift points and these budgets on one axis."
+        )
+    return "\n\n".join(out) + "\n"
+
+
+def headline_figure(executed: Path, path: Path) -> bool:
+    """Measured drift points (proxy_drift) and the decay budgets of published recipes
+    (real_runs_decay) on one axis of e-folds of decay. Always writes the image (the
+    front page shows it); returns False, with a note in the image, when no chapter left data."""
+    series = {}
+    for name in ("proxy_drift", "protecting_goals", "real_runs_decay"):
+        f = executed / name / SERIES_FILE
+        if f.exists():
+            series.update(json.loads(f.read_text()))
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [(k, v) for k, v in series.items() if any(x is not None and x > 0 for x in v["values"])]
+    if not rows:
+        fig, ax = plt.subplots(figsize=(7.5, 1.5))
+        ax.text(0.5, 0.5, "no executed chapter left data for this figure", ha="center", va="center")
+        ax.set_axis_off()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path)
+        plt.close(fig)
+        return False
+    fig, ax = plt.subplots(figsize=(7.5, 0.8 + 0.6 * len(rows)))
+    for y, (key, s) in enumerate(rows):
+        xs = [x for x in s["values"] if x is not None and x > 0]
+        ax.plot(xs, [y] * len(xs), s.get("marker", "o"), ms=6, alpha=0.7, label=s["label"])
+        if s.get("predicted"):
+            ax.plot([s["predicted"]] * 2, [y - 0.35, y + 0.35], "k--", lw=1)
+    ax.set_yticks(range(len(rows)), [s["label"] for _, s in rows], fontsize=8)
+    ax.set_xscale("log")
+    ax.set_ylim(-0.6, len(rows) - 0.4)
+    ax.set_xlabel("e-folds of decay, $\\sum_t \\eta_t\\lambda$ (dashed: predicted drift point)")
+    ax.set_title("where goals drifted, and how much decay real training applies", fontsize=10)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return True
 
 
 def run_box(chapter: Chapter) -> str:
@@ -138,6 +268,7 @@ def run_box(chapter: Chapter) -> str:
             *rows,
             "",
             "Values are checked against these ranges before anything runs; see `goaldrift list`.",
+            f"The notebook as executed for this site: {{download}}`{chapter.name}.ipynb <{chapter.name}.ipynb>`.",
             ":::",
         ]
     )

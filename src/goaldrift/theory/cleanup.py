@@ -20,6 +20,7 @@ import numpy as np
 import sympy as sp
 
 from goaldrift.theory.derivation import Derivation
+from goaldrift.stats import student_t_quantile
 
 eta, lam, t = sp.symbols("eta lambda t", positive=True)
 N0, N_mem, N_gen, C = sp.symbols("N_0 N_mem N_gen C", positive=True)
@@ -85,32 +86,6 @@ def rescaled_norm() -> Derivation:
 
 
 # ---- fitting the exponent with seed-based uncertainty ----------------------------------
-
-
-def student_t_quantile(q: float, dof: int) -> float:
-    """Quantile of Student's t distribution (no scipy in the pinned set).
-
-    The CDF is integrated on a fine grid with Simpson's rule and inverted
-    by bisection. Relative error below 1e-6 for q <= 0.995 and any dof >= 1,
-    below 1e-5 up to q = 0.9999 (the worst case is the Cauchy tail, dof = 1).
-    """
-    if not 0.5 <= q < 1 or dof < 1:
-        raise ValueError(f"need 0.5 <= q < 1 and dof >= 1, got q={q}, dof={dof}")
-    logc = math.lgamma((dof + 1) / 2) - math.lgamma(dof / 2) - 0.5 * math.log(dof * math.pi)
-
-    def cdf(u: float) -> float:
-        grid = np.linspace(0.0, u, 20001)
-        pdf = np.exp(logc - (dof + 1) / 2 * np.log1p(grid**2 / dof))
-        h = grid[1] - grid[0]
-        return 0.5 + h / 3 * (pdf[0] + pdf[-1] + 4 * pdf[1:-1:2].sum() + 2 * pdf[2:-1:2].sum())
-
-    lo, hi = 0.0, 1.0
-    while cdf(hi) < q:
-        hi *= 2
-    for _ in range(60):
-        mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if cdf(mid) < q else (lo, mid)
-    return 0.5 * (lo + hi)
 
 
 @dataclass

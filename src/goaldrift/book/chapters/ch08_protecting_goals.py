@@ -68,7 +68,9 @@ PROTECTING_GOALS = Chapter(
         "H5": ("ranked_freezing_stops_drift", "frozen_weights_do_not_move", "random_freezing_does_not",
                "construction_with_read_path_stops_drift", "construction_without_read_path_drifts"),
         "H6": ("protected_read_path_bounds_drift", "memory_survives", "memory_alone_does_not_bound_drift"),
+        # trigger_erased_at_degree2_rate is the named alternative of trigger_erased_at_h1_rate, not a
+        # prediction of H8: it stays on the chapter's verdicts but does not count for H8.
         "H8": ("trigger_erased_at_h1_rate", "trigger_row_decays_exactly", "trigger_row_untouched_without_decay",
-               "trigger_erased_at_degree2_rate", "trigger_survival_collapses", "trigger_survives_without_decay"),
+               "trigger_survival_collapses", "trigger_survives_without_decay"),
     },
 )

@@ -1,0 +1,49 @@
+"""A chapter opened in JupyterLab and run top to bottom, with no papermill
+parameters: it takes its profile from $GOALDRIFT_PROFILE (default: the default
+profile), writes its claims outside book/, and leaves book/ as it was."""
+
+import json
+import os
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+
+def _snapshot(folder):
+    return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in folder.rglob("*")}
+
+
+def test_chapter_runs_top_to_bottom_without_papermill(tmp_path, monkeypatch):
+    name = "real_runs_decay"  # the cheapest chapter
+    monkeypatch.setenv("GOALDRIFT_PROFILE", "smoke")  # the default profile, at smoke size, for the test's time
+    monkeypatch.setenv("GOALDRIFT_INTERACTIVE_DIR", str(tmp_path / "interactive"))
+    book = REPO / "book"
+    before = _snapshot(book)
+    nb = nbformat.read(book / "chapters" / f"{name}.ipynb", as_version=4)
+    NotebookClient(nb, timeout=600, kernel_name="python3",
+                   resources={"metadata": {"path": str(book / "chapters")}}).execute()
+    claims = json.loads((tmp_path / "interactive" / name / "claims.json").read_text())
+    assert claims and all(c["kind"] in ("check", "evidence") for c in claims)
+    printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert "interactive run: profile 'smoke'" in printed
+    assert _snapshot(book) == before, "running a chapter interactively changed book/"
+
+
+def test_default_profile_without_the_variable(monkeypatch):
+    from goaldrift.book.chapters import CHAPTERS
+    from goaldrift.book.profiles import interactive_defaults
+
+    monkeypatch.delenv("GOALDRIFT_PROFILE", raising=False)
+    namespace = {"output_dir": ""}
+    interactive_defaults("proxy_drift", namespace)
+    assert namespace["profile"] == "default"
+    assert namespace["n_seeds"] == CHAPTERS["proxy_drift"].defaults()["n_seeds"]
+    assert "book" not in os.path.relpath(namespace["output_dir"], REPO).split(os.sep)
+    papermill = {"output_dir": "/somewhere", "profile": "paper"}
+    interactive_defaults("proxy_drift", papermill)
+    assert papermill == {"output_dir": "/somewhere", "profile": "paper"}  # papermill's values win
