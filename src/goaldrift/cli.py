@@ -8,6 +8,8 @@ raised (the executed notebook is still written, with the failure visible);
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
 from pathlib import Path
 
@@ -17,7 +19,13 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse that reports bad input as one line, as the rest of the CLI does."""
+    """argparse that reports bad input as one line, as the rest of the CLI does,
+    and reads -inf, -1e-3 and -.5 as values (stock argparse took them for options)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = re.compile(
+            r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-(inf|infinity|nan)$", re.IGNORECASE)
 
     def error(self, message: str):
         raise ParamError(message)
@@ -80,11 +88,39 @@ def _overrides(pairs: list[list[str]]) -> dict[str, str]:
     return overrides
 
 
+def check_environment(runs_dir: Path | None = None) -> None:
+    """The environment variables the training code reads, checked before any
+    work: a bad value is one line here, not a traceback in a kernel later."""
+    from goaldrift.device import cpu_threads_setting
+
+    try:
+        cpu_threads_setting()
+    except ValueError as err:
+        raise ParamError(str(err)) from None
+    if runs_dir is not None:
+        where = f"--runs-dir {str(runs_dir)!r}"
+    elif os.environ.get(RUNS_VAR):
+        runs_dir, where = Path(os.environ[RUNS_VAR]), f"{RUNS_VAR}={os.environ[RUNS_VAR]!r}"
+    else:
+        return  # runs/ at the repository root
+    if runs_dir.exists() and not runs_dir.is_dir():
+        raise ParamError(f"{where} is not a folder (the run cache)")
+    parent = runs_dir.absolute()
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise ParamError(f"{where}: {str(parent)!r} is not a writable folder (the run cache)")
+
+
+RUNS_VAR = "GOALDRIFT_RUNS_DIR"  # goaldrift.runs.ENV_VAR, without importing torch here
+
+
 def cmd_run(args) -> int:
     from goaldrift.book import EXECUTED_DIR
     from goaldrift.execute import check_out_dir, run_chapter
     from goaldrift.profiles import get_chapter, resolve
 
+    check_environment()
     chapter = get_chapter(args.chapter)
     values = resolve(chapter, args.profile, _overrides(args.param))
     out_dir = args.out if args.out is not None else EXECUTED_DIR / chapter.name
@@ -105,10 +141,13 @@ def _report(result) -> None:
 def cmd_book(args) -> int:
     from goaldrift.book import EXECUTED_DIR, MATHJAX_DIR, build_site
     from goaldrift.chapters import CHAPTERS
-    from goaldrift.execute import run_chapter
+    from goaldrift.execute import check_out_dir, run_chapter
     from goaldrift.profiles import resolve
 
+    check_environment()
     plans = [(c, resolve(c, args.profile)) for c in CHAPTERS.values()]
+    for chapter, _ in plans:  # refused before hours of execution, not after
+        check_out_dir(EXECUTED_DIR / chapter.name)
     if not (MATHJAX_DIR / "tex-mml-chtml.js").exists():  # checked before hours of execution, not after
         raise ParamError(f"{MATHJAX_DIR} is missing: run `npm ci` (make book does) to install MathJax")
     ok = True
@@ -142,7 +181,7 @@ def cmd_claims(args) -> int:
         raise ParamError(f"no {CLAIMS_FILE} under {str(root)!r}: run a chapter first")
     try:
         claims = [c for f in files for c in load_claims(f)]
-    except (ValueError, TypeError, KeyError) as err:
+    except (ValueError, OSError) as err:
         raise ParamError(f"unreadable {CLAIMS_FILE} under {str(root)!r}: {str(err).splitlines()[0]}") from None
     width = max((len(c.id) for c in claims), default=0)
     for c in claims:
@@ -166,6 +205,7 @@ def cmd_sweep(args) -> int:
 
     if args.address and args.backend != "ray":
         raise ParamError("--address needs --backend ray")
+    check_environment(args.runs_dir)
     try:
         if args.target in CHAPTERS:
             chapter = CHAPTERS[args.target]
@@ -207,5 +247,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"goaldrift: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
+        import logging
+
+        logging.disable(logging.CRITICAL)  # no shutdown tracebacks from the kernel's client after the line
         print("goaldrift: interrupted; earlier results were left as they were", file=sys.stderr)
         return 130
