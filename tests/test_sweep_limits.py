@@ -74,3 +74,20 @@ def test_ray_address_on_a_closed_port_fails_within_30_s(tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and address in lines[0], result.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_ray_address_that_answers_but_is_not_ray_fails_within_30_s(tmp_path):
+    """Case 11, the other half: something listens on the port but never answers as Ray."""
+    pytest.importorskip("ray")
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(16)
+        address = f"127.0.0.1:{server.getsockname()[1]}"
+        start = time.time()
+        result = run_cli("sweep", _spec(tmp_path), "--backend", "ray", "--address", address,
+                         "--runs-dir", tmp_path / "runs", cwd=tmp_path, timeout=120)
+        took = time.time() - start
+    assert took < 30, took
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.strip().splitlines() if line.startswith("goaldrift:")]
+    assert len(lines) == 1 and address in lines[0], result.stderr
