@@ -33,6 +33,8 @@ BAD_RECORDS = {
     "verdict not known": dict(RECORD, verdict="maybe"),
     "interval_low a list": dict(RECORD, interval_low=[1]),
     "passed contradicts the numbers": dict(RECORD, measured=3.0),
+    "verdict contradicts passed": dict(RECORD, kind="check", verdict="FAIL"),
+    "evidence with a check's verdict": dict(RECORD, kind="evidence", verdict="pass", enforced=False),
 }
 
 
@@ -56,9 +58,10 @@ def test_claims_json_that_is_not_a_list_of_objects_is_an_error(tmp_path, bad):
 
 def test_optional_fields_of_evidence_claims_are_accepted(tmp_path):
     record = dict(RECORD, kind="evidence", verdict="inconclusive", interval_low=0.9, interval_high="1.2",
-                  alternative="two-sided", rule="bootstrap 95%")
-    root = _claims_dir(tmp_path, [record, dict(RECORD, id="y", kind="check")])
-    assert [c.id for c in load_claims(root / "l2_equilibrium" / "claims.json")] == ["x", "y"]
+                  alternative="two-sided", rule="bootstrap 95%", enforced=False)
+    unbounded = dict(record, id="z", interval_low=None, interval_high=None, verdict="supported")
+    root = _claims_dir(tmp_path, [record, dict(RECORD, id="y", kind="check", verdict="pass"), unbounded])
+    assert [c.id for c in load_claims(root / "l2_equilibrium" / "claims.json")] == ["x", "y", "z"]
     assert run_cli("claims", root).returncode == 0
 
 

@@ -217,8 +217,8 @@ REQUIRED_FIELDS = {
 }
 OPTIONAL_FIELDS = {
     "kind": (lambda v: v is None or v in ("check", "evidence"), "check or evidence"),
-    "verdict": (lambda v: v is None or v in ("supported", "refuted", "inconclusive"),
-                "supported, refuted or inconclusive"),
+    "verdict": (lambda v: v is None or v in ("pass", "FAIL", "supported", "refuted", "inconclusive"),
+                "pass or FAIL (a check), supported, refuted or inconclusive (evidence)"),
     "interval_low": (lambda v: v is None or _number(v) or isinstance(v, str), "a number or a string"),
     "interval_high": (lambda v: v is None or _number(v) or isinstance(v, str), "a number or a string"),
     "alternative": (lambda v: v is None or _number(v) or isinstance(v, str), "a number or a string"),
@@ -246,8 +246,13 @@ def validate_record(record, where: str) -> dict:
         ok, what = OPTIONAL_FIELDS[name]
         if not ok(value):
             raise ClaimSchemaError(f"{label}: {name!r} must be {what}, not {value!r}")
+    kind, verdict = record.get("kind") or "check", record.get("verdict")
+    if verdict is not None and (verdict in ("pass", "FAIL")) != (kind == "check"):
+        raise ClaimSchemaError(f"{label}: verdict {verdict!r} is not a verdict of a {kind}")
+    if kind == "check" and verdict is not None and verdict != ("pass" if record["passed"] else "FAIL"):
+        raise ClaimSchemaError(f"{label}: verdict {verdict!r} contradicts 'passed': {record['passed']}")
     numeric = record["comparison"] != "equal" and _number(record["predicted"]) and _number(record["measured"])
-    if numeric and record.get("kind", "check") in (None, "check"):
+    if numeric:
         try:
             recomputed = compare(record["predicted"], record["measured"], record["comparison"], record["tolerance"])
         except ValueError as err:
