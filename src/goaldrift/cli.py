@@ -1,8 +1,9 @@
 """The `goaldrift` command: list, run, book, claims.
 
 Exit codes: 0 all enforced claims passed; 1 a claim failed or a chapter
-raised (the executed notebook is still written, with the failure visible);
-2 bad input (one line on stderr, nothing written).
+raised (the executed notebook is still written, with the failure visible),
+or a chapter wrote no valid claims.json or would have ignored a parameter;
+2 bad input (one line on stderr, nothing written, run cache included).
 """
 
 from __future__ import annotations

@@ -175,7 +175,10 @@ def unconsumed_parameters(notebook: Path, parameters: dict) -> str | None:
     notebook would silently run with its own values."""
     import nbformat
 
-    nb = nbformat.read(str(notebook), as_version=4)
+    try:
+        nb = nbformat.read(str(notebook), as_version=4)
+    except Exception as err:  # missing, unreadable or not a notebook
+        return f"cannot read {notebook}: {type(err).__name__}: {(str(err).strip().splitlines() or [''])[0]}"
     tagged = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
     if len(tagged) != 1:
         return f"{notebook.name} has {len(tagged)} cells tagged 'parameters' (needs exactly one)"
@@ -196,7 +199,7 @@ def _quiet_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def _kernel_manager_class():
+def _kernel_manager_class(log: Path):
     from jupyter_client import AsyncKernelManager
 
     class QuietKernelManager(AsyncKernelManager):
@@ -204,14 +207,10 @@ def _kernel_manager_class():
         terminal: on Ctrl-C it printed an 18-line ZMQ traceback there."""
 
         async def _async_launch_kernel(self, kernel_cmd, **kw):
-            cwd = kw.get("cwd")
-            if cwd and "stderr" not in kw:
-                kw["stderr"] = open(Path(cwd) / KERNEL_LOG, "ab")
-            try:
+            if "stderr" in kw:
                 return await super()._async_launch_kernel(kernel_cmd, **kw)
-            finally:
-                if cwd and hasattr(kw.get("stderr"), "close"):
-                    kw["stderr"].close()  # the kernel holds its own copy
+            with open(log, "ab") as stderr:  # the kernel keeps its own copy of the descriptor
+                return await super()._async_launch_kernel(kernel_cmd, stderr=stderr, **kw)
 
     return QuietKernelManager
 
@@ -251,7 +250,7 @@ def run_chapter(chapter: Chapter, profile: str, values: dict, out_dir: Path) -> 
             kernel_name="python3",
             cwd=str(work),
             progress_bar=False,
-            kernel_manager_class=_kernel_manager_class(),
+            kernel_manager_class=_kernel_manager_class(work / KERNEL_LOG),
         )
     except PapermillExecutionError as err:
         ok = False
