@@ -104,3 +104,13 @@ def test_run_and_claims_agree_when_a_claim_fails_without_raising(tmp_path):
     result = run_chapter(chapter, "default", {"x": 2}, tmp_path / "out")
     assert not result.ok and "x_is_one" in result.message
     assert run_cli("claims", tmp_path / "out").returncode == 1
+
+
+def test_claims_agrees_with_run_on_a_smoke_output(tmp_path):
+    """At smoke, `run` records but does not enforce claims (exit 0); `claims` on that folder agrees."""
+    chapter = stub_chapter(tmp_path)
+    out = tmp_path / "out"
+    result = run_chapter(chapter, "smoke", {"x": 2}, out)
+    assert result.ok and "would FAIL" in result.message
+    table = run_cli("claims", out)
+    assert table.returncode == 0 and "FAIL" in table.stdout, table.stdout

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from conftest import REPO, run_cli
+from conftest import run_cli
 
 
 def _cli(*args, env_extra=None, cwd):
@@ -34,7 +34,7 @@ def test_bad_thread_count_is_one_line_and_writes_nothing(tmp_path, value):
 
 def test_bad_thread_count_does_not_break_import():
     code = "import goaldrift.device, goaldrift.runs; print('ok')"
-    env = dict(os.environ, GOALDRIFT_NUM_THREADS="abc", PYTHONPATH=str(REPO / "src"))
+    env = dict(os.environ, GOALDRIFT_NUM_THREADS="abc")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
 
