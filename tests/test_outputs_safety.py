@@ -124,7 +124,7 @@ def test_stale_temporary_folders_of_an_interrupted_run_are_cleaned_up(tmp_path, 
 def test_sigint_prints_one_line_and_leaves_nothing(tmp_path):
     """Case 14: Ctrl-C during a run: one line on stderr, no ZMQ traceback, no hidden folder left."""
     out = tmp_path / "out"
-    env = dict(os.environ, PYTHONWARNINGS="ignore", PYTHONPATH=str(REPO / "src"))
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
     proc = subprocess.Popen(GOALDRIFT + ["run", "l2_equilibrium", "--profile", "smoke", "--out", str(out)],
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=env, start_new_session=True)
