@@ -79,6 +79,8 @@ class Sweep:
             raise ConfigError(f"sweep {self.name!r}: members_per_run must be a positive int, "
                               f"not {self.members_per_run!r}")
         size = math.prod(len(v) for v in self.grid.values())
+        if "seed" not in self.grid and isinstance(self.base.seeds, (list, tuple)):
+            size *= len(self.base.seeds)  # the base's seeds are an axis too
         if size > MAX_GRID_POINTS:
             raise ConfigError(f"sweep {self.name!r}: the grid has {size:,} points, more than the "
                               f"{MAX_GRID_POINTS:,} one sweep may hold; split it into several sweeps")
