@@ -145,3 +145,25 @@ def test_out_path_too_long_is_refused(tmp_path):
     result = run_cli("run", "l2_equilibrium", "--profile", "smoke", "--out", tmp_path / ("a" * 250), cwd=tmp_path)
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "Traceback" not in result.stderr and list(tmp_path.iterdir()) == []
+
+
+def test_cli_refuses_to_rerun_into_a_folder_with_a_users_file(tmp_path):
+    """Case 1 as the user met it: `goaldrift run ... --out X`, then notes.txt, then two re-runs."""
+    out = tmp_path / "X"
+    assert run_cli("run", "l2_equilibrium", "--profile", "smoke", "--out", out, cwd=tmp_path).returncode == 0
+    (out / "notes.txt").write_text("n")
+    for _ in range(2):
+        result = run_cli("run", "l2_equilibrium", "--profile", "smoke", "--out", out, cwd=tmp_path)
+        assert result.returncode == 2 and "notes.txt" in result.stderr, result.stderr
+    assert (out / "notes.txt").read_text() == "n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["X"]
+
+
+def test_cli_refuses_an_unrelated_previous_folder(tmp_path):
+    """Case 2 as the user met it: an unrelated R.previous survives `--out R` twice."""
+    (tmp_path / "R.previous").mkdir()
+    (tmp_path / "R.previous" / "important.txt").write_text("d")
+    for _ in range(2):
+        result = run_cli("run", "l2_equilibrium", "--profile", "smoke", "--out", tmp_path / "R", cwd=tmp_path)
+        assert result.returncode == 2 and "R.previous" in result.stderr, result.stderr
+    assert (tmp_path / "R.previous" / "important.txt").read_text() == "d"
