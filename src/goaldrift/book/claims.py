@@ -25,6 +25,7 @@ Two kinds of claim:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -442,11 +443,106 @@ def glue_value(name: str, value: Any) -> None:
     glue(name, _plain(value), display=False)
 
 
+class ClaimSchemaError(ValueError):
+    """claims.json does not hold what a chapter writes: the message is one line."""
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _json_value(v) -> bool:
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return True
+    if isinstance(v, list):
+        return all(_json_value(x) for x in v)
+    if isinstance(v, dict):
+        return all(isinstance(k, str) and _json_value(x) for k, x in v.items())
+    return False
+
+
+# Every field of a claim record: (check, what it must be). The first block is
+# required; the rest are optional (evidence claims: kind, verdict, interval).
+REQUIRED_FIELDS = {
+    "id": (lambda v: isinstance(v, str) and v != "", "a non-empty string"),
+    "chapter": (lambda v: isinstance(v, str), "a string"),
+    "statement": (lambda v: isinstance(v, str), "a string"),
+    "predicted": (_json_value, "a JSON value"),
+    "measured": (_json_value, "a JSON value"),
+    "tolerance": (lambda v: v is None or _number(v), "a number or null"),
+    "comparison": (lambda v: v in COMPARISONS, f"one of {', '.join(COMPARISONS)}"),
+    "passed": (lambda v: isinstance(v, bool), "true or false"),
+    "enforced": (lambda v: isinstance(v, bool), "true or false"),
+}
+OPTIONAL_FIELDS = {
+    "kind": (lambda v: v is None or v in ("check", "evidence"), "check or evidence"),
+    "verdict": (lambda v: v is None or v in ("pass", "FAIL", *EVIDENCE_VERDICTS),
+                "pass or FAIL (a check), supported, refuted or inconclusive (evidence)"),
+    "interval_low": (lambda v: v is None or _number(v) or isinstance(v, str), "a number or a string"),
+    "interval_high": (lambda v: v is None or _number(v) or isinstance(v, str), "a number or a string"),
+    "alternative": (lambda v: v is None or _number(v) or isinstance(v, str), "a number or a string"),
+    "rule": (lambda v: v is None or _number(v) or isinstance(v, str), "a number or a string"),
+}
+
+
+def validate_record(record, where: str) -> dict:
+    """One claim record checked field by field (types included), and its
+    `passed` checked against its own numbers, so a hand-edited or damaged
+    file cannot turn a failure into a pass."""
+    if not isinstance(record, dict):
+        raise ClaimSchemaError(f"{where}: a claim must be a JSON object, not {type(record).__name__}")
+    label = f"{where}, claim {record.get('id')!r}" if isinstance(record.get("id"), str) else where
+    for name, (ok, what) in REQUIRED_FIELDS.items():
+        if name not in record:
+            raise ClaimSchemaError(f"{label}: field {name!r} is missing")
+        if not ok(record[name]):
+            raise ClaimSchemaError(f"{label}: {name!r} must be {what}, not {record[name]!r}")
+    for name, value in record.items():
+        if name in REQUIRED_FIELDS:
+            continue
+        if name not in OPTIONAL_FIELDS:
+            raise ClaimSchemaError(f"{label}: unknown field {name!r}")
+        ok, what = OPTIONAL_FIELDS[name]
+        if not ok(value):
+            raise ClaimSchemaError(f"{label}: {name!r} must be {what}, not {value!r}")
+    kind, verdict = record.get("kind") or "check", record.get("verdict")
+    if verdict is not None and (verdict in ("pass", "FAIL")) != (kind == "check"):
+        raise ClaimSchemaError(f"{label}: verdict {verdict!r} is not a verdict of a {kind}")
+    if kind == "check" and verdict is not None and verdict != ("pass" if record["passed"] else "FAIL"):
+        raise ClaimSchemaError(f"{label}: verdict {verdict!r} contradicts 'passed': {record['passed']}")
+    numeric = record["comparison"] != "equal" and _number(record["predicted"]) and _number(record["measured"])
+    if numeric:
+        try:
+            recomputed = compare(record["predicted"], record["measured"], record["comparison"], record["tolerance"])
+        except ValueError as err:
+            raise ClaimSchemaError(f"{label}: {err}") from None
+        if recomputed != record["passed"]:
+            raise ClaimSchemaError(f"{label}: 'passed' is {record['passed']} but its predicted and measured "
+                                   f"values say {recomputed}")
+    return record
+
+
 def load_claims(path: str | os.PathLike) -> list[Claim]:
-    records = json.loads(Path(path).read_text())
-    for r in records:
-        r.setdefault("kind", "check" if r.get("enforced", True) else "evidence")
-    return [Claim(**r) for r in records]
+    """The claims in a claims.json, validated; ClaimSchemaError (one line) otherwise."""
+    path = Path(path)
+    try:
+        records = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise ClaimSchemaError(f"cannot read {path}: {str(err).splitlines()[0]}") from None
+    if not isinstance(records, list):
+        raise ClaimSchemaError(f"{path}: must hold a list of claims, not {type(records).__name__}")
+    seen = set()
+    fields = {f.name for f in dataclasses.fields(Claim)}
+    claims = []
+    for i, record in enumerate(records):
+        if isinstance(record, dict) and "kind" not in record and isinstance(record.get("enforced"), bool):
+            record["kind"] = "check" if record["enforced"] else "evidence"  # written before claims had kinds
+        validate_record(record, f"{path}, claim {i + 1}")
+        if record["id"] in seen:
+            raise ClaimSchemaError(f"{path}: claim {record['id']!r} appears twice")
+        seen.add(record["id"])
+        claims.append(Claim(**{k: v for k, v in record.items() if k in fields}))
+    return claims
 
 
 def _cell(text: str) -> str:

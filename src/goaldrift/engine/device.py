@@ -59,6 +59,24 @@ def describe(device: torch.device) -> str:
     return f"cpu ({torch.get_num_threads()} threads)"
 
 
+THREADS_VAR = "GOALDRIFT_NUM_THREADS"
+
+
+def cpu_threads_setting() -> int:
+    """GOALDRIFT_NUM_THREADS as a thread count (default 1); ValueError, one
+    line, for anything but a whole number >= 1 (an empty value included)."""
+    raw = os.environ.get(THREADS_VAR)
+    if raw is None:
+        return 1
+    try:
+        threads = int(raw.strip())
+    except ValueError:
+        threads = 0
+    if threads < 1:
+        raise ValueError(f"{THREADS_VAR}={raw!r}: must be a whole number of CPU threads >= 1 (default 1)")
+    return threads
+
+
 def set_cpu_threads() -> int:
     """Use GOALDRIFT_NUM_THREADS CPU threads (default 1) for torch's kernels.
 
@@ -68,10 +86,16 @@ def set_cpu_threads() -> int:
     tiny runs 30x slower here. Set GOALDRIFT_NUM_THREADS=2 or more for large
     models on an otherwise idle machine.
     """
-    threads = int(os.environ.get("GOALDRIFT_NUM_THREADS", "1"))
-    if threads > 0 and torch.get_num_threads() != threads:
+    threads = cpu_threads_setting()
+    if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
     return torch.get_num_threads()
 
 
-set_cpu_threads()
+try:
+    set_cpu_threads()
+except ValueError as _err:  # importing must not fail; the command refuses the value before any work
+    import warnings
+
+    warnings.warn(f"{_err}; using 1 thread", stacklevel=2)
+    torch.set_num_threads(1)

@@ -10,8 +10,15 @@ and moved into place with ``os.replace``, so a crash mid-write leaves the
 previous version readable, never half a file.
 
 Layout of ``<root>/<hash>/``: config.json (the hashed key), checkpoint.pt
-(while training), then weights.pt, metrics.npz, and provenance.json last:
-its presence marks the run as finished.
+and checkpoint.sha256.json (while training), then weights.pt, metrics.npz,
+provenance.json, and manifest.json last: the sha256 of every file, whose
+presence marks the run as finished.
+
+Nothing is trusted on load: config.json must be this run's key and hash to
+the folder's name, and every file must match its recorded checksum. An
+entry that fails (damaged, truncated, copied from another run) is renamed
+aside as ``<hash>.quarantined-<time>`` with a one-line notice on stderr, and
+the run is trained again.
 """
 
 from __future__ import annotations
@@ -21,6 +28,8 @@ import io
 import json
 import os
 import platform
+import shutil
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,8 +140,10 @@ def run_dir(config: RunConfig, root=None, **extras) -> Path:
 
 # ---- atomic files -----------------------------------------------------------
 
-def atomic_write(path: Path, write: Callable[[io.BufferedWriter], None]) -> None:
-    """Write via a temporary file in the same directory, then os.replace."""
+def atomic_write(path: Path, write: Callable[[io.BufferedWriter], None],
+                 before_replace: Callable[[Path], None] | None = None) -> None:
+    """Write via a temporary file in the same directory, then os.replace
+    (``before_replace(tmp)`` runs in between, e.g. to record a checksum)."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
@@ -140,6 +151,8 @@ def atomic_write(path: Path, write: Callable[[io.BufferedWriter], None]) -> None
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        if before_replace is not None:
+            before_replace(tmp)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -159,6 +172,47 @@ def write_torch(path: Path, obj) -> None:
 
 
 # ---- runs -------------------------------------------------------------------
+
+MANIFEST = "manifest.json"  # written last: the checksum of every file; marks a finished run
+CHECKPOINT = "checkpoint.pt"
+CHECKPOINT_SUMS = "checkpoint.sha256.json"  # the checksums the checkpoint may have (new, previous)
+FINISHED_FILES = ("config.json", "weights.pt", "metrics.npz", "provenance.json")
+
+
+class CorruptRun(RuntimeError):
+    """A run cache entry that cannot be trusted: damaged, truncated, or another run's."""
+
+    def __init__(self, path: Path, reason: str):
+        super().__init__(f"run cache entry {path}: {reason}")
+        self.path, self.reason = Path(path), reason
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def is_finished(path: Path) -> bool:
+    """Whether a run folder claims to hold a finished run (load_run verifies it).
+    A folder without a manifest (killed before it, or written before
+    checksums existed) is trained again, resuming its checkpoint if any."""
+    return (path / MANIFEST).exists()
+
+
+def quarantine(path: Path, reason: str) -> Path | None:
+    """Rename an untrustworthy entry aside (never delete it) and say so in one line."""
+    aside = path.with_name(f"{path.name}.quarantined-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}")
+    try:
+        os.rename(path, aside)
+    except FileNotFoundError:  # another process moved it first
+        return None
+    print(f"goaldrift: run cache entry {path} {reason}; quarantined as {aside.name}, training it again",
+          file=sys.stderr, flush=True)
+    return aside
+
 
 @dataclass
 class Run:
@@ -180,29 +234,32 @@ def run(config: RunConfig, *, root=None, data=None, init_state=None, masks=None,
     ``data``, ``init_state`` (a model state_dict, e.g. a phase-1 run's
     ``model.state_dict()``), ``masks`` ({"frozen"/"exempt": {name: bool
     tensor}}) and ``metric_fns`` ({name: fn}) join the hash by content
-    (tensors) or by name (functions).
+    (tensors) or by name (functions). A cache entry that fails verification
+    is quarantined and trained again.
     """
     config.validate()
     extras = dict(data=data, init_state=init_state, masks=masks, metric_fns=metric_fns)
     key = run_key(config, **extras)
     path = runs_root(root) / config_hash(config, **extras)
-    if (path / "provenance.json").exists():
-        return load_run(path)
+    if is_finished(path):
+        try:
+            return load_run(path, expected_key=key)
+        except CorruptRun as err:
+            quarantine(path, err.reason)
 
     trainer = Trainer(config, data=data, init_state=init_state, masks=masks, metric_fns=metric_fns)
-    path.mkdir(parents=True, exist_ok=True)
-    write_json(path / "config.json", key)
-
-    state, elapsed, resumed_from = None, 0.0, None
-    ckpt = path / "checkpoint.pt"
-    if ckpt.exists():
-        state, elapsed = _load_checkpoint(ckpt, trainer)
-        resumed_from = state.step
+    try:
+        state, elapsed = _prepare(path, key, trainer)
+    except CorruptRun as err:
+        quarantine(path, err.reason)
+        state, elapsed = _prepare(path, key, trainer)
+    resumed_from = state.step if state is not None else None
 
     t0 = time.time()
+    ckpt = path / CHECKPOINT
 
     def save_checkpoint(s: TrainState) -> None:
-        write_torch(ckpt, _checkpoint_dict(s, elapsed + time.time() - t0))
+        _write_checkpoint(path, _checkpoint_dict(s, elapsed + time.time() - t0))
 
     final = trainer.run(state, on_checkpoint=save_checkpoint, progress=progress)
     wall = elapsed + time.time() - t0
@@ -212,15 +269,96 @@ def run(config: RunConfig, *, root=None, data=None, init_state=None, masks=None,
     write_npz(path / "metrics.npz", metrics)
     provenance = _provenance(trainer, wall, resumed_from)
     write_json(path / "provenance.json", provenance)
+    write_json(path / MANIFEST, {"sha256": {name: sha256_file(path / name) for name in FINISHED_FILES}})
     ckpt.unlink(missing_ok=True)
+    (path / CHECKPOINT_SUMS).unlink(missing_ok=True)
     return Run(config, path, trainer.model, metrics, provenance, trained=True)
 
 
-def load_run(path: str | os.PathLike) -> Run:
+def _prepare(path: Path, key: dict, trainer: Trainer) -> tuple[TrainState | None, float]:
+    """Make the run folder (removed again if its first write fails) or check the
+    one there; return the verified checkpoint to resume from, if any."""
+    config_file = path / "config.json"
+    if not path.exists():
+        path.mkdir(parents=True)
+        try:
+            write_json(config_file, key)
+        except BaseException:
+            shutil.rmtree(path, ignore_errors=True)  # a failed first write leaves no run folder
+            raise
+        return None, 0.0
+    if config_file.exists():
+        try:
+            stored = json.loads(config_file.read_text())
+        except (OSError, UnicodeDecodeError, ValueError):
+            raise CorruptRun(path, "has an unreadable config.json") from None
+        if canonical_json(stored) != canonical_json(key):
+            raise CorruptRun(path, "holds another run's config.json")
+    else:
+        write_json(config_file, key)
+    ckpt = path / CHECKPOINT
+    if not ckpt.exists():
+        return None, 0.0
+    try:
+        sums = json.loads((path / CHECKPOINT_SUMS).read_text())["sha256"]
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+        raise CorruptRun(path, "has a checkpoint without a readable checksum") from None
+    if sha256_file(ckpt) not in sums:
+        raise CorruptRun(path, "has a checkpoint.pt that does not match its checksum")
+    try:
+        return _load_checkpoint(ckpt, trainer)
+    except Exception as err:
+        raise CorruptRun(path, f"has an unreadable checkpoint.pt ({type(err).__name__})") from None
+
+
+def _write_checkpoint(path: Path, obj: dict) -> None:
+    """Write checkpoint.pt atomically; its checksum is recorded before the file
+    is moved into place, beside the previous one, so that a kill at any point
+    leaves a checkpoint whose checksum is on record."""
+    sums_file = path / CHECKPOINT_SUMS
+
+    def record(tmp: Path) -> None:
+        try:
+            old = json.loads(sums_file.read_text())["sha256"][:1]
+        except (OSError, ValueError, KeyError, TypeError):
+            old = []
+        write_json(sums_file, {"sha256": [sha256_file(tmp)] + old})
+
+    atomic_write(path / CHECKPOINT, lambda f: torch.save(obj, f), before_replace=record)
+
+
+def load_run(path: str | os.PathLike, expected_key: dict | None = None) -> Run:
     """A finished run from its directory (weights on the config's device if
-    present here, else CPU)."""
+    present here, else CPU), verified: ``CorruptRun`` if config.json is not
+    the key its folder is named by (or not ``expected_key``), or any file
+    differs from its recorded checksum or cannot be read."""
     path = Path(path)
+    try:
+        return _load_verified(path, expected_key)
+    except CorruptRun:
+        raise
+    except Exception as err:  # a file that matched its checksum yet cannot be read
+        raise CorruptRun(path, f"cannot be read ({type(err).__name__}: {str(err).splitlines()[0][:120]})") from None
+
+
+def _load_verified(path: Path, expected_key: dict | None) -> Run:
+    try:
+        sums = json.loads((path / MANIFEST).read_text())["sha256"]
+        assert isinstance(sums, dict)
+    except FileNotFoundError:
+        raise CorruptRun(path, "has no manifest.json (written before checksums, or never finished)") from None
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AssertionError):
+        raise CorruptRun(path, "has an unreadable manifest.json") from None
+    for name in FINISHED_FILES:
+        if not (path / name).is_file():
+            raise CorruptRun(path, f"is missing {name}")
+        if sums.get(name) != sha256_file(path / name):
+            raise CorruptRun(path, f"has a {name} that does not match its checksum")
     key = json.loads((path / "config.json").read_text())
+    if hashlib.sha256(canonical_json(key).encode()).hexdigest()[:16] != path.name:
+        raise CorruptRun(path, "holds a config.json whose hash is not the folder's name")
+    if expected_key is not None and canonical_json(key) != canonical_json(expected_key):
+        raise CorruptRun(path, "holds another run's config.json")
     config = RunConfig.from_dict(key["config"])
     try:
         device = pick_device(config.device)

@@ -25,17 +25,32 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import math
 import os
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from goaldrift.engine.runs import config_hash, run, runs_root
+from goaldrift.engine.device import pick_device
+from goaldrift.engine.runs import CorruptRun, config_hash, load_run, run, runs_root
+from goaldrift.engine.runs import is_finished as finished_folder
 from goaldrift.engine.train import ConfigError, RunConfig, check_data, make_data
 
 GRID_AXES = ("lr", "weight_decay", "seed")
+# A grid larger than this is refused before it is expanded (a 1000x1000x100
+# grid grew to 3 GB in memory before anything was said).
+MAX_GRID_POINTS = 10_000
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 @dataclass
@@ -48,13 +63,30 @@ class Sweep:
     members_per_run: int = 16
 
     def validate(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ConfigError(f"sweep name must be a non-empty string, not {self.name!r}")
+        if not isinstance(self.grid, dict):
+            raise ConfigError(f"sweep {self.name!r}: grid must be an object of axes, not {type(self.grid).__name__}")
         unknown = sorted(set(self.grid) - set(GRID_AXES))
         if unknown:
             raise ConfigError(f"sweep {self.name!r}: unknown grid axis {unknown[0]!r} (axes: {', '.join(GRID_AXES)})")
         if any(not isinstance(v, list) or not v for v in self.grid.values()):
             raise ConfigError(f"sweep {self.name!r}: every grid axis must be a non-empty list")
-        if not isinstance(self.members_per_run, int) or self.members_per_run < 1:
-            raise ConfigError(f"sweep {self.name!r}: members_per_run must be a positive int")
+        for axis, values in self.grid.items():  # JSON true is not a seed, "0.01" not a learning rate
+            ok = _is_int if axis == "seed" else _is_number
+            bad = [v for v in values if not ok(v)]
+            if bad:
+                raise ConfigError(f"sweep {self.name!r}: grid axis {axis!r} holds {bad[0]!r}, "
+                                  f"not {'an int' if axis == 'seed' else 'a number'}")
+        if not _is_int(self.members_per_run) or self.members_per_run < 1:
+            raise ConfigError(f"sweep {self.name!r}: members_per_run must be a positive int, "
+                              f"not {self.members_per_run!r}")
+        size = math.prod(len(v) for v in self.grid.values())
+        if "seed" not in self.grid and isinstance(self.base.seeds, (list, tuple)):
+            size *= len(self.base.seeds)  # the base's seeds are an axis too
+        if size > MAX_GRID_POINTS:
+            raise ConfigError(f"sweep {self.name!r}: the grid has {size:,} points, more than the "
+                              f"{MAX_GRID_POINTS:,} one sweep may hold; split it into several sweeps")
         for config in self.runs():
             config.validate()
 
@@ -88,7 +120,10 @@ class Sweep:
     @classmethod
     def from_dict(cls, d: dict) -> "Sweep":
         try:
-            return cls(d["name"], RunConfig.from_dict(d["base"]), dict(d.get("grid", {})),
+            if not isinstance(d, dict):
+                raise TypeError(f"a sweep specification is a JSON object, not {type(d).__name__}")
+            grid = d.get("grid", {})
+            return cls(d["name"], RunConfig.from_dict(d["base"]), dict(grid) if isinstance(grid, dict) else grid,
                        d.get("members_per_run", 16))
         except (KeyError, TypeError, ValueError) as err:
             raise ConfigError(f"not a sweep specification: {str(err).splitlines()[0]}") from None
@@ -142,17 +177,31 @@ class Progress:
 # ---- backends -----------------------------------------------------------------
 
 def is_finished(config: RunConfig, root) -> bool:
-    return (runs_root(root) / config_hash(config) / "provenance.json").exists()
+    """A finished run that verifies; a corrupt one is left for `run` to quarantine and retrain."""
+    path = runs_root(root) / config_hash(config)
+    if not finished_folder(path):
+        return False
+    try:
+        load_run(path, expected_key={"config": config.to_dict()})
+    except CorruptRun:
+        return False
+    return True
 
 
 def _train_one(config_dict: dict, root: str) -> str:
     """Train (or load) one run; the unit of work of every backend."""
     config = RunConfig.from_dict(config_dict)
     path = runs_root(root) / config_hash(config)
+    created = not path.exists()
     path.mkdir(parents=True, exist_ok=True)
-    # Which process holds the run, for progress reports and for fault tests.
-    (path / "worker.pid").write_text(str(os.getpid()))
-    return str(run(config, root=root, progress=False).path)
+    try:
+        # Which process holds the run, for progress reports and for fault tests.
+        (path / "worker.pid").write_text(str(os.getpid()))
+        return str(run(config, root=root, progress=False).path)
+    except BaseException:
+        if created and not (path / "checkpoint.pt").exists():  # nothing to resume: leave no folder
+            shutil.rmtree(path, ignore_errors=True)
+        raise
 
 
 def run_sweep(sweep: Sweep, **kwargs) -> list[Path]:
@@ -161,13 +210,19 @@ def run_sweep(sweep: Sweep, **kwargs) -> list[Path]:
     return run_configs(sweep.runs(), **kwargs)
 
 
-def preflight(configs: list[RunConfig]) -> None:
+def preflight(configs: list[RunConfig], backend: str = "local") -> None:
     """Validate every configuration and build each distinct task's data once,
     so that a bad spec fails with one line before the first run trains (and
     before any run folder is made)."""
+
     seen = set()
     for config in configs:
         config.validate()
+        if backend == "local":  # a Ray worker may have the GPU this machine lacks
+            try:
+                pick_device(config.device)
+            except ValueError as err:
+                raise ConfigError(f"{err} (on this machine, which trains a local sweep)") from None
         key = json.dumps([config.task, config.data_seed, config.to_dict()["model"], config.loss,
                           config.batch_size], sort_keys=True)
         if key not in seen:
@@ -180,7 +235,11 @@ def run_configs(configs: list[RunConfig], *, backend: str = "local", address: st
                 ray_init_kwargs: dict | None = None) -> list[Path]:
     """Train every configuration that is not in the cache (a grid sweep's runs, or
     a chapter's); return the run folders in the order given."""
-    preflight(configs)
+    if backend == "ray":
+        _check_ray(address)
+    preflight(configs, backend)
+    if backend == "ray":
+        _connect_ray(address, ray_init_kwargs or {})  # before the first progress line: a failure is one line
     root = str(runs_root(root))
     progress = Progress(total=len(configs))
     report = report or (lambda p: p.show())
@@ -207,13 +266,87 @@ def run_configs(configs: list[RunConfig], *, backend: str = "local", address: st
     return [runs_root(root) / config_hash(c) for c in configs]
 
 
-def _run_on_ray(todo, root, address, max_retries, progress, report, init_kwargs) -> None:
+RAY_CONNECT_TIMEOUT_S = 15  # ray.init alone: with start-up and checks (8 s on a loaded 2-core machine)
+# the command stays within 30 s
+
+
+def _check_ray(address: str | None) -> None:
+    """Ray importable and, for HOST:PORT, something listening there: checked
+    before any work (ray.init itself waited for minutes on a closed port)."""
+    import importlib.util
+
+    if address and address not in ("auto", "local"):
+        _check_reachable(address)
+    if importlib.util.find_spec("ray") is None:
+        raise ConfigError("the ray backend needs Ray: pip install -r requirements-ray.txt")
+
+
+def _check_reachable(address: str) -> None:
+    import socket
+
+    host_port = address.split("://", 1)[-1]
+    host, _, port = host_port.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"--address {address!r} is not HOST:PORT")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=10):
+            pass
+    except OSError as err:
+        raise ConfigError(f"cannot reach the Ray cluster at {address}: {err.strerror or err}") from None
+
+
+def _ray_init(ray, address, init_kwargs) -> None:
+    """ray.init with a deadline: a one-line error naming the address, not a hang."""
+    import threading
+
+    outcome = {}
+
+    def connect():
+        try:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, **init_kwargs)
+            outcome["ok"] = True
+        except Exception as err:  # reported below, in the caller's thread
+            outcome["error"] = err
+
+    # Ray's C++ client writes its retry warnings straight to file descriptor 2
+    # (several per attempt, naming an address Ray rewrote); while connecting,
+    # they go to /dev/null and the user gets the one line below.
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        worker = threading.Thread(target=connect, daemon=True)
+        worker.start()
+        worker.join(RAY_CONNECT_TIMEOUT_S)
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+    where = address or "a new local Ray instance"
+    if worker.is_alive():
+        raise ConfigError(f"could not connect to the Ray cluster at {where} within {RAY_CONNECT_TIMEOUT_S} s")
+    if "error" in outcome:
+        err = outcome["error"]
+        raise ConfigError(f"could not connect to the Ray cluster at {where}: "
+                          f"{(str(err).strip().splitlines() or [type(err).__name__])[0]}")
+
+
+def _connect_ray(address, init_kwargs) -> None:
     try:
         import ray
     except ImportError:
         raise ConfigError("the ray backend needs Ray: pip install -r requirements-ray.txt") from None
     if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, **init_kwargs)
+        import logging
+
+        _ray_init(ray, address, {"logging_level": logging.ERROR, **init_kwargs})
+
+
+def _run_on_ray(todo, root, address, max_retries, progress, report, init_kwargs) -> None:
+    import ray
+
+    if not ray.is_initialized():
+        _connect_ray(address, init_kwargs)
     remote = ray.remote(max_retries=max_retries, retry_exceptions=False)(_train_one)
     pending = {}
     for config in todo:

@@ -139,15 +139,28 @@ def _task_kwargs(config: RunConfig) -> dict:
     return {k: v for k, v in config.task.items() if k != "name"}
 
 
+# The per-step loss record is [steps, members]: beyond this many entries (2 GiB
+# in float64) a run is refused up front rather than failing in the allocator.
+MAX_STEP_RECORDS = 2**28
+
+
+def _int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)  # JSON true is not a step count
+
+
 def _validate(c: RunConfig) -> None:
     need = _need
-    need(isinstance(c.steps, int) and c.steps > 0, f"steps must be a positive int, got {c.steps!r}")
-    need(isinstance(c.eval_every, int) and c.eval_every > 0, f"eval_every must be a positive int, got {c.eval_every!r}")
-    need(c.checkpoint_every is None or (isinstance(c.checkpoint_every, int) and c.checkpoint_every > 0),
+    need(_int(c.steps) and c.steps > 0, f"steps must be a positive int, got {c.steps!r}")
+    need(_int(c.eval_every) and c.eval_every > 0, f"eval_every must be a positive int, got {c.eval_every!r}")
+    need(c.checkpoint_every is None or (_int(c.checkpoint_every) and c.checkpoint_every > 0),
          f"checkpoint_every must be None or a positive int, got {c.checkpoint_every!r}")
-    need(len(c.seeds) > 0, "seeds must list at least one model-init seed (one per member)")
-    need(all(isinstance(s, int) for s in c.seeds), f"seeds must be ints, got {c.seeds!r}")
-    need(c.batch_size is None or (isinstance(c.batch_size, int) and c.batch_size > 0),
+    need(isinstance(c.seeds, (list, tuple)) and len(c.seeds) > 0,
+         "seeds must list at least one model-init seed (one per member)")
+    need(all(_int(s) for s in c.seeds), f"seeds must be ints, got {c.seeds!r}")
+    need(c.steps * len(c.seeds) <= MAX_STEP_RECORDS,
+         f"steps x members = {c.steps * len(c.seeds):,} exceeds the {MAX_STEP_RECORDS:,} "
+         f"the per-step loss record can hold; use fewer steps or members per run")
+    need(c.batch_size is None or (_int(c.batch_size) and c.batch_size > 0),
          f"batch_size must be None (full batch) or a positive int, got {c.batch_size!r}")
     need(c.loss in LOSSES, f"unknown loss {c.loss!r}; use one of {LOSSES}")
     need(c.dtype in DTYPES, f"unknown dtype {c.dtype!r}; use one of {tuple(DTYPES)}")
@@ -165,7 +178,7 @@ def _validate(c: RunConfig) -> None:
     need(o.kind in KINDS, f"unknown optimiser kind {o.kind!r}; use one of {KINDS}")
     for what, value in (("lr", o.lr), ("weight_decay", o.weight_decay)):
         vals = value if isinstance(value, (list, tuple)) else [value]
-        need(all(isinstance(v, (int, float)) and math.isfinite(v) for v in vals),
+        need(all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in vals),
              f"optim.{what} must be finite numbers, got {value!r}")
         need(len(vals) in (1, c.K), f"optim.{what} has {len(vals)} values for {c.K} members")
         if what == "lr":
@@ -175,7 +188,7 @@ def _validate(c: RunConfig) -> None:
     need(len(o.betas) == 2 and all(0 <= b < 1 for b in o.betas), f"optim.betas must be two numbers in [0, 1), got {o.betas!r}")
     need(o.eps > 0, f"optim.eps must be > 0, got {o.eps!r}")
     need(0 <= o.momentum < 1, f"optim.momentum must be in [0, 1), got {o.momentum!r}")
-    need(isinstance(o.warmup_steps, int) and o.warmup_steps >= 0, f"optim.warmup_steps must be an int >= 0, got {o.warmup_steps!r}")
+    need(_int(o.warmup_steps) and o.warmup_steps >= 0, f"optim.warmup_steps must be an int >= 0, got {o.warmup_steps!r}")
     for pattern, g in o.groups.items():
         need(g in GROUPS, f"optim.groups[{pattern!r}] = {g!r}; use one of {GROUPS}")
     try:

@@ -1,0 +1,169 @@
+"""A run owns its output folder and nothing else (issue 14, cases 1, 2, 7, 14)."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from chapter_stub import stub_chapter
+from conftest import GOALDRIFT, REPO, run_cli
+from goaldrift.book.execute import check_out_dir, run_chapter
+from goaldrift.book.params import ParamError
+
+
+def _run(chapter, out, x=1):
+    check_out_dir(out)
+    return run_chapter(chapter, "default", {"x": x}, out)
+
+
+def test_a_users_file_in_the_output_folder_is_never_moved_or_deleted(tmp_path):
+    """Case 1: notes.txt must survive re-runs; the re-run is refused instead."""
+    chapter = stub_chapter(tmp_path)
+    out = tmp_path / "X"
+    assert _run(chapter, out).ok
+    (out / "notes.txt").write_text("n")
+    with pytest.raises(ParamError, match="notes.txt"):
+        check_out_dir(out)
+    # even a caller that skips the check cannot lose the file
+    result = run_chapter(chapter, "default", {"x": 1}, out)
+    assert not result.ok
+    assert (out / "notes.txt").read_text() == "n"
+    assert not (tmp_path / "X.previous").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".X.")]  # nothing stranded
+
+
+def test_a_failed_output_with_a_users_file_is_kept(tmp_path):
+    """Case 1, second half: a failed run's folder is not deleted on the re-run if it holds a user's file."""
+    chapter = stub_chapter(tmp_path)
+    out = tmp_path / "X"
+    assert not _run(chapter, out, x=2).ok  # the claim fails
+    (out / "notes.txt").write_text("n")
+    with pytest.raises(ParamError, match="notes.txt"):
+        check_out_dir(out)
+    run_chapter(chapter, "default", {"x": 1}, out)
+    assert (out / "notes.txt").read_text() == "n"
+
+
+def test_rerun_keeps_its_own_previous_and_replaces_it(tmp_path):
+    chapter = stub_chapter(tmp_path)
+    out = tmp_path / "X"
+    for _ in range(3):
+        assert _run(chapter, out).ok
+    assert (tmp_path / "X.previous" / "claims.json").exists()
+    assert (out / "claims.json").exists()
+
+
+def test_an_unrelated_previous_folder_is_never_touched(tmp_path):
+    """Case 2: R.previous that goaldrift did not create survives two runs."""
+    chapter = stub_chapter(tmp_path)
+    out = tmp_path / "R"
+    (tmp_path / "R.previous").mkdir()
+    (tmp_path / "R.previous" / "important.txt").write_text("d")
+    with pytest.raises(ParamError, match="R.previous"):
+        check_out_dir(out)
+    for _ in range(2):
+        run_chapter(chapter, "default", {"x": 1}, out)
+    assert (tmp_path / "R.previous" / "important.txt").read_text() == "d"
+
+
+def test_a_users_file_added_to_our_previous_is_never_deleted(tmp_path):
+    chapter = stub_chapter(tmp_path)
+    out = tmp_path / "R"
+    assert _run(chapter, out).ok and _run(chapter, out).ok
+    (tmp_path / "R.previous" / "mine.txt").write_text("m")
+    with pytest.raises(ParamError, match="mine.txt"):
+        check_out_dir(out)
+    run_chapter(chapter, "default", {"x": 1}, out)
+    assert (tmp_path / "R.previous" / "mine.txt").read_text() == "m"
+
+
+def test_garbage_run_info_is_refused_before_any_work(tmp_path):
+    """Case 7: a garbage run_info.json in --out: exit 2 up front, no traceback, nothing stranded."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "run_info.json").write_text("{garbage")
+    result = run_cli("run", "l2_equilibrium", "--profile", "smoke", "--out", out, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    assert (out / "run_info.json").read_text() == "{garbage"
+
+
+def test_garbage_run_info_in_our_own_output_does_not_strand_the_result(tmp_path):
+    """Case 7, at replace time: run_info.json damaged during the run."""
+    chapter = stub_chapter(tmp_path)
+    out = tmp_path / "X"
+    assert _run(chapter, out).ok
+    (out / "run_info.json").write_text("{garbage")
+    result = run_chapter(chapter, "default", {"x": 1}, out)
+    assert result.ok, result.message
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".X.")]
+
+
+def test_stale_temporary_folders_of_an_interrupted_run_are_cleaned_up(tmp_path, capsys):
+    """Case 14: a hidden work folder left by a killed run is removed (and said so) on the next run;
+    one that goaldrift did not make is left alone and reported."""
+    chapter = stub_chapter(tmp_path)
+    out = tmp_path / "X"
+    stale = tmp_path / ".X.abcd1234"
+    stale.mkdir()
+    (stale / "stub.ipynb").write_text("{}")
+    (stale / ".goaldrift-work").write_text("999999999")  # a pid that is not running
+    foreign = tmp_path / ".X.userdata"
+    foreign.mkdir()
+    (foreign / "keep.txt").write_text("k")
+    assert _run(chapter, out).ok
+    err = capsys.readouterr().err
+    assert not stale.exists() and ".X.abcd1234" in err
+    assert (foreign / "keep.txt").read_text() == "k" and ".X.userdata" in err
+
+
+def test_sigint_prints_one_line_and_leaves_nothing(tmp_path):
+    """Case 14: Ctrl-C during a run: one line on stderr, no ZMQ traceback, no hidden folder left."""
+    out = tmp_path / "out"
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    proc = subprocess.Popen(GOALDRIFT + ["run", "l2_equilibrium", "--profile", "smoke", "--out", str(out)],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env, start_new_session=True)
+    deadline = time.time() + 60
+    while not any(p.name.startswith(".out.") for p in tmp_path.iterdir()):
+        assert time.time() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    time.sleep(3)  # the kernel is up and executing
+    os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C does: the whole process group
+    _, stderr = proc.communicate(timeout=60)
+    lines = [line for line in stderr.splitlines() if "Kernel is running over TCP" not in line]
+    assert proc.returncode == 130, stderr
+    assert len(lines) == 1 and "interrupted" in lines[0], stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_out_path_too_long_is_refused(tmp_path):
+    result = run_cli("run", "l2_equilibrium", "--profile", "smoke", "--out", tmp_path / ("a" * 250), cwd=tmp_path)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "Traceback" not in result.stderr and list(tmp_path.iterdir()) == []
+
+
+def test_cli_refuses_to_rerun_into_a_folder_with_a_users_file(tmp_path):
+    """Case 1 as the user met it: `goaldrift run ... --out X`, then notes.txt, then two re-runs."""
+    out = tmp_path / "X"
+    assert run_cli("run", "l2_equilibrium", "--profile", "smoke", "--out", out, cwd=tmp_path).returncode == 0
+    (out / "notes.txt").write_text("n")
+    for _ in range(2):
+        result = run_cli("run", "l2_equilibrium", "--profile", "smoke", "--out", out, cwd=tmp_path)
+        assert result.returncode == 2 and "notes.txt" in result.stderr, result.stderr
+    assert (out / "notes.txt").read_text() == "n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["X"]
+
+
+def test_cli_refuses_an_unrelated_previous_folder(tmp_path):
+    """Case 2 as the user met it: an unrelated R.previous survives `--out R` twice."""
+    (tmp_path / "R.previous").mkdir()
+    (tmp_path / "R.previous" / "important.txt").write_text("d")
+    for _ in range(2):
+        result = run_cli("run", "l2_equilibrium", "--profile", "smoke", "--out", tmp_path / "R", cwd=tmp_path)
+        assert result.returncode == 2 and "R.previous" in result.stderr, result.stderr
+    assert (tmp_path / "R.previous" / "important.txt").read_text() == "d"

@@ -1,0 +1,93 @@
+"""Sweep specifications are typed and bounded; Ray connections time out (issue 14, cases 10, 11)."""
+
+import json
+import socket
+import time
+
+import pytest
+
+from conftest import run_cli
+from goaldrift.engine.sweeps import Sweep
+from goaldrift.engine.train import ConfigError
+from test_sweeps import tiny_sweep
+
+
+def _spec(tmp_path, **changes):
+    d = tiny_sweep().to_dict()
+    for key, value in changes.items():
+        if key.startswith("grid_"):
+            d["grid"][key[5:]] = value
+        else:
+            d[key] = value
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(d))
+    return path
+
+
+def test_a_huge_grid_is_refused_at_once(tmp_path):
+    """Case 10: 100x100x100 printed nothing and grew to 1 GB."""
+    spec = _spec(tmp_path, grid_lr=[1e-3 + i * 1e-6 for i in range(1000)],
+                 grid_weight_decay=[i * 1e-3 for i in range(1000)], grid_seed=list(range(100)))
+    runs = tmp_path / "runs"
+    start = time.time()
+    result = run_cli("sweep", spec, "--runs-dir", runs, cwd=tmp_path, timeout=120)
+    assert time.time() - start < 60
+    assert result.returncode == 2 and "grid" in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not runs.exists()
+
+
+BAD = {
+    "boolean seed": dict(grid_seed=[True, False]),
+    "boolean members_per_run": dict(members_per_run=True),
+    "string lr": dict(grid_lr=["0.01"]),
+    "boolean weight_decay": dict(grid_weight_decay=[False]),
+    "grid not an object": dict(grid=[1, 2]),
+    "name not a string": dict(name=3),
+}
+
+
+@pytest.mark.parametrize("label", BAD)
+def test_mistyped_specs_are_refused(tmp_path, label):
+    path = _spec(tmp_path, **BAD[label])
+    with pytest.raises(ConfigError):
+        Sweep.from_dict(json.loads(path.read_text())).validate()
+    result = run_cli("sweep", path, "--runs-dir", tmp_path / "runs", cwd=tmp_path)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, (label, result.stderr)
+    assert not (tmp_path / "runs").exists()
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_ray_address_on_a_closed_port_fails_within_30_s(tmp_path):
+    """Case 11: hung for over 120 s, printing nothing."""
+    address = f"127.0.0.1:{_closed_port()}"
+    start = time.time()
+    result = run_cli("sweep", _spec(tmp_path), "--backend", "ray", "--address", address,
+                     "--runs-dir", tmp_path / "runs", cwd=tmp_path, timeout=120)
+    assert time.time() - start < 30
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and address in lines[0], result.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_ray_address_that_answers_but_is_not_ray_fails_within_30_s(tmp_path):
+    """Case 11, the other half: something listens on the port but never answers as Ray."""
+    pytest.importorskip("ray")
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(16)
+        address = f"127.0.0.1:{server.getsockname()[1]}"
+        start = time.time()
+        result = run_cli("sweep", _spec(tmp_path), "--backend", "ray", "--address", address,
+                         "--runs-dir", tmp_path / "runs", cwd=tmp_path, timeout=120)
+        took = time.time() - start
+    assert took < 30, took
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.strip().splitlines() if line.startswith("goaldrift:")]
+    assert len(lines) == 1 and address in lines[0], result.stderr
