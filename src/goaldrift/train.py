@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .device import make_cuda_deterministic, pick_device
+from .device import call_with_flushed_denormals, make_cuda_deterministic, pick_device
 from .models import MODEL_KINDS, build_model, model_kind
 from .models.mlp import MLPConfig
 from .models.transformer import TransformerConfig
@@ -346,6 +346,7 @@ class Trainer:
             self.model, kind=o.kind, lr=o.lr, weight_decay=o.weight_decay, betas=o.betas,
             eps=o.eps, momentum=o.momentum, warmup_steps=o.warmup_steps, groups=o.groups,
             frozen_masks=masks.get("frozen"), exempt_masks=masks.get("exempt"))
+        self.float_mode: dict | None = None  # set by run(): how subnormal floats were handled
         self.metric_fns = {name: METRICS[name] for name in config.metrics}
         self.metric_fns.update(metric_fns or {})
         self.train_x, self.train_y = self._to(self.data.train_x), self._to(self.data.train_y)
@@ -399,7 +400,20 @@ class Trainer:
 
     def run(self, state: TrainState | None = None, on_checkpoint: Callable[[TrainState], None] | None = None,
             progress: bool | None = None) -> TrainState:
-        """Train from ``state`` (or from the start) to ``config.steps``."""
+        """Train from ``state`` (or from the start) to ``config.steps``.
+
+        On CPU the loop runs in a fresh thread with flush-to-zero set, in it
+        and in all its intra-op workers (see ``goaldrift.device``): without
+        it, subnormal floats made late steps ~4x slower. ``self.float_mode``
+        records how the run's floats were handled, for its provenance.
+        """
+        if self.device.type != "cpu":
+            self.float_mode = {"flush_denormals": False, "how": f"not set on {self.device.type}"}
+            return self._run(state, on_checkpoint, progress)
+        final, self.float_mode = call_with_flushed_denormals(self._run, state, on_checkpoint, progress)
+        return final
+
+    def _run(self, state, on_checkpoint, progress, stop=None) -> TrainState:
         c = self.config
         if state is not None:
             self.model.load_state_dict(state.model)
@@ -417,6 +431,8 @@ class Trainer:
             bar = tqdm(total=c.steps, initial=start, desc=f"train K={self.model.K}", unit="step",
                        mininterval=1.0, smoothing=0.05)
         for step in range(start, c.steps):
+            if stop is not None and stop.is_set():
+                raise KeyboardInterrupt
             if step % c.eval_every == 0:
                 _append(metrics, self.evaluate(step))
             step_loss[step] = self.train_step(step)
