@@ -30,7 +30,7 @@ from .device import call_with_flushed_denormals, make_cuda_deterministic, pick_d
 from .models import MODEL_KINDS, build_model, model_kind
 from .models.mlp import MLPConfig
 from .models.transformer import TransformerConfig
-from .optim import GROUPS, KINDS, EnsembleOptimizer
+from .optim import GROUPS, KINDS, WARMUP_RULES, EnsembleOptimizer
 from .tasks.modular import modular_data
 
 
@@ -45,7 +45,10 @@ class OptimConfig:
     """Optimiser spec; ``lr`` and ``weight_decay`` may be one value per member.
 
     ``groups`` maps fnmatch patterns of parameter names to "frozen",
-    "exempt" or "decayed" (e.g. ``{"b_*": "exempt"}``).
+    "exempt" or "decayed" (e.g. ``{"b_*": "exempt"}``). ``warmup_rule`` is
+    "one_step_ahead" (lr min(1, (t+1)/w) at step t) or "published" (min(1,
+    t/w): the published trainer's schedule, first step at lr 0); see
+    ``goaldrift.optim``.
     """
 
     kind: str = "adamw"
@@ -56,6 +59,7 @@ class OptimConfig:
     momentum: float = 0.0
     warmup_steps: int = 0
     groups: dict[str, str] = field(default_factory=dict)
+    warmup_rule: str = "one_step_ahead"
 
 
 @dataclass
@@ -91,6 +95,10 @@ class RunConfig:
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["model"] = {"kind": model_kind(self.model), **dataclasses.asdict(self.model)}
+        if d["optim"]["warmup_rule"] == "one_step_ahead":
+            # the rule from before warmup_rule existed: left out, so that the
+            # run-cache keys of existing runs stay what they were
+            del d["optim"]["warmup_rule"]
         return _jsonable(d)
 
     @classmethod
@@ -174,6 +182,7 @@ def _validate(c: RunConfig) -> None:
     need(o.eps > 0, f"optim.eps must be > 0, got {o.eps!r}")
     need(0 <= o.momentum < 1, f"optim.momentum must be in [0, 1), got {o.momentum!r}")
     need(isinstance(o.warmup_steps, int) and o.warmup_steps >= 0, f"optim.warmup_steps must be an int >= 0, got {o.warmup_steps!r}")
+    need(o.warmup_rule in WARMUP_RULES, f"unknown optim.warmup_rule {o.warmup_rule!r}; use one of {WARMUP_RULES}")
     for pattern, g in o.groups.items():
         need(g in GROUPS, f"optim.groups[{pattern!r}] = {g!r}; use one of {GROUPS}")
     try:
@@ -344,7 +353,7 @@ class Trainer:
         masks = masks or {}
         self.optimizer = EnsembleOptimizer(
             self.model, kind=o.kind, lr=o.lr, weight_decay=o.weight_decay, betas=o.betas,
-            eps=o.eps, momentum=o.momentum, warmup_steps=o.warmup_steps, groups=o.groups,
+            eps=o.eps, momentum=o.momentum, warmup_steps=o.warmup_steps, warmup_rule=o.warmup_rule, groups=o.groups,
             frozen_masks=masks.get("frozen"), exempt_masks=masks.get("exempt"))
         self.float_mode: dict | None = None  # set by run(): how subnormal floats were handled
         self.metric_fns = {name: METRICS[name] for name in config.metrics}
