@@ -13,8 +13,10 @@ train, full batch, AdamW lr 1e-3, λ=1, betas (0.9, 0.98), 10-step warm-up):
 4. the early and the late phase side by side, at 1 and 2 threads (on CUDA,
    one row): seconds per step of the engine and of the plain step from
    initialisation (early) and from a saturated state (late: the published
-   configuration trained until its train loss is below 1e-3, made once and
-   cached under ``_build/bench/``), their late/early ratios and the
+   configuration trained for at least 1000 steps and until its train loss is
+   below 1e-3, made once and cached under ``_build/bench/``; at loss 1e-3
+   alone, step ~480, the subnormals have not yet set in), their late/early
+   ratios and the
    speed-ups; plus the engine's late step without flush-to-zero, which is
    what subnormal floats cost before the engine set it (see
    ``goaldrift.device``). On CPU these rows run in a thread with FTZ/DAZ set,
@@ -173,12 +175,13 @@ def engine_stepper(device, K, state=None, train_frac=FRAC):
     return (lambda: trainer.train_step(next(counter))), (lambda: trainer.evaluate(0))
 
 
-def saturated_state(device, target_loss: float, max_steps: int, cache_dir: Path) -> dict:
-    """The published configuration trained until its train loss is below
-    ``target_loss`` (or for ``max_steps``): made once, then read from
-    ``cache_dir``. Returns {model, optimizer, step, loss}."""
+def saturated_state(device, target_loss: float, max_steps: int, cache_dir: Path, min_steps: int = 0) -> dict:
+    """The published configuration trained for at least ``min_steps`` and
+    until its train loss is below ``target_loss`` (but at most ``max_steps``):
+    made once, then read from ``cache_dir``. Returns {model, optimizer,
+    step, loss}."""
     cfg = published_config(device)
-    key = json.dumps([cfg.to_dict(), target_loss, max_steps], sort_keys=True)
+    key = json.dumps([cfg.to_dict(), target_loss, max_steps] + ([min_steps] if min_steps else []), sort_keys=True)
     path = cache_dir / f"saturated-{hashlib.sha256(key.encode()).hexdigest()[:12]}.pt"
     if path.exists():
         return torch.load(path, map_location=device, weights_only=True)
@@ -187,7 +190,7 @@ def saturated_state(device, target_loss: float, max_steps: int, cache_dir: Path)
         trainer = Trainer(cfg)
         step, loss = 0, float("inf")
         with Clock(device) as c:
-            while step < max_steps and loss >= target_loss:
+            while step < max_steps and (loss >= target_loss or step < min_steps):
                 loss = float(trainer.train_step(step)[0])
                 step += 1
         print(f"saturated state: train loss {loss:.2e} after {step} steps ({c.wall:.0f} s), cached in {path}")
@@ -264,7 +267,8 @@ def sweep_seconds(device, members: int, steps: int) -> float:
 
 def phase_benchmark(device, args):
     """Early and late s/step of engine and plain step, side by side."""
-    state = saturated_state(device, args.late_loss, args.late_max_steps, Path(args.state_cache))
+    state = saturated_state(device, args.late_loss, args.late_max_steps, Path(args.state_cache),
+                            min(args.late_min_steps, args.late_max_steps))
     sat = "saturated" if state["loss"] < args.late_loss else "NOT saturated (capped by --late-max-steps)"
     print(f"late phase: from step {state['step']}, train loss {state['loss']:.2e} ({sat})")
     threads = [int(t) for t in args.phase_threads.split(",")] if device.type == "cpu" else [None]
@@ -339,7 +343,9 @@ def main():
     ap.add_argument("--sweep-only", action="store_true", help="skip the step benchmark")
     ap.add_argument("--phase-threads", default="1,2", help="thread counts of the early/late rows (CPU)")
     ap.add_argument("--late-loss", type=float, default=1e-3, help="train loss below which the state is saturated")
+    ap.add_argument("--late-min-steps", type=int, default=1000, help="at least this many steps make that state")
     ap.add_argument("--late-max-steps", type=int, default=5000, help="cap on the steps that make that state")
+    ap.add_argument("--phases-only", action="store_true", help="only the early/late rows and the whole run")
     ap.add_argument("--state-cache", default=str(REPO / "_build" / "bench"), help="where the saturated state is cached")
     ap.add_argument("--no-ftz-steps", type=int, default=3, help="late steps per trial without FTZ (0: skip that row)")
     ap.add_argument("--run-steps", type=int, default=3000, help="steps of the timed whole run (0: skip it)")
@@ -350,9 +356,10 @@ def main():
     except ValueError:
         phase_threads = [0]
     if (args.threads < 1 or args.sweep_steps < 0 or args.sweep_members < 1 or min(phase_threads) < 1
-            or args.late_max_steps < 1 or args.run_steps < 0 or args.run_threads < 1 or args.no_ftz_steps < 0):
+            or args.late_max_steps < 1 or args.run_steps < 0 or args.run_threads < 1 or args.no_ftz_steps < 0
+            or args.late_min_steps < 0):
         ap.error("--threads, --phase-threads, --run-threads, --sweep-members and --late-max-steps must be >= 1; "
-                 "--sweep-steps, --run-steps and --no-ftz-steps >= 0")
+                 "--sweep-steps, --run-steps, --no-ftz-steps and --late-min-steps >= 0")
     torch.set_num_threads(args.threads)
     try:
         device = pick_device(args.device)
@@ -360,7 +367,9 @@ def main():
         ap.exit(2, f"bench_engine: error: {err}\n")
     print(f"device: {describe(device)}; torch {torch.__version__}; p={P}, train fraction {FRAC}, full batch")
     if not args.sweep_only:
-        if device.type == "cpu":  # as the engine trains: FTZ/DAZ on in this thread and its workers
+        if args.phases_only:
+            pass
+        elif device.type == "cpu":  # as the engine trains: FTZ/DAZ on in this thread and its workers
             call_with_flushed_denormals(lambda stop=None: step_benchmark(device, args))
         else:
             step_benchmark(device, args)

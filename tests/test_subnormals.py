@@ -157,3 +157,13 @@ def test_the_calling_thread_keeps_its_float_mode():
     torch.set_flush_denormal(False)
     call_with_flushed_denormals(lambda stop: None)
     assert not workers_flush_denormals()
+
+
+def test_a_cached_run_records_its_float_mode(tmp_path):
+    from goaldrift import runs
+
+    cfg = RunConfig(task={"name": "modular_addition", "p": 5, "train_frac": 0.5}, model=transformer(5, 8),
+                    steps=2, eval_every=1, checkpoint_every=None, device="cpu")
+    mode = runs.run(cfg, root=tmp_path).provenance["float_mode"]
+    assert mode["flush_denormals"] is True and mode["workers_flush_denormals"] is True
+    assert runs.run(cfg, root=tmp_path).provenance["float_mode"] == mode  # and the cached copy keeps it
