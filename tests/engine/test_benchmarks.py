@@ -12,13 +12,28 @@ from conftest import REPO
 BENCH = REPO / "benchmarks" / "bench_engine.py"
 
 
-def test_engine_benchmark_runs_and_prints_its_rows():
+def test_engine_benchmark_runs_and_prints_its_rows(tmp_path):
+    # tiny: the "late" state is 2 steps old (the real one trains to loss < 1e-3), one thread
     out = subprocess.run([sys.executable, str(BENCH), "--device", "cpu", "--threads", "1", "--trials", "1",
-                          "--plain-steps", "1", "--engine-steps", "2", "--ensembles", "1,2"],
-                         capture_output=True, text=True, timeout=300)
+                          "--plain-steps", "1", "--engine-steps", "2", "--ensembles", "1,2",
+                          "--phase-threads", "1", "--late-max-steps", "2", "--state-cache", str(tmp_path),
+                          "--no-ftz-steps", "1", "--run-steps", "2"],
+                         capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
-    for row in ("plain published-style step", "engine train step (K=1)", "speed-up", "K=2"):
+    for row in ("plain published-style step", "engine train step (K=1)", "speed-up", "K=2",
+                "late phase: from step 2", "NOT saturated", "late/early", "WITHOUT FTZ, 1 thread(s)",
+                "whole 2-step run"):
         assert row in out.stdout, row
+    rows = [line.split("|")[0].strip() for line in out.stdout.splitlines() if line.count("|") == 3]
+    assert rows[1:] == ["1"]  # the header, then one row per thread count
+    assert list(tmp_path.glob("saturated-*.pt"))  # made once, cached
+
+
+def test_bad_phase_threads_is_one_line():
+    out = subprocess.run([sys.executable, str(BENCH), "--phase-threads", "1,x"], capture_output=True, text=True)
+    last = out.stderr.strip().splitlines()[-1]  # argparse: the usage, then one error line
+    assert out.returncode == 2 and last.startswith("bench_engine.py: error:") and "--phase-threads" in last
+    assert "Traceback" not in out.stderr
 
 
 def test_sweep_timing_runs_a_real_sweep():

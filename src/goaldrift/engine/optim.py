@@ -10,8 +10,14 @@ each kind follows PyTorch's arithmetic to the letter (a single member matches
 * ``adam_l2``: g ← g + λθ, then the Adam step (coupled L2);
 * ``sgd``:     g ← g + λθ; with momentum μ, b ← μb + g (b₁ = g); θ ← θ − ηb.
 
-η is the scheduled rate: base η times an optional linear warm-up
-min(1, (t+1)/warmup) at step t = 0, 1, ... (LambdaLR style).
+η is the scheduled rate: base η times an optional linear warm-up over
+``warmup`` steps at step t = 0, 1, ..., by one of two rules:
+
+* ``"one_step_ahead"`` (the default): min(1, (t+1)/warmup), so the first
+  step already moves the weights at η/warmup;
+* ``"published"``: min(1, t/warmup), the published trainer's
+  ``LambdaLR(lambda t: min(t/10, 1))``: the first step runs at η = 0 (the
+  weights stay put, not even decayed) but still updates Adam's moments.
 
 Masks decide what a weight is in the experiment, per parameter and per
 element: "frozen" weights neither move nor decay (goal protection by
@@ -30,6 +36,7 @@ import torch
 
 KINDS = ("adamw", "adam_l2", "sgd")
 GROUPS = ("frozen", "exempt", "decayed")
+WARMUP_RULES = ("one_step_ahead", "published")
 
 
 def _per_member(value, K: int, what: str) -> torch.Tensor:
@@ -54,7 +61,7 @@ class EnsembleOptimizer:
 
     def __init__(self, named_params, kind: str = "adamw", lr=1e-3, weight_decay=0.0,
                  betas=(0.9, 0.98), eps: float = 1e-8, momentum: float = 0.0,
-                 warmup_steps: int = 0, groups: dict | None = None,
+                 warmup_steps: int = 0, warmup_rule: str = "one_step_ahead", groups: dict | None = None,
                  frozen_masks: dict | None = None, exempt_masks: dict | None = None):
         if hasattr(named_params, "named_parameters"):
             named_params = named_params.named_parameters()
@@ -75,6 +82,9 @@ class EnsembleOptimizer:
         self.eps = float(eps)
         self.momentum = float(momentum)
         self.warmup_steps = int(warmup_steps)
+        if warmup_rule not in WARMUP_RULES:
+            raise ValueError(f"unknown warmup_rule {warmup_rule!r}; use one of {WARMUP_RULES}")
+        self.warmup_rule = warmup_rule
         self.step_count = 0
 
         self.group = {}
@@ -120,7 +130,8 @@ class EnsembleOptimizer:
     def lr_factor(self, step: int) -> float:
         if self.warmup_steps <= 0:
             return 1.0
-        return min(1.0, (step + 1) / self.warmup_steps)
+        ahead = 1 if self.warmup_rule == "one_step_ahead" else 0
+        return min(1.0, (step + ahead) / self.warmup_steps)
 
     def _coefficients(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """The per-member lr and weight decay on ``device``, copied once."""
@@ -189,7 +200,10 @@ class EnsembleOptimizer:
                 m.lerp_(g, 1 - b1)
                 v.mul_(b2).addcmul_(g, g, value=1 - b2)
                 denom = v.sqrt().div_(bc2_sqrt).add_(self.eps)
-                update = torch.div(m, denom, out=denom).mul_(vec(step_size, p))
+                # (step_size·m)/denom in this order: the bits of torch's
+                # addcdiv(m, denom, value=-step_size), so one member follows
+                # torch.optim.AdamW exactly in float32 too
+                update = torch.mul(m, vec(step_size, p)).div_(denom)
             keep = self.keep.get(name)
             if keep is not None:
                 update = update * keep

@@ -404,6 +404,7 @@ def _provenance(trainer: Trainer, wall: float, resumed_from: int | None) -> dict
         "versions": versions(),
         "platform": platform.platform(),
         "device": describe(trainer.device),
+        "float_mode": trainer.float_mode,
         "wall_time_s": round(wall, 3),
         "resumed_from_step": resumed_from,
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -28,11 +28,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from goaldrift.engine.device import make_cuda_deterministic, pick_device
+from goaldrift.engine.device import call_with_flushed_denormals, make_cuda_deterministic, pick_device
 from goaldrift.engine.models import MODEL_KINDS, build_model, model_kind
 from goaldrift.engine.models.mlp import MLPConfig
 from goaldrift.engine.models.transformer import TransformerConfig
-from goaldrift.engine.optim import GROUPS, KINDS, EnsembleOptimizer
+from goaldrift.engine.optim import GROUPS, KINDS, WARMUP_RULES, EnsembleOptimizer
 from goaldrift.engine.tasks import TASKS
 
 
@@ -47,7 +47,10 @@ class OptimConfig:
     """Optimiser spec; ``lr`` and ``weight_decay`` may be one value per member.
 
     ``groups`` maps fnmatch patterns of parameter names to "frozen",
-    "exempt" or "decayed" (e.g. ``{"b_*": "exempt"}``).
+    "exempt" or "decayed" (e.g. ``{"b_*": "exempt"}``). ``warmup_rule`` is
+    "one_step_ahead" (lr min(1, (t+1)/w) at step t) or "published" (min(1,
+    t/w): the published trainer's schedule, first step at lr 0); see
+    ``goaldrift.engine.optim``.
     """
 
     kind: str = "adamw"
@@ -58,6 +61,7 @@ class OptimConfig:
     momentum: float = 0.0
     warmup_steps: int = 0
     groups: dict[str, str] = field(default_factory=dict)
+    warmup_rule: str = "one_step_ahead"
 
 
 @dataclass
@@ -93,6 +97,10 @@ class RunConfig:
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["model"] = {"kind": model_kind(self.model), **dataclasses.asdict(self.model)}
+        if d["optim"]["warmup_rule"] == "one_step_ahead":
+            # the rule from before warmup_rule existed: left out, so that the
+            # run-cache keys of existing runs stay what they were
+            del d["optim"]["warmup_rule"]
         return _jsonable(d)
 
     @classmethod
@@ -189,6 +197,7 @@ def _validate(c: RunConfig) -> None:
     need(o.eps > 0, f"optim.eps must be > 0, got {o.eps!r}")
     need(0 <= o.momentum < 1, f"optim.momentum must be in [0, 1), got {o.momentum!r}")
     need(_int(o.warmup_steps) and o.warmup_steps >= 0, f"optim.warmup_steps must be an int >= 0, got {o.warmup_steps!r}")
+    need(o.warmup_rule in WARMUP_RULES, f"unknown optim.warmup_rule {o.warmup_rule!r}; use one of {WARMUP_RULES}")
     for pattern, g in o.groups.items():
         need(g in GROUPS, f"optim.groups[{pattern!r}] = {g!r}; use one of {GROUPS}")
     try:
@@ -342,8 +351,9 @@ class Trainer:
         masks = masks or {}
         self.optimizer = EnsembleOptimizer(
             self.model, kind=o.kind, lr=o.lr, weight_decay=o.weight_decay, betas=o.betas,
-            eps=o.eps, momentum=o.momentum, warmup_steps=o.warmup_steps, groups=o.groups,
+            eps=o.eps, momentum=o.momentum, warmup_steps=o.warmup_steps, warmup_rule=o.warmup_rule, groups=o.groups,
             frozen_masks=masks.get("frozen"), exempt_masks=masks.get("exempt"))
+        self.float_mode: dict | None = None  # set by run(): how subnormal floats were handled
         self.metric_fns = {name: METRICS[name] for name in config.metrics}
         self.metric_fns.update(metric_fns or {})
         self.train_x, self.train_y = self._to(self.data.train_x), self._to(self.data.train_y)
@@ -398,7 +408,20 @@ class Trainer:
 
     def run(self, state: TrainState | None = None, on_checkpoint: Callable[[TrainState], None] | None = None,
             progress: bool | None = None) -> TrainState:
-        """Train from ``state`` (or from the start) to ``config.steps``."""
+        """Train from ``state`` (or from the start) to ``config.steps``.
+
+        On CPU the loop runs in a fresh thread with flush-to-zero set, in it
+        and in all its intra-op workers (see ``goaldrift.engine.device``): without
+        it, subnormal floats made late steps ~4x slower. ``self.float_mode``
+        records how the run's floats were handled, for its provenance.
+        """
+        if self.device.type != "cpu":
+            self.float_mode = {"flush_denormals": False, "how": f"not set on {self.device.type}"}
+            return self._run(state, on_checkpoint, progress)
+        final, self.float_mode = call_with_flushed_denormals(self._run, state, on_checkpoint, progress)
+        return final
+
+    def _run(self, state, on_checkpoint, progress, stop=None) -> TrainState:
         c = self.config
         if state is not None:
             self.model.load_state_dict(state.model)
@@ -416,6 +439,8 @@ class Trainer:
             bar = tqdm(total=c.steps, initial=start, desc=f"train K={self.model.K}", unit="step",
                        mininterval=1.0, smoothing=0.05)
         for step in range(start, c.steps):
+            if stop is not None and stop.is_set():
+                raise KeyboardInterrupt
             if step % c.eval_every == 0:
                 _append(metrics, self.evaluate(step))
             step_loss[step] = self.train_step(step)

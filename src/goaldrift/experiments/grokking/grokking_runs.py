@@ -29,14 +29,16 @@ def transformer(p: int, d_model: int) -> TransformerConfig:
 
 
 def config(p: int, train_frac: float, d_model: int, lr, weight_decay, steps: int, seeds: list[int],
-           data_seed: int, warmup_steps: int = 10, eval_every: int = 100) -> RunConfig:
+           data_seed: int, warmup_steps: int = 10, eval_every: int = 100,
+           warmup_rule: str = "one_step_ahead") -> RunConfig:
     """Full-batch AdamW (betas 0.9, 0.98) on a+b mod p; lr and weight_decay
-    may be one value per member."""
+    may be one value per member. ``warmup_rule="published"`` follows the
+    published trainer's schedule exactly (see ``goaldrift.engine.optim``)."""
     return RunConfig(
         task={"name": "modular_addition", "p": p, "train_frac": train_frac},
         model=transformer(p, d_model),
         optim=OptimConfig(kind="adamw", lr=lr, weight_decay=weight_decay, betas=(0.9, 0.98),
-                          warmup_steps=warmup_steps),
+                          warmup_steps=warmup_steps, warmup_rule=warmup_rule),
         steps=steps, seeds=list(seeds), data_seed=data_seed, eval_every=eval_every,
         checkpoint_every=max(eval_every, steps // 4),
     )
