@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # One prepared call on a lent GPU machine (issue 19): the engine's CUDA
-# figures, then the paper profile of the grokking chapters as results
-# snapshots (results/paper/CHAPTER/). Through the device tool, from a clean
-# committed tree, after `make gpu-wheels`:
+# figures, then the paper profile of grokking_replication as a results
+# snapshot (results/paper/grokking_replication/). Through the device tool,
+# from a clean committed tree, after `make gpu-wheels`:
 #     run(command="GOALDRIFT_COMMIT=<sha> bash benchmarks/gpu_session.sh", carry=[".whl"], timeout_s=600)
 # The device image has torch (CUDA), numpy, sympy, matplotlib, but not the
 # notebook toolchain (papermill, ipykernel, myst-nb, ...): .whl carries it as
@@ -11,7 +11,7 @@
 # logs.tar.gz (every log) and results.tar.gz (the snapshots).
 set -uo pipefail
 T0=$(date +%s)
-BUDGET=${BUDGET_S:-560}
+BUDGET=${BUDGET_S:-550}
 left() { echo $(( BUDGET - ($(date +%s) - T0) )); }
 OUT="${OUT:-/tmp/gpu_session}"
 LOGS=/tmp/gpu_logs
@@ -30,35 +30,30 @@ GD="python3 -m goaldrift"
 { nvidia-smi -L; python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())"; } \
     2>&1 | tee "$LOGS/device.txt"
 
-echo "== 1. engine benchmark, CUDA rows (quiet GPU) [$(left) s left]"
-timeout 120 python3 benchmarks/bench_engine.py ${BENCH_ARGS:---device cuda --threads 2 --trials 3 --plain-steps 20 --engine-steps 200} \
-    2>&1 | tee "$LOGS/bench.log"
+echo "== 1. engine benchmark, CUDA rows: early/late phase, ensembles, one whole 3000-step run [$(left) s left]"
+timeout 170 python3 benchmarks/bench_engine.py --device cuda --threads 2 --trials 3 --plain-steps 20 \
+    --engine-steps 200 --state-cache /tmp/bench_state --run-steps 3000 2>&1 | tee "$LOGS/bench.log"
 echo "== 2. 16-member λ sweep, 4000 steps, scaled to 40k [$(left) s left]"
 timeout 90 python3 benchmarks/bench_engine.py --device cuda --sweep-only --sweep-steps 4000 2>&1 | tee "$LOGS/sweep.log"
 
-echo "== 3. grokking_replication, paper profile: one process per seed, then the snapshot [$(left) s left]"
-timeout 200 python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py > "$LOGS/test_cuda.log" 2>&1 &
-tests=$!
+echo "== 3. grokking_replication, paper profile: one process per seed (CUDA tests beside them), then the snapshot [$(left) s left]"
+timeout 200 python3 -m pytest -q -p no:cacheprovider tests/engine/test_cuda.py > "$LOGS/test_cuda.log" 2>&1 &
 for s in 0 1 2 3 4; do
-    timeout $(( $(left) - 90 )) $GD run grokking_replication --profile paper -p seed $s -p n_seeds 1 \
+    timeout $(( $(left) - 100 )) $GD run grokking_replication --profile paper -p seed $s -p n_seeds 1 \
         --out /tmp/pretrain/grokking_replication_$s > "$LOGS/pretrain_grokking_$s.log" 2>&1 &
 done
 wait
-tail -3 "$LOGS/test_cuda.log"
+tail -n 3 "$LOGS/test_cuda.log"
 tail -n 1 "$LOGS"/pretrain_grokking_*.log
 timeout $(( $(left) )) $GD run grokking_replication --profile paper --snapshot --out /tmp/paper/grokking_replication \
     2>&1 | tee "$LOGS/grokking_replication.log"
 
-if [ "$(left)" -gt 200 ]; then
-    echo "== 4. cleanup_scaling, paper profile [$(left) s left]"
-    for s in 0 2 4; do  # n_seeds >= 2: seeds {0,1}, {2,3}, {4,5}; the chapter uses 0..4
-        timeout $(( $(left) - 60 )) $GD sweep cleanup_scaling --profile paper -p seed $s -p n_seeds 2 \
-            > "$LOGS/pretrain_cleanup_$s.log" 2>&1 &
-    done
-    wait
-    timeout $(( $(left) )) $GD run cleanup_scaling --profile paper --snapshot --out /tmp/paper/cleanup_scaling \
-        2>&1 | tee "$LOGS/cleanup_scaling.log"
+projected=$(sed -n 's/.*scaled to [0-9]* steps: \([0-9.]*\) s.*/\1/p' "$LOGS/sweep.log" | tail -1)
+if [ -n "$projected" ] && awk "BEGIN {exit !($projected < 180 && $projected + 20 < $(left))}"; then
+    echo "== 4. the 16-member λ sweep at 40000 steps (projected ${projected} s) [$(left) s left]"
+    timeout $(( $(left) )) python3 benchmarks/bench_engine.py --device cuda --sweep-only --sweep-steps 40000 \
+        2>&1 | tee -a "$LOGS/sweep.log"
 else
-    echo "== 4. cleanup_scaling skipped: $(left) s left"
+    echo "== 4. the 40000-step sweep skipped (projected ${projected:-?} s, $(left) s left)"
 fi
 echo "== done [$(left) s left]"

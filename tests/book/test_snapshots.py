@@ -14,7 +14,7 @@ from goaldrift.book.site import SNAPSHOTS_CAPTION, _stage_snapshots
 from goaldrift.book.chapters import CHAPTERS
 from goaldrift.paths import REPO_ROOT
 from goaldrift.book.snapshots import (
-    MAX_SNAPSHOT_BYTES, SOURCES_FILE, changed_modules, find_snapshots, library_sources, notebook_code,
+    MAX_SNAPSHOT_BYTES, SOURCES_FILE, changed_modules, current_sources, find_snapshots, library_sources, notebook_code,
     snapshot_page, write_snapshot,
 )
 
@@ -62,7 +62,9 @@ def test_write_snapshot_records_sources_and_replaces_atomically(tmp_path):
     assert sorted(p.name for p in target.iterdir()) == sorted(
         [f"{CHAPTER.name}.ipynb", "claims.json", "run_info.json", SOURCES_FILE])
     recorded = json.loads((target / SOURCES_FILE).read_text())["modules"]
-    assert recorded == library_sources(notebook_code(CHAPTER.notebook))
+    assert recorded == current_sources(CHAPTER)
+    assert f"notebook:{CHAPTER.name}" in recorded
+    assert set(recorded) - {f"notebook:{CHAPTER.name}"} == set(library_sources(notebook_code(CHAPTER.notebook)))
     (executed / "claims.json").unlink()
     with pytest.raises(FileNotFoundError, match="claims.json"):
         write_snapshot(CHAPTER, executed, "paper", root=tmp_path / "results")
@@ -84,7 +86,7 @@ def test_a_changed_module_makes_the_page_stale(tmp_path):
     write_snapshot(CHAPTER, _fake_executed(tmp_path), "paper", root=results)
     # record the copy's sources, as if the snapshot had been made from it
     (results / "paper" / CHAPTER.name / SOURCES_FILE).write_text(json.dumps(
-        {"modules": library_sources(notebook_code(CHAPTER.notebook), src)}))
+        {"modules": current_sources(CHAPTER, src)}))
     fresh = find_snapshots({CHAPTER.name: CHAPTER}, results, src)
     assert len(fresh) == 1 and not fresh[0].stale
     assert "Stale" not in snapshot_page(fresh[0]).cells[1].source
@@ -138,3 +140,17 @@ def test_run_with_snapshot_writes_results(tmp_path, monkeypatch):
     target = tmp_path / "results" / "smoke" / "l2_equilibrium"
     assert (target / "l2_equilibrium.ipynb").exists() and (target / SOURCES_FILE).exists()
     assert json.loads((target / "claims.json").read_text()) == json.loads((tmp_path / "out" / "claims.json").read_text())
+
+
+def test_a_changed_code_cell_makes_the_page_stale(tmp_path, monkeypatch):
+    results = tmp_path / "results"
+    write_snapshot(CHAPTER, _fake_executed(tmp_path), "paper", root=results)
+    assert not find_snapshots({CHAPTER.name: CHAPTER}, results)[0].stale
+    nb = nbformat.read(CHAPTER.notebook, as_version=4)
+    code = next(c for c in nb.cells if c.cell_type == "code" and "parameters" not in c.metadata.get("tags", []))
+    code.source += "\nx_changed = 1"
+    edited = tmp_path / "edited" / f"{CHAPTER.name}.ipynb"
+    edited.parent.mkdir()
+    nbformat.write(nb, edited)
+    monkeypatch.setattr(type(CHAPTER), "notebook", property(lambda self: edited))
+    assert find_snapshots({CHAPTER.name: CHAPTER}, results)[0].changed == [f"notebook:{CHAPTER.name}"]

@@ -5,7 +5,7 @@ ungrokking).
 `goaldrift run CHAPTER --profile paper --snapshot` copies the executed
 notebook, `claims.json` and `run_info.json` into `results/PROFILE/CHAPTER/`,
 with `sources.json`: a SHA-256 of every goaldrift module the chapter imports
-(directly or through other modules). The book renders each snapshot as a page
+(directly or through other modules), and of the chapter's own code cells. The book renders each snapshot as a page
 of its own, labelled with profile, commit, device and date; if a module the
 chapter imports has changed since, or is gone, the page says so in a banner.
 Hashing the sources rather than comparing commits keeps that check exact for
@@ -92,6 +92,14 @@ def library_sources(code: str, src_root: Path | None = None) -> dict[str, str]:
     return dict(sorted(seen.items()))
 
 
+def current_sources(chapter: Chapter, src_root: Path | None = None) -> dict[str, str]:
+    """What a snapshot of `chapter` depends on: the chapter's own code cells (under the
+    key "notebook:CHAPTER") and every goaldrift module they import."""
+    code = notebook_code(chapter.notebook)
+    return {f"notebook:{chapter.name}": hashlib.sha256(code.encode()).hexdigest(),
+            **library_sources(code, src_root)}
+
+
 def notebook_code(path: Path) -> str:
     nb = nbformat.read(path, as_version=4)
     lines = []
@@ -123,8 +131,7 @@ def write_snapshot(chapter: Chapter, executed_dir: Path, profile: str, root: Pat
     staging.mkdir(parents=True)
     for path in (notebook, *(executed_dir / f for f in SNAPSHOT_FILES)):
         shutil.copy2(path, staging / path.name)
-    sources = library_sources(notebook_code(chapter.notebook))
-    (staging / SOURCES_FILE).write_text(json.dumps({"modules": sources}, indent=2) + "\n")
+    (staging / SOURCES_FILE).write_text(json.dumps({"modules": current_sources(chapter)}, indent=2) + "\n")
     if target.exists():
         shutil.rmtree(target)
     staging.replace(target)
@@ -139,7 +146,7 @@ class Snapshot:
     chapter: str
     path: Path
     run_info: dict
-    changed: list[str]  # modules whose source differs now, is gone, or is newly imported
+    changed: list[str]  # modules (or the chapter's code cells) that differ now, are gone, or are new
 
     @property
     def notebook(self) -> Path:
@@ -165,7 +172,7 @@ def find_snapshots(chapters: dict[str, Chapter], root: Path | None = None,
             if not (path / f"{name}.ipynb").exists():
                 continue
             recorded = json.loads((path / SOURCES_FILE).read_text())["modules"]
-            current = library_sources(notebook_code(chapter.notebook), src_root)
+            current = current_sources(chapter, src_root)
             info = json.loads((path / "run_info.json").read_text())
             found.append(Snapshot(profile_dir.name, name, path, info, changed_modules(recorded, current)))
     return found
@@ -184,8 +191,8 @@ def snapshot_banner(snap: Snapshot) -> str:
     box = ["```{note}", label, "```"]
     if snap.stale:
         box += ["", "```{warning}",
-                "**Stale snapshot.** Library code this chapter imports has changed since the snapshot "
-                "was taken: " + ", ".join(f"`{m}`" for m in snap.changed) + ". Its numbers may no "
+                "**Stale snapshot.** The chapter's code, or library code it imports, has changed since "
+                "the snapshot was taken: " + ", ".join(f"`{m}`" for m in snap.changed) + ". Its numbers may no "
                 f"longer be what the current code gives; re-run `goaldrift run {snap.chapter} "
                 f"--profile {snap.profile} --snapshot`.",
                 "```"]
