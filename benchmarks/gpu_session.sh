@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# One prepared call on a lent GPU machine (issue 19): the engine's CUDA
-# figures, then the paper profile of grokking_replication as a results
-# snapshot (results/paper/grokking_replication/). Through the device tool,
+# One prepared call on a lent GPU machine (issue 19): the paper profile of
+# grokking_replication as a results snapshot (results/paper/grokking_replication/,
+# first, since it is the longest), then the engine's CUDA benchmark rows. Through the device tool,
 # from a clean committed tree, after `make gpu-wheels`:
 #     run(command="GOALDRIFT_COMMIT=<sha> bash benchmarks/gpu_session.sh", carry=[".whl"], timeout_s=600)
 # The device image has torch (CUDA), numpy, sympy, matplotlib, but not the
@@ -30,23 +30,27 @@ GD="python3 -m goaldrift"
 { nvidia-smi -L; python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())"; } \
     2>&1 | tee "$LOGS/device.txt"
 
-echo "== 1. engine benchmark, CUDA rows: early/late phase, ensembles, one whole 3000-step run [$(left) s left]"
-timeout 170 python3 benchmarks/bench_engine.py --device cuda --threads 2 --trials 3 --plain-steps 20 \
-    --engine-steps 200 --state-cache /tmp/bench_state --run-steps 3000 2>&1 | tee "$LOGS/bench.log"
-echo "== 2. 16-member λ sweep, 4000 steps, scaled to 40k [$(left) s left]"
-timeout 90 python3 benchmarks/bench_engine.py --device cuda --sweep-only --sweep-steps 4000 2>&1 | tee "$LOGS/sweep.log"
-
-echo "== 3. grokking_replication, paper profile: one process per seed (CUDA tests beside them), then the snapshot [$(left) s left]"
+echo "== 1. grokking_replication, paper profile: one process per seed (CUDA tests beside them), then the snapshot [$(left) s left]"
 timeout 200 python3 -m pytest -q -p no:cacheprovider tests/engine/test_cuda.py > "$LOGS/test_cuda.log" 2>&1 &
 for s in 0 1 2 3 4; do
-    timeout $(( $(left) - 100 )) $GD run grokking_replication --profile paper -p seed $s -p n_seeds 1 \
+    timeout $(( $(left) - 200 )) $GD run grokking_replication --profile paper -p seed $s -p n_seeds 1 \
         --out /tmp/pretrain/grokking_replication_$s > "$LOGS/pretrain_grokking_$s.log" 2>&1 &
 done
 wait
 tail -n 3 "$LOGS/test_cuda.log"
 tail -n 1 "$LOGS"/pretrain_grokking_*.log
-timeout $(( $(left) )) $GD run grokking_replication --profile paper --snapshot --out /tmp/paper/grokking_replication \
-    2>&1 | tee "$LOGS/grokking_replication.log"
+if [ "$(grep -l -- '-> /tmp/pretrain' "$LOGS"/pretrain_grokking_*.log | wc -l)" = 5 ]; then
+    timeout $(( $(left) - 100 )) $GD run grokking_replication --profile paper --snapshot \
+        --out /tmp/paper/grokking_replication 2>&1 | tee "$LOGS/grokking_replication.log"
+else
+    echo "the seeds' runs did not all finish: no snapshot (see pretrain_grokking_*.log)"
+fi
+
+echo "== 2. engine benchmark, CUDA rows: early/late phase, ensembles, one whole 3000-step run [$(left) s left]"
+timeout $(( $(left) - 60 )) python3 benchmarks/bench_engine.py --device cuda --threads 2 --trials 3 --plain-steps 20 \
+    --engine-steps 200 --state-cache /tmp/bench_state --run-steps 3000 2>&1 | tee "$LOGS/bench.log"
+echo "== 3. 16-member λ sweep, 4000 steps, scaled to 40k [$(left) s left]"
+timeout $(( $(left) > 60 ? 60 : $(left) )) python3 benchmarks/bench_engine.py --device cuda --sweep-only --sweep-steps 4000 2>&1 | tee "$LOGS/sweep.log"
 
 projected=$(sed -n 's/.*scaled to [0-9]* steps: \([0-9.]*\) s.*/\1/p' "$LOGS/sweep.log" | tail -1)
 if [ -n "$projected" ] && awk "BEGIN {exit !($projected < 180 && $projected + 20 < $(left))}"; then
