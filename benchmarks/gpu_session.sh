@@ -32,20 +32,25 @@ GD="python3 -m goaldrift"
 
 echo "== 1. grokking_replication, paper profile: one process per seed (CUDA tests beside them), then the snapshot [$(left) s left]"
 timeout 200 python3 -m pytest -q -p no:cacheprovider tests/engine/test_cuda.py > "$LOGS/test_cuda.log" 2>&1 &
-for s in 0 1 2 3 4; do
-    timeout $(( $(left) - 200 )) $GD run grokking_replication --profile paper -p seed $s -p n_seeds 1 \
+# GROK_SEEDS and GROK_PARAMS ("-p steps 15000 ...") shrink the run to what a call's budget allows;
+# the snapshot records its parameters, and its page names those that differ from the profile.
+SEEDS=${GROK_SEEDS:-5}
+PARAMS=${GROK_PARAMS:-}
+for s in $(seq 0 $((SEEDS - 1))); do
+    timeout $(( $(left) - ${GROK_RESERVE_S:-200} )) $GD run grokking_replication --profile paper $PARAMS -p seed $s -p n_seeds 1 \
         --out /tmp/pretrain/grokking_replication_$s > "$LOGS/pretrain_grokking_$s.log" 2>&1 &
 done
 wait
 tail -n 3 "$LOGS/test_cuda.log"
 tail -n 1 "$LOGS"/pretrain_grokking_*.log
-if [ "$(grep -l -- '-> /tmp/pretrain' "$LOGS"/pretrain_grokking_*.log | wc -l)" = 5 ]; then
-    timeout $(( $(left) - 100 )) $GD run grokking_replication --profile paper --snapshot \
+if [ "$(grep -l -- '-> /tmp/pretrain' "$LOGS"/pretrain_grokking_*.log | wc -l)" = "$SEEDS" ]; then
+    timeout $(( $(left) - ${BENCH_RESERVE_S:-100} )) $GD run grokking_replication --profile paper $PARAMS -p n_seeds $SEEDS --snapshot \
         --out /tmp/paper/grokking_replication 2>&1 | tee "$LOGS/grokking_replication.log"
 else
     echo "the seeds' runs did not all finish: no snapshot (see pretrain_grokking_*.log)"
 fi
 
+[ -n "${SKIP_BENCH:-}" ] && { echo "== benchmark skipped [$(left) s left]"; exit 0; }
 echo "== 2. engine benchmark, CUDA rows: early/late phase, ensembles, one whole 3000-step run [$(left) s left]"
 timeout $(( $(left) - 60 )) python3 benchmarks/bench_engine.py --device cuda --threads 2 --trials 3 --plain-steps 20 \
     --engine-steps 200 --state-cache /tmp/bench_state --run-steps 3000 2>&1 | tee "$LOGS/bench.log"
