@@ -19,6 +19,8 @@ mkdir -p "$OUT" "$LOGS"
 pack() {
     tar -czf "$OUT/logs.tar.gz" -C "$LOGS" . 2>/dev/null
     [ -d results ] && tar -czf "$OUT/results.tar.gz" results 2>/dev/null
+    # each seed's own execution (n_seeds 1): a usable result even when the snapshot run is cut short
+    [ -d /tmp/pretrain ] && tar -czf "$OUT/pretrain.tar.gz" --exclude='.*' -C /tmp pretrain 2>/dev/null
 }
 trap pack EXIT
 
