@@ -255,19 +255,7 @@ class ClaimBook:
     ) -> Claim:
         """A check: an identity, a derivation, or the code and data being what they say (enforced)."""
         predicted, measured = _plain(predicted), _plain(measured)
-        claim = Claim(
-            id=id,
-            chapter=self.chapter,
-            statement=statement,
-            predicted=predicted,
-            measured=measured,
-            tolerance=tolerance,
-            comparison=comparison,
-            passed=bool(compare(predicted, measured, comparison, tolerance)),
-            enforced=True,
-            kind="check",
-        )
-        return self._record(claim)
+        return self._record(id, statement, predicted, measured, tolerance, comparison, enforced=True, kind="check")
 
     def evidence(
         self,
@@ -311,17 +299,8 @@ class ClaimBook:
         # The decision itself (supported / refuted / inconclusive) is the module's rule, stated
         # once on the Verdicts page; the record names the interval and the predicted region.
         rule = f"{how}; predicted region [{format_value(region[0])}, {format_value(region[1])}]"
-        claim = Claim(
-            id=id,
-            chapter=self.chapter,
-            statement=statement,
-            predicted=predicted,
-            measured=measured,
-            tolerance=tolerance,
-            comparison=comparison,
-            passed=bool(compare(predicted, measured, comparison, tolerance)),
-            enforced=False,
-            kind="evidence",
+        return self._record(
+            id, statement, predicted, measured, tolerance, comparison, enforced=False, kind="evidence",
             verdict=verdict,
             # JSON has no infinity: an unbounded (or undefined) end is stored as null
             interval_low=lo if math.isfinite(lo) else None,
@@ -329,9 +308,12 @@ class ClaimBook:
             alternative=alternative,
             rule=rule,
         )
-        return self._record(claim)
 
-    def _record(self, claim: Claim) -> Claim:
+    def _record(self, id, statement, predicted, measured, tolerance, comparison, **kind_fields) -> Claim:
+        """Build the claim (its `passed` from the comparison rule) and record it, once."""
+        claim = Claim(id=id, chapter=self.chapter, statement=statement, predicted=predicted, measured=measured,
+                      tolerance=tolerance, comparison=comparison,
+                      passed=bool(compare(predicted, measured, comparison, tolerance)), **kind_fields)
         if any(c.id == claim.id for c in self.claims):
             raise ValueError(f"claim {claim.id!r} recorded twice")
         self.claims.append(claim)
