@@ -23,6 +23,8 @@ def _protect_budgets(v: dict) -> str | None:
 def _protect_shapes(v: dict) -> str | None:
     if v["k"] > v["n_bits"] - 2:
         return "k must be <= n_bits - 2 (bit 0 is the proxy and the last bit the trigger's target)"
+    if not v["k"] <= v["pattern_size"] <= v["n_bits"] - 2:
+        return "pattern_size must be in [k, n_bits - 2] (the goal's bits first; bit 0 and the last bit are not in it)"
     if not v["min_fraction"] < v["max_fraction"]:
         return "min_fraction must be < max_fraction"
     if v["n_train"] % 2:
@@ -49,6 +51,7 @@ PROTECTING_GOALS = Chapter(
         Param("min_fraction", float, 0.003, "smallest fraction of weights frozen", low=1e-4, high=0.9),
         Param("max_fraction", float, 1.0, "largest fraction of weights frozen on the coarse grid", low=1e-3, high=1.0),
         Param("n_fractions", int, 6, "fractions on the coarse freezing grid (log-spaced)", low=2, high=50),
+        Param("pattern_size", int, 5, "bits of the entangled trigger's pattern (the goal's bits first)", low=2, high=62),
         Param("bracket_factor", float, 1.3, "bisect until the sufficient fraction is bracketed within this factor",
               low=1.01, high=3.0),
         Param("max_rounds", int, 6, "most bisection rounds (one ensemble run each)", low=0, high=30),
@@ -77,6 +80,10 @@ PROTECTING_GOALS = Chapter(
         # trigger_erased_at_degree2_rate is the named alternative of trigger_erased_at_h1_rate, not a
         # prediction of H8: it stays on the chapter's verdicts but does not count for H8.
         "H8": ("trigger_erased_at_h1_rate", "trigger_row_decays_exactly", "trigger_row_untouched_without_decay",
-               "trigger_survival_collapses", "trigger_survives_without_decay"),
+               "trigger_survival_collapses", "trigger_survives_without_decay",
+               # the entangled trigger: H8's clock and its control in the hard case; the rate comparison
+               # with the dedicated trigger goes beyond H8 and stays on the chapter's verdicts only
+               "entangled_trigger_survives_without_decay", "entangled_trigger_erased_on_decay_clock",
+               "entangled_trigger_intact_at_finetuning_budget"),
     },
 )

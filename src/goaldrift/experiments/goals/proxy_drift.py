@@ -118,9 +118,11 @@ def drift_metrics(loss: str, task: ProxyTask):
 # ---- the two phases ----------------------------------------------------------
 
 def phase1(setup: Setup, seeds: list[int], lr: float, weight_decay: float, steps: int,
-           kind: str = "adamw", eval_every: int = 100, extra=None, root=None) -> runs.Run:
-    """Train one network per init seed on phase-1 data (goal and proxy independent)."""
-    data = setup.data(1, **(extra or {}))
+           kind: str = "adamw", eval_every: int = 100, extra=None, root=None,
+           data: ProxyData | None = None) -> runs.Run:
+    """Train one network per init seed on phase-1 data (goal and proxy independent).
+    ``data`` replaces the phase-1 data (e.g. with an entangled trigger's examples)."""
+    data = data if data is not None else setup.data(1, **(extra or {}))
     config = RunConfig(task=setup.task_spec(1), model=setup.model(),
                        optim=OptimConfig(kind=kind, lr=lr, weight_decay=weight_decay),
                        steps=steps, seeds=list(seeds), data_seed=setup.data_seed, loss=setup.loss,
