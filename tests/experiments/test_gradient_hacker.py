@@ -50,3 +50,30 @@ def test_engine_training_matches_plain_gradient_descent_and_is_cached(tmp_path):
     again = gh.train(data, g0, [0.5, 1.0], 0.1, 1.0, 40, root=tmp_path)
     assert len(list(tmp_path.glob("*/provenance.json"))) == 1   # the second call loaded the cached run
     assert np.array_equal(again.goal, first.goal) and np.array_equal(again.norms, first.norms)
+
+
+def test_turn_degrees_against_known_angles():
+    a = np.array([[1.0, 0.0], [1.0, 1.0], [-2.0, 0.0]])
+    assert np.allclose(gh.turn_degrees(a, np.array([1.0, 0.0])), [0.0, 45.0, 180.0])
+
+
+def test_adam_turns_match_torch_adamw_and_control_has_no_decay(tmp_path):
+    data = gh.make_data(32, 3, seed=0)
+    lam, lr, steps = 0.7, 0.05, 30
+    turns = gh.adam_turns(data, 5, 1.0, lam, lr, steps, seeds=[3, 4], root=tmp_path)
+    # independently, per seed and decay: torch.optim.AdamW on the loss formula (same betas, eps)
+    for i, s in enumerate([3, 4]):
+        g0 = gh.initial_goal(5, 1.0, seed=s)
+        for wd, measured in ((lam, turns.turn_decayed[i]), (0.0, turns.turn_undecayed[i])):
+            g = g0[None].clone().requires_grad_()
+            opt = torch.optim.AdamW([g], lr=lr, betas=(0.9, 0.98), eps=1e-8, weight_decay=wd)
+            for _ in range(steps):
+                opt.zero_grad()
+                gh.member_losses(g, data.h, 1.0).sum().backward()
+                opt.step()
+            c = float(torch.nn.functional.cosine_similarity(g.detach(), g0[None]).clamp(-1, 1))
+            assert measured == pytest.approx(np.degrees(np.arccos(c)), rel=1e-9, abs=1e-9)
+    assert np.all(turns.turn_decayed > 0) and np.all(turns.turn_undecayed > 0)
+    assert np.allclose(turns.undecayed_share, turns.turn_undecayed / turns.turn_decayed)
+    sign0 = np.sign(gh.initial_goal(5, 1.0, seed=3).numpy())
+    assert turns.sign_cos_start[0] == pytest.approx(float(gh.cosine(gh.initial_goal(5, 1.0, seed=3).numpy()[None], sign0)[0]))

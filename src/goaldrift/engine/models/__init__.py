@@ -14,9 +14,12 @@ import torch
 
 from goaldrift.engine.models.gated import GatedGoal, GatedGoalConfig
 from goaldrift.engine.models.mlp import MLP, MLPConfig
+from goaldrift.engine.models.store import StoreMLP, StoreMLPConfig
 from goaldrift.engine.models.transformer import Transformer, TransformerConfig
 
-MODEL_KINDS = {"transformer": (TransformerConfig, Transformer), "mlp": (MLPConfig, MLP),
+# store_mlp before mlp: its config is an MLPConfig too, and model_kind takes the first match
+MODEL_KINDS = {"transformer": (TransformerConfig, Transformer), "store_mlp": (StoreMLPConfig, StoreMLP),
+               "mlp": (MLPConfig, MLP),
                "gated_goal": (GatedGoalConfig, GatedGoal)}
 
 
@@ -32,4 +35,4 @@ def build_model(cfg, seeds, dtype=torch.float32, device="cpu"):
     return cls(cfg, seeds, dtype=dtype, device=device)
 
 
-__all__ = ["GatedGoal", "GatedGoalConfig", "MLP", "MLPConfig", "Transformer", "TransformerConfig", "build_model", "model_kind", "MODEL_KINDS"]
+__all__ = ["GatedGoal", "GatedGoalConfig", "MLP", "MLPConfig", "StoreMLP", "StoreMLPConfig", "Transformer", "TransformerConfig", "build_model", "model_kind", "MODEL_KINDS"]

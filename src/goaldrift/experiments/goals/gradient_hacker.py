@@ -89,3 +89,46 @@ def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Row-wise cosine between [K, m] arrays (or a [K, m] array and an [m] vector)."""
     b = np.broadcast_to(b, a.shape)
     return (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
+
+
+def turn_degrees(goal: np.ndarray, goal0: np.ndarray) -> np.ndarray:
+    """Angle in degrees between each row of ``goal`` [K, m] and ``goal0`` [m] (or [K, m])."""
+    return np.degrees(np.arccos(np.clip(cosine(goal, goal0), -1.0, 1.0)))
+
+
+@dataclass
+class AdamTurns:
+    """The AdamW direction test over seeds (one goal direction per seed): with decay
+    lambda and the lambda = 0 control, from the same start, in the same run."""
+    seeds: list[int]
+    turn_decayed: np.ndarray      # [S] degrees between g_T and g_0, weight decay lambda
+    turn_undecayed: np.ndarray    # [S] the same at lambda = 0 (the control)
+    sign_cos_start: np.ndarray    # [S] cos(g_0, sign g_0)
+    sign_cos_decayed: np.ndarray  # [S] cos(g_T, sign g_0), weight decay lambda
+    sign_cos_undecayed: np.ndarray  # [S] the same at lambda = 0
+
+    @property
+    def undecayed_share(self) -> np.ndarray:
+        """Per seed: the control's turn over the decayed run's turn (1: decay adds nothing)."""
+        return self.turn_undecayed / self.turn_decayed
+
+    @property
+    def sign_gain(self) -> np.ndarray:
+        """Per seed: how much closer g moved to sign(g_0) under AdamW with decay (cosine gain)."""
+        return self.sign_cos_decayed - self.sign_cos_start
+
+
+def adam_turns(data: TeacherOutputs, goal_dim: int, kappa: float, weight_decay: float, lr: float,
+               steps: int, seeds, root=None) -> AdamTurns:
+    """Train the coupled goal with AdamW at ``weight_decay`` and at 0 (two members of one
+    ensemble, full batch), once per seed's goal direction (``initial_goal(goal_dim, kappa, s)``)."""
+    rows = []
+    for s in seeds:
+        g0 = initial_goal(goal_dim, kappa, int(s))
+        run = train(data, g0, [float(weight_decay), 0.0], lr, kappa, steps, kind="adamw", root=root)
+        g0n, sign0 = g0.numpy(), np.sign(g0.numpy())
+        turn = turn_degrees(run.goal, g0n)
+        sign_cos = cosine(run.goal, sign0)
+        rows.append((turn[0], turn[1], float(cosine(g0n[None], sign0)[0]), sign_cos[0], sign_cos[1]))
+    cols = [np.array(c, dtype=float) for c in zip(*rows)]
+    return AdamTurns([int(s) for s in seeds], *cols)

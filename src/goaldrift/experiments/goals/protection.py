@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 from goaldrift.experiments.goals.proxy_drift import complex_inputs, margin
@@ -112,3 +113,69 @@ def trigger_metrics(task):
 
     fn.__name__ = "trigger_metrics"
     return fn
+
+
+# ---- rankings and the sufficient frozen fraction (chapter protecting_goals, H5) ----------
+
+def magnitude_scores(model) -> dict[str, torch.Tensor]:
+    """|θ| per element, per member: the ranking that needs neither data nor the goal."""
+    return {n: p.detach().abs().clone() for n, p in model.named_parameters()}
+
+
+def construction_scores(model, task) -> dict[str, torch.Tensor]:
+    """The ranking that knows the circuit: every element of the goal's pathway with its
+    read path (``pathway_masks(read_path=True)``) above every other element; within each
+    part, by |θ|."""
+    mags = magnitude_scores(model)
+    top = max(float(v.max()) for v in mags.values()) + 1.0
+    shapes = {n: torch.Size([1, *v.shape[1:]]) for n, v in mags.items()}
+    path = pathway_masks(shapes, task, read_path=True)
+    return {n: mags[n] + top * path[n].to(mags[n].dtype) for n in mags}
+
+
+def first_bracket(fractions, stopped) -> tuple[np.ndarray, np.ndarray]:
+    """From a coarse grid, per column (a ranking on one seed): the smallest fraction
+    that stops the drift (``hi``; inf if none) and the largest grid fraction below it
+    that does not (``lo``; 0 if the smallest grid point already stops it).
+    ``fractions`` [F] increasing; ``stopped`` bool [F, C]."""
+    fractions, stopped = np.asarray(fractions, dtype=float), np.asarray(stopped, dtype=bool)
+    lo, hi = np.zeros(stopped.shape[1]), np.full(stopped.shape[1], np.inf)
+    for c in range(stopped.shape[1]):
+        ok = np.nonzero(stopped[:, c])[0]
+        if ok.size:
+            hi[c] = fractions[ok[0]]
+            lo[c] = fractions[ok[0] - 1] if ok[0] > 0 else 0.0
+    return lo, hi
+
+
+def bisection_point(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """The refinement rule: the geometric midpoint sqrt(lo · hi); with no lower end yet
+    (lo = 0), half of hi."""
+    lo, hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
+    return np.where(lo > 0, np.sqrt(np.maximum(lo, 0) * hi), hi / 2)
+
+
+def resolved(lo: np.ndarray, hi: np.ndarray, factor: float) -> np.ndarray:
+    """Columns whose bracket is within ``factor`` (hi / lo <= factor; never with lo = 0
+    or no sufficient fraction)."""
+    lo, hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (lo > 0) & np.isfinite(hi) & (hi / np.where(lo > 0, lo, 1.0) <= factor)
+
+
+def refine_bracket(lo: np.ndarray, hi: np.ndarray, evaluate, factor: float = 1.3,
+                   max_rounds: int = 8) -> tuple[np.ndarray, np.ndarray, int]:
+    """Geometric bisection of each column's bracket until hi / lo <= factor. Each round
+    calls ``evaluate(columns, fractions) -> bool stopped`` once for all unresolved columns
+    (one ensemble run). Columns without a sufficient fraction are left as they are.
+    Returns (lo, hi, rounds used)."""
+    lo, hi = np.array(lo, dtype=float), np.array(hi, dtype=float)
+    for r in range(max_rounds):
+        todo = np.nonzero(~resolved(lo, hi, factor) & np.isfinite(hi))[0]
+        if todo.size == 0:
+            return lo, hi, r
+        mid = bisection_point(lo[todo], hi[todo])
+        ok = np.asarray(evaluate(todo, mid), dtype=bool)
+        hi[todo[ok]] = mid[ok]
+        lo[todo[~ok]] = mid[~ok]
+    return lo, hi, max_rounds

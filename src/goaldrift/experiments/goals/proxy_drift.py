@@ -118,10 +118,13 @@ def drift_metrics(loss: str, task: ProxyTask):
 # ---- the two phases ----------------------------------------------------------
 
 def phase1(setup: Setup, seeds: list[int], lr: float, weight_decay: float, steps: int,
-           kind: str = "adamw", eval_every: int = 100, extra=None, root=None) -> runs.Run:
-    """Train one network per init seed on phase-1 data (goal and proxy independent)."""
-    data = setup.data(1, **(extra or {}))
-    config = RunConfig(task=setup.task_spec(1), model=setup.model(),
+           kind: str = "adamw", eval_every: int = 100, extra=None, root=None,
+           data: ProxyData | None = None, model=None) -> runs.Run:
+    """Train one network per init seed on phase-1 data (goal and proxy independent).
+    ``data`` replaces the phase-1 data (e.g. with an entangled trigger's examples);
+    ``model`` replaces the setup's MLP config (e.g. a store reader)."""
+    data = data if data is not None else setup.data(1, **(extra or {}))
+    config = RunConfig(task=setup.task_spec(1), model=model or setup.model(),
                        optim=OptimConfig(kind=kind, lr=lr, weight_decay=weight_decay),
                        steps=steps, seeds=list(seeds), data_seed=setup.data_seed, loss=setup.loss,
                        eval_every=eval_every, checkpoint_every=None)
@@ -137,17 +140,18 @@ def tile_state(state: dict[str, torch.Tensor], sources: list[int]) -> dict[str, 
 
 def phase2(setup: Setup, start, members: list[Member], steps: int, kind: str = "adamw",
            eval_every: int = 50, masks=None, data: ProxyData | None = None, momentum: float = 0.0,
-           extra_metrics: dict | None = None, root=None) -> runs.Run:
+           extra_metrics: dict | None = None, root=None, model=None) -> runs.Run:
     """Continue phase-1 networks (``start``: a Run or a state dict) on phase-2 data.
 
     ``masks``: the optimiser's element-wise {"frozen"|"exempt": {name: bool [K, ...]}}.
     ``data`` replaces the phase-2 data (e.g. phase-1 data for the trigger test);
-    ``extra_metrics`` ({name: fn}) are evaluated beside the drift metrics.
+    ``extra_metrics`` ({name: fn}) are evaluated beside the drift metrics; ``model``
+    replaces the setup's MLP config.
     """
     state = start.model.state_dict() if hasattr(start, "model") else start
     init = tile_state(state, [m.source for m in members])
     data = data if data is not None else setup.data(2)
-    config = RunConfig(task=setup.task_spec(2), model=setup.model(),
+    config = RunConfig(task=setup.task_spec(2), model=model or setup.model(),
                        optim=OptimConfig(kind=kind, lr=[m.lr for m in members],
                                          weight_decay=[m.weight_decay for m in members], momentum=momentum),
                        steps=steps, seeds=list(range(len(members))), data_seed=setup.data_seed,

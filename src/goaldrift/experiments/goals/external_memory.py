@@ -1,0 +1,62 @@
+"""A goal read from a store outside weight decay (H6, the real case); used by chapters
+protecting_goals.
+
+The network (goaldrift.engine.models.store) indexes a fixed table with the goal's
+bits and adds ``read`` times what it finds to its MLP's output. Phase 1 trains it on
+phase-1 data; phase 2 continues with plain gradient descent and L2 (the optimiser
+whose fixed point is the minimiser that goaldrift.theory.memory derives), once with
+the read gain decayed and once with it exempt, per seed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from goaldrift.engine.models import StoreMLPConfig
+from goaldrift.experiments.goals import protection as pr
+from goaldrift.experiments.goals import proxy_drift as drift
+
+VARIANTS = ("read path decayed", "read path exempt")
+
+
+def store_model(setup: drift.Setup) -> StoreMLPConfig:
+    """The setup's MLP with a parity store indexed by the goal's bits, read gain 1 at init."""
+    m = setup.model()
+    return StoreMLPConfig(d_in=m.d_in, d_hidden=m.d_hidden, d_out=m.d_out, init_scale=m.init_scale,
+                          store_bits=drift.complex_inputs(setup.task), read_init=1.0)
+
+
+@dataclass
+class StoreResult:
+    plan: list[tuple[int, str]]   # (seed index, variant) per member
+    agreement: np.ndarray         # [members] final aligned agreement on the conflict set
+    read: np.ndarray              # [members] final read gain
+    read_start: np.ndarray        # [members] read gain at the start of phase 2
+    mlp_norm: np.ndarray          # [members] final norm of the MLP's readout (W_1)
+    run: object
+
+    def by_variant(self, values: np.ndarray, variant: str) -> np.ndarray:
+        return np.array([values[i] for i, p in enumerate(self.plan) if p[1] == variant])
+
+
+def store_phase2(setup: drift.Setup, run1, n_seeds: int, lr: float, weight_decay: float, steps: int,
+                 eval_every: int, root=None) -> StoreResult:
+    """Phase 2 of the store reader with SGD + L2: per seed, the read gain decayed or exempt."""
+    model = store_model(setup)
+    shapes = pr.member_shapes(run1.model)
+    plan, masks = [], []
+    for s in range(n_seeds):
+        for v in VARIANTS:
+            m = pr.no_masks(shapes)
+            if v == VARIANTS[1]:
+                m["read"][:] = True
+            plan.append((s, v))
+            masks.append(m)
+    members = [drift.Member(s, lr, weight_decay) for s, _ in plan]
+    run = drift.phase2(setup, run1, members, steps, kind="sgd", eval_every=eval_every,
+                       masks={"exempt": pr.stack_members(masks)}, model=model, root=root)
+    read0 = run1.model.read.detach()[[s for s, _ in plan], 0].double().numpy()
+    return StoreResult(plan, run.metrics["conflict_agreement"][-1], run.model.read.detach()[:, 0].double().numpy(),
+                       read0, run.model.W_1.detach().flatten(1).norm(dim=1).double().numpy(), run)
