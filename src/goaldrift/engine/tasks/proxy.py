@@ -47,6 +47,7 @@ class ProxyTask:
     reverse: bool = False
     slab_margin: float = 0.1
     trigger: bool = False
+    proxy_scale: float = 1.0  # bit 0 takes the values ±proxy_scale (its rule is its sign)
 
     def __post_init__(self):
         if self.family not in FAMILIES:
@@ -55,6 +56,8 @@ class ProxyTask:
             raise ValueError(f"parity needs 1 <= k <= n_bits - 1, got k={self.k}, n_bits={self.n_bits}")
         if self.family == "slab" and not (self.k >= 2 and self.n_bits >= 2):
             raise ValueError(f"the slab rule needs k >= 2 slabs and n_bits >= 2, got k={self.k}")
+        if not self.proxy_scale > 0:
+            raise ValueError(f"proxy_scale must be > 0, got {self.proxy_scale}")
         if not 0 <= self.slab_margin < 0.5:
             raise ValueError(f"slab_margin must be in [0, 0.5), got {self.slab_margin}")
 
@@ -73,7 +76,7 @@ class ProxyTask:
         return 1 - 2 * (slab % 2)
 
     def simple_rule(self, x: torch.Tensor) -> torch.Tensor:
-        return x[:, 0].clone()
+        return x[:, 0].sign()
 
     def goal(self, x: torch.Tensor) -> torch.Tensor:
         return self.simple_rule(x) if self.reverse else self.complex_rule(x)
@@ -138,6 +141,7 @@ def sample_set(task: ProxyTask, which: str, n: int, seed: int) -> torch.Tensor:
         x[:, 0] = c
     else:
         x[:, 0] = -c
+    x[:, 0] *= task.proxy_scale
     return x
 
 

@@ -64,7 +64,8 @@ class Setup:
         t = self.task
         return {"name": "proxy", "phase": phase, "n_train": self.n_train, "n_test": self.n_test,
                 "labels": self.labels, "n_bits": t.n_bits, "k": t.k, "family": t.family,
-                "reverse": t.reverse, "slab_margin": t.slab_margin, "trigger": t.trigger}
+                "reverse": t.reverse, "slab_margin": t.slab_margin, "trigger": t.trigger,
+                **({"proxy_scale": t.proxy_scale} if t.proxy_scale != 1.0 else {})}
 
     def data(self, phase: int, **extra) -> ProxyData:
         return phase_data(self.task, phase, self.n_train, self.n_test, self.data_seed,
