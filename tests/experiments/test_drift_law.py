@@ -73,3 +73,19 @@ def test_start_share_and_goal_cost_of_hand_built_nets():
     assert law.start_share(proxy_net, setup)[0] == 0.5
     rev = Setup(ProxyTask(n_bits=3, k=1, reverse=True), n_train=64, n_test=64)
     assert law.proxy_cost(proxy_net, rev)[0] == pytest.approx(4.0)
+
+
+def test_token_setup_trains_through_the_engine_and_costs(tmp_path):
+    from goaldrift.experiments.goals import proxy_drift as drift
+    from goaldrift.experiments.goals import token_drift as tok
+    setup = tok.TokenSetup(ProxyTask(n_bits=4, k=2), d_model=8, n_heads=1, d_head=8, d_mlp=8, n_train=64, n_test=64)
+    run = drift.phase1(setup, [0, 1], 0.01, 0.1, 5, eval_every=5, root=tmp_path)
+    assert run.metrics["conflict_agreement"].shape == (2, 2)
+    sq = tok.squared_norm(run.model)
+    direct = [sum(float(p[k].detach().double().square().sum()) for p in run.model.parameters()) for k in range(2)]
+    assert sq == pytest.approx(direct, rel=1e-12)
+    data = setup.data(1)
+    m = law.training_margin(run.model, data.train_x, data.train_goal)
+    assert tok.network_cost(run, setup) == pytest.approx(sq / m, rel=1e-12)
+    with pytest.raises(ValueError, match="extra"):
+        setup.data(1, extra_x=1)

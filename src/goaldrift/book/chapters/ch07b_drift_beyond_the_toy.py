@@ -24,6 +24,20 @@ def _drift_resolved(v: dict) -> str | None:
     return None
 
 
+def _transformer_budget(v: dict) -> str | None:
+    # The law's predictions for the transformer's measured cost ratios reach about 10 and
+    # beyond: the half-lambda member must run to eta*lambda*t = 10.
+    if v["tf_phase2_steps"] * v["tf_learning_rate"] * v["tf_weight_decay"] / 2 < 10:
+        return "tf_phase2_steps * tf_learning_rate * tf_weight_decay / 2 must be >= 10 (the half-lambda member must reach eta*lambda*t = 10)"
+    if v["tf_eval_every"] * v["tf_learning_rate"] * v["tf_weight_decay"] > 0.25:
+        return "tf_eval_every * tf_learning_rate * tf_weight_decay must be <= 0.25 (drift points resolved to 0.25)"
+    if v["tf_learning_rate"] * v["tf_weight_decay"] > 0.05:
+        return "tf_learning_rate * tf_weight_decay must be <= 0.05 (1 - eta*lambda per step must stay near 1)"
+    if v["tf_k"] > v["tf_n_bits"] - 1:
+        return "tf_k must be <= tf_n_bits - 1 (token 0 is the proxy)"
+    return None
+
+
 def _task_fits(v: dict) -> str | None:
     if v["max_k"] > v["n_bits"] - 1:
         return "max_k must be <= n_bits - 1 (bit 0 is the proxy)"
@@ -34,7 +48,7 @@ def _task_fits(v: dict) -> str | None:
 
 DRIFT_BEYOND_THE_TOY = Chapter(
     name="drift_beyond_the_toy",
-    title="Beyond the toy: does the drift point follow the cost ratio?",
+    title="Beyond the toy: the drift point, the cost ratio and a transformer",
     params=[
         seed_param(),
         Param("n_seeds", int, 3, "phase-1 networks (init seeds) per task", low=1, high=64),
@@ -51,15 +65,29 @@ DRIFT_BEYOND_THE_TOY = Chapter(
         Param("weight_decay", float, 1.0, "phase-2 lambda", low=0.0, low_open=True, high=10.0),
         Param("phase2_steps", int, 600, "phase-2 steps", low=10, high=1_000_000),
         Param("eval_every", int, 10, "steps between evaluations", low=1, high=10_000),
+        Param("tf_n_bits", int, 8, "transformer: tokens before '='; token 0 is the proxy", low=3, high=32),
+        Param("tf_k", int, 3, "transformer: parity of tokens 1..tf_k is the goal", low=2, high=16),
+        Param("tf_d_model", int, 32, "transformer: residual width", low=4, high=512),
+        Param("tf_n_train", int, 512, "transformer: training sequences per phase", low=64, high=100_000),
+        Param("tf_phase1_steps", int, 1500, "transformer: phase-1 AdamW steps (goal and proxy-alone networks)", low=10, high=1_000_000),
+        Param("tf_phase1_lr", float, 0.003, "transformer: phase-1 learning rate", low=1e-5, high=0.03),
+        Param("tf_phase1_weight_decay", float, 0.3, "transformer: phase-1 weight decay", low=0.0, high=10.0),
+        Param("tf_learning_rate", float, 0.004, "transformer: phase-2 AdamW eta", low=1e-5, high=0.05),
+        Param("tf_weight_decay", float, 5.0, "transformer: largest phase-2 lambda (lambda/2 and 0 also run)", low=0.0, low_open=True, high=20.0),
+        Param("tf_phase2_steps", int, 2000, "transformer: phase-2 steps", low=10, high=1_000_000),
+        Param("tf_eval_every", int, 10, "transformer: steps between evaluations", low=1, high=10_000),
     ],
     profiles={
         "smoke": {"n_seeds": 1, "max_k": 2, "width": 32, "n_train": 256, "phase1_steps": 150, "phase1_lr": 0.01,
-                  "slab_phase1_steps": 150, "learning_rate": 0.01, "phase2_steps": 150, "eval_every": 5},
+                  "slab_phase1_steps": 150, "learning_rate": 0.01, "phase2_steps": 150, "eval_every": 5,
+                  "tf_d_model": 16, "tf_n_train": 128, "tf_phase1_steps": 150, "tf_phase1_lr": 0.01,
+                  "tf_learning_rate": 0.01, "tf_phase2_steps": 400, "tf_eval_every": 5},
         "paper": {"n_seeds": 10, "width": 256, "n_train": 4096, "phase1_steps": 3000, "slab_phase1_steps": 5000,
                   "learning_rate": 0.002, "phase2_steps": 1500, "eval_every": 20},
     },
-    constraints=[_budget_reaches_slow_drifts, _drift_resolved, _task_fits],
+    constraints=[_budget_reaches_slow_drifts, _drift_resolved, _task_fits, _transformer_budget],
     hypotheses=("H4",),
     headline_claim="drift_point_vs_cost_ratio",
-    claims_by_hypothesis={"H4": ("drift_point_vs_cost_ratio",)},
+    claims_by_hypothesis={"H4": ("drift_point_vs_cost_ratio", "transformer_drift_point", "transformer_lambda0_no_drift",
+                                  "transformer_reversal_no_drift", "transformer_equal_cost_no_drift")},
 )

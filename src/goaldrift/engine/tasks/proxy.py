@@ -196,3 +196,35 @@ def phase_data(task: ProxyTask, phase: int, n_train: int, n_test: int, seed: int
 def _proxy_task(data_seed: int, phase: int = 1, n_train: int = 2048, n_test: int = 1024,
                 labels: bool = False, **task) -> ProxyData:
     return phase_data(ProxyTask(**task), phase, n_train, n_test, data_seed, labels=labels)
+
+
+# ---- the same sets as token sequences, for the transformer --------------------
+
+EQUALS_TOKEN = 2  # tokens: 0 and 1 for the bits -1 and +1, then '=' last
+
+
+def to_tokens(x: torch.Tensor) -> torch.Tensor:
+    """±1 inputs ``[N, n]`` as token ids ``[N, n + 1]``: bit i -> 1 if x_i > 0 else 0,
+    then '=' (the transformer reads its output at the last position)."""
+    bits = (x > 0).long()
+    return torch.cat([bits, torch.full((x.shape[0], 1), EQUALS_TOKEN, dtype=torch.long)], dim=1)
+
+
+def token_data(task: ProxyTask, phase: int, n_train: int, n_test: int, seed: int) -> ProxyData:
+    """``phase_data`` with every input set as token sequences (parity family only);
+    the neutral set, which cannot zero a token, is fresh phase-1 data."""
+    if task.family != "parity" or task.proxy_scale != 1.0 or task.trigger:
+        raise ValueError("token data need the parity family, proxy_scale 1 and no trigger")
+    d = phase_data(task, phase, n_train, n_test, seed)
+    neutral = sample_set(task, "phase1", n_train, seed + 104729)
+    return ProxyData(
+        train_x=to_tokens(d.train_x), train_y=d.train_y, test_x=to_tokens(d.test_x), test_y=d.test_y,
+        conflict_x=to_tokens(d.conflict_x), conflict_goal=d.conflict_goal,
+        neutral_x=to_tokens(neutral), neutral_goal=task.goal(neutral).float(),
+        train_goal=d.train_goal, train_proxy=d.train_proxy,
+    )
+
+
+@register_task("proxy_tokens")
+def _proxy_token_task(data_seed: int, phase: int = 1, n_train: int = 2048, n_test: int = 1024, **task) -> ProxyData:
+    return token_data(ProxyTask(**task), phase, n_train, n_test, data_seed)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from goaldrift.experiments.goals.proxy_drift import complex_inputs, margin
+from goaldrift.experiments.goals.proxy_drift import complex_inputs, margin, model_inputs
 from goaldrift.theory.drift_law import predicted_drift_point
 
 
@@ -32,9 +32,9 @@ def balanced_cost(model, inputs: list[int]) -> np.ndarray:
 
 def training_margin(model, x: torch.Tensor, target: torch.Tensor) -> np.ndarray:
     """Mean signed output (output × ±1 target) per member on the given inputs ``[K]``."""
-    dev, dt = model.W_0.device, model.W_0.dtype
+    p0 = next(model.parameters())
     with torch.no_grad():
-        m = margin(model, x.to(dev, dt)).to(torch.float64)
+        m = margin(model, model_inputs(x, p0.device, p0.dtype)).to(torch.float64)
     return (m * target.to(m.device, torch.float64)).mean(1).cpu().numpy()
 
 

@@ -80,6 +80,11 @@ def margin(model, x: torch.Tensor) -> torch.Tensor:
     return out[..., 1] - out[..., 0] if out.shape[-1] == 2 else out[..., 0]
 
 
+def model_inputs(x: torch.Tensor, device, dtype) -> torch.Tensor:
+    """Inputs on the model's device; real inputs in its dtype, token ids unchanged."""
+    return x.to(device, dtype) if x.is_floating_point() else x.to(device)
+
+
 def complex_inputs(task: ProxyTask) -> list[int]:
     return list(range(1, task.k + 1)) if task.family == "parity" else [1]
 
@@ -100,16 +105,21 @@ def drift_metrics(loss: str, task: ProxyTask):
     """The metric function the engine calls at every evaluation."""
 
     def fn(model, data: ProxyData, step: int) -> dict[str, torch.Tensor]:
-        dev, dt = model.W_0.device, model.W_0.dtype
-        m_conf = margin(model, data.conflict_x.to(dev, dt))
+        p0 = next(model.parameters())
+        dev, dt = p0.device, p0.dtype
+        m_conf = margin(model, model_inputs(data.conflict_x, dev, dt))
         goal = data.conflict_goal.to(dev, dt)
         out = {"conflict_agreement": ((m_conf > 0) == (goal > 0)).to(torch.float64).mean(1),
                "conflict_margin": (m_conf * goal).to(torch.float64).mean(1)}
-        neutral = model.predict(data.neutral_x.to(dev, dt)).to(torch.float64)
+        neutral = model.predict(model_inputs(data.neutral_x, dev, dt)).to(torch.float64)
         g = data.neutral_goal.to(dev)
         y = ((g + 1) / 2).long() if loss == "cross_entropy" else g.to(torch.float64)
         out["excluded_loss"] = per_member_loss(loss, neutral, y)
-        out.update(pathway_norms(model, task))
+        if hasattr(model, "W_0"):  # the MLP's pathways; other models report their total norm
+            out.update(pathway_norms(model, task))
+        else:
+            out["total_norm"] = sum(p.detach().to(torch.float64).square().flatten(1).sum(1)
+                                    for p in model.parameters()).sqrt()
         return out
 
     fn.__name__ = f"drift_metrics_{loss}"
