@@ -148,19 +148,19 @@ def tile_state(state: dict[str, torch.Tensor], sources: list[int]) -> dict[str, 
 
 def phase2(setup: Setup, start, members: list[Member], steps: int, kind: str = "adamw",
            eval_every: int = 50, masks=None, data: ProxyData | None = None, momentum: float = 0.0,
-           extra_metrics: dict | None = None, root=None) -> runs.Run:
+           extra_metrics: dict | None = None, root=None, eps: float = 1e-8) -> runs.Run:
     """Continue phase-1 networks (``start``: a Run or a state dict) on phase-2 data.
 
     ``masks``: the optimiser's element-wise {"frozen"|"exempt": {name: bool [K, ...]}}.
     ``data`` replaces the phase-2 data (e.g. phase-1 data for the trigger test);
-    ``extra_metrics`` ({name: fn}) are evaluated beside the drift metrics.
+    ``extra_metrics`` ({name: fn}) are evaluated beside the drift metrics; ``eps`` is Adam's ε.
     """
     state = start.model.state_dict() if hasattr(start, "model") else start
     init = tile_state(state, [m.source for m in members])
     data = data if data is not None else setup.data(2)
     config = RunConfig(task=setup.task_spec(2), model=setup.model(),
                        optim=OptimConfig(kind=kind, lr=[m.lr for m in members],
-                                         weight_decay=[m.weight_decay for m in members], momentum=momentum),
+                                         weight_decay=[m.weight_decay for m in members], momentum=momentum, eps=eps),
                        steps=steps, seeds=list(range(len(members))), data_seed=setup.data_seed,
                        loss=setup.loss, eval_every=eval_every, checkpoint_every=None)
     metrics = {f"drift_{setup.loss}": drift_metrics(setup.loss, setup.task), **(extra_metrics or {})}
