@@ -89,3 +89,15 @@ def test_token_setup_trains_through_the_engine_and_costs(tmp_path):
     assert tok.network_cost(run, setup) == pytest.approx(sq / m, rel=1e-12)
     with pytest.raises(ValueError, match="extra"):
         setup.data(1, extra_x=1)
+
+
+def test_recipe_decay_budget_and_regimes():
+    from goaldrift.experiments.decay.recipes import RECIPES, Recipe
+    const = Recipe("c", "x", "pretraining", 1e-3, 0.1, steps=1000, warmup=0, decay_end=0, final_fraction=1.0,
+                   decay="constant", source="test")
+    assert law.recipe_decay_budget(const) == pytest.approx(-1000 * math.log1p(-1e-4), rel=1e-12)
+    assert law.recipe_decay_budget(const) == pytest.approx(0.1, rel=1e-3)  # ≈ eta * lambda * t
+    unstated = [r for r in RECIPES if r.weight_decay is None][0]
+    assert math.isnan(law.recipe_decay_budget(unstated))
+    assert law.regimes_reaching({"a": 0.5, "b": 0.1, "c": float("nan")}, 0.35) == ["a"]
+    assert law.regimes_reaching({"a": 0.5}, float("inf")) == []

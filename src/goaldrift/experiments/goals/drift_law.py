@@ -84,3 +84,16 @@ def law_hit(measured: np.ndarray, predicted: np.ndarray, budget: float, factor: 
         elif np.isfinite(p) and p > 0:
             out[i] = abs(np.log(m / p)) <= np.log(factor)
     return out
+
+
+def recipe_decay_budget(recipe) -> float:
+    """The ηλt a published recipe supplies, as e-folds of decay of an unused weight,
+    -Σ_t ln(1 - η_t λ) (≈ Σ_t η_t λ); nan where the recipe states no λ."""
+    if recipe.weight_decay is None:
+        return float("nan")
+    return float(-np.log1p(-recipe.weight_decay * recipe.schedule()).sum())
+
+
+def regimes_reaching(budgets: dict[str, float], drift_point: float) -> list[str]:
+    """Names of the recipes whose decay budget reaches a measured drift point."""
+    return [name for name, b in budgets.items() if np.isfinite(b) and np.isfinite(drift_point) and b >= drift_point]
