@@ -1,5 +1,5 @@
 """The chapter registry: every chapter specification (one module per chapter,
-ch01_... to ch10_..., in reading order), by name; used by the CLI, the site
+ch01_... to ch10_..., in reading order; ch07b_ sits between ch07 and ch08), by name; used by the CLI, the site
 and the tests for all chapters."""
 
 from __future__ import annotations
