@@ -51,3 +51,24 @@ def test_limits():
     assert th.predicted_drift_point(1.0, 0.99) == math.inf
     assert th.predicted_drift_point(3.0, 0.4) == 0.0          # already past the crossing
     assert simulate_drift_point(0.7, 0.99, dx=1e-3) == math.inf
+
+
+def test_scale_invariant_drift_point_against_a_layernorm_network():
+    import torch
+    from goaldrift.engine.models import LNMLPConfig, build_model
+    d = th.scale_invariant_drift_point()
+    L_free = [s for s in d.result.free_symbols][0]
+    assert float(d.result.subs(L_free, 1)) == pytest.approx(math.log(2), rel=1e-14)
+    assert float(d.result.subs(L_free, 2)) == pytest.approx(math.log(2) / 2, rel=1e-14)
+    # independent check: decaying every weight of a LayerNorm network by c scales its output
+    # (without readout bias) by c exactly once: the hidden layer is scale-invariant
+    net = build_model(LNMLPConfig(d_in=5, d_hidden=16), [3], dtype=torch.float64)
+    with torch.no_grad():
+        net.b_1.zero_(); net.b_0.normal_()
+        x = torch.randn(40, 5, dtype=torch.float64)
+        f0 = net.predict(x).clone()
+        c = 0.6
+        for p in net.parameters():
+            p.mul_(c)
+        assert torch.allclose(net.predict(x), c * f0, rtol=1e-4, atol=1e-9)  # LN eps breaks it at ~1e-5 relative
+        assert not torch.allclose(net.predict(x), c**2 * f0, rtol=1e-2)  # not the degree-2 MLP rule

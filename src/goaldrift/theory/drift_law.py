@@ -88,3 +88,18 @@ def predicted_drift_point(ratio: float, start_share: float) -> float:
     if ratio <= 1:
         return math.inf
     return (ratio * math.log(2 * start_share) + math.log(1 / (2 * (1 - start_share)))) / (2 * (ratio - 1))
+
+
+def scale_invariant_drift_point() -> Derivation:
+    """A network whose decayed factors split into scale-invariant ones (behind a
+    normalisation: shrinking them changes nothing) and L_free homogeneous ones
+    loses aligned output as e^{-L_free ηλt}; with the restoring all through the
+    proxy (ρ → ∞) the drift point is ln2 / L_free, on the ηλt clock. For a
+    LayerNorm hidden layer and a linear readout, L_free = 1: ln 2. The rotation
+    of the scale-invariant weights (rate √(2ηλ)) moves no output by itself."""
+    L_free = sp.Symbol("L_free", positive=True, integer=True)
+    A_t = sp.exp(-L_free * x)
+    (xd,) = sp.solve(sp.Eq(A_t - (1 - A_t), 0), x)
+    xd = sp.simplify(xd)
+    return Derivation(xd, (sp.Eq(sp.Symbol("A"), A_t), sp.Eq(sp.Symbol(r"\eta\lambda t_d"), xd),
+                           sp.Eq(sp.Symbol(r"\eta\lambda t_d|_{L_{free}=1}"), xd.subs(L_free, 1))))

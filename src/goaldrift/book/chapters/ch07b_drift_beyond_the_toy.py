@@ -38,6 +38,18 @@ def _transformer_budget(v: dict) -> str | None:
     return None
 
 
+def _layernorm_budget(v: dict) -> str | None:
+    # The slower member (lambda/4) must pass the degree-1 drift point ln 2 with a 50% margin,
+    # and also the sqrt clock's reading of it must be resolved: 3 evaluations before ln 2.
+    if v["ln_phase2_steps"] * v["ln_learning_rate"] * v["ln_weight_decay"] / 4 < 1.04:
+        return "ln_phase2_steps * ln_learning_rate * ln_weight_decay / 4 must be >= 1.04 (1.5 ln 2 for the slower member)"
+    if v["eval_every"] * v["ln_learning_rate"] * v["ln_weight_decay"] > 0.23:
+        return "eval_every * ln_learning_rate * ln_weight_decay must be <= 0.23 (3 evaluations before ln 2)"
+    if v["ln_learning_rate"] * v["ln_weight_decay"] > 0.05:
+        return "ln_learning_rate * ln_weight_decay must be <= 0.05 (1 - eta*lambda per step must stay near 1)"
+    return None
+
+
 def _task_fits(v: dict) -> str | None:
     if v["max_k"] > v["n_bits"] - 1:
         return "max_k must be <= n_bits - 1 (bit 0 is the proxy)"
@@ -76,6 +88,9 @@ DRIFT_BEYOND_THE_TOY = Chapter(
         Param("tf_weight_decay", float, 5.0, "transformer: largest phase-2 lambda (lambda/2 and 0 also run)", low=0.0, low_open=True, high=20.0),
         Param("tf_phase2_steps", int, 2000, "transformer: phase-2 steps", low=10, high=1_000_000),
         Param("tf_eval_every", int, 10, "transformer: steps between evaluations", low=1, high=10_000),
+        Param("ln_learning_rate", float, 0.004, "LayerNorm network: phase-2 AdamW eta", low=1e-5, high=0.05),
+        Param("ln_weight_decay", float, 2.0, "LayerNorm network: largest phase-2 lambda (lambda/4 and 0 also run)", low=0.0, low_open=True, high=10.0),
+        Param("ln_phase2_steps", int, 800, "LayerNorm network: phase-2 steps", low=10, high=1_000_000),
         Param("ce_phase2_steps", int, 1500, "cross-entropy comparison: phase-2 steps (lambda = 0)", low=10, high=1_000_000),
         Param("ce_eps_large", float, 0.01, "cross-entropy comparison: Adam's large epsilon", low=1e-6, high=1.0),
         Param("sgd_lr", float, 0.1, "cross-entropy comparison: SGD learning rate", low=1e-4, high=0.2),
@@ -84,15 +99,18 @@ DRIFT_BEYOND_THE_TOY = Chapter(
         "smoke": {"n_seeds": 1, "max_k": 2, "width": 32, "n_train": 256, "phase1_steps": 150, "phase1_lr": 0.01,
                   "slab_phase1_steps": 150, "learning_rate": 0.01, "phase2_steps": 150, "eval_every": 5,
                   "tf_d_model": 16, "tf_n_train": 128, "tf_phase1_steps": 150, "tf_phase1_lr": 0.01,
-                  "tf_learning_rate": 0.01, "tf_phase2_steps": 400, "tf_eval_every": 5, "ce_phase2_steps": 150},
+                  "tf_learning_rate": 0.01, "tf_phase2_steps": 400, "tf_eval_every": 5, "ce_phase2_steps": 150,
+                  "ln_learning_rate": 0.01, "ln_phase2_steps": 250},
         "paper": {"n_seeds": 10, "width": 256, "n_train": 4096, "phase1_steps": 3000, "slab_phase1_steps": 5000,
                   "learning_rate": 0.002, "phase2_steps": 1500, "eval_every": 20},
     },
-    constraints=[_budget_reaches_slow_drifts, _drift_resolved, _task_fits, _transformer_budget],
+    constraints=[_budget_reaches_slow_drifts, _drift_resolved, _task_fits, _transformer_budget, _layernorm_budget],
     hypotheses=("H4",),
     headline_claim="drift_point_vs_cost_ratio",
     # ce_drift_from_normalised_step explains a different mechanism (the loss-driven drift of
     # cross-entropy under Adam): reported on the chapter's verdicts, not counted for H4.
     claims_by_hypothesis={"H4": ("drift_point_vs_cost_ratio", "transformer_drift_point", "transformer_lambda0_no_drift",
-                                  "transformer_reversal_no_drift", "transformer_equal_cost_no_drift")},
+                                  "transformer_reversal_no_drift", "transformer_equal_cost_no_drift",
+                                  "layernorm_drift_clock", "layernorm_drift_point_ln2", "layernorm_lambda0_no_drift",
+                                  "layernorm_reversal_no_drift")},
 )

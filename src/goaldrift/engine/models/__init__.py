@@ -13,11 +13,12 @@ from __future__ import annotations
 import torch
 
 from goaldrift.engine.models.gated import GatedGoal, GatedGoalConfig
+from goaldrift.engine.models.ln_mlp import LNMLP, LNMLPConfig
 from goaldrift.engine.models.mlp import MLP, MLPConfig
 from goaldrift.engine.models.transformer import Transformer, TransformerConfig
 
 MODEL_KINDS = {"transformer": (TransformerConfig, Transformer), "mlp": (MLPConfig, MLP),
-               "gated_goal": (GatedGoalConfig, GatedGoal)}
+               "gated_goal": (GatedGoalConfig, GatedGoal), "ln_mlp": (LNMLPConfig, LNMLP)}
 
 
 def model_kind(cfg) -> str:
@@ -32,4 +33,4 @@ def build_model(cfg, seeds, dtype=torch.float32, device="cpu"):
     return cls(cfg, seeds, dtype=dtype, device=device)
 
 
-__all__ = ["GatedGoal", "GatedGoalConfig", "MLP", "MLPConfig", "Transformer", "TransformerConfig", "build_model", "model_kind", "MODEL_KINDS"]
+__all__ = ["GatedGoal", "GatedGoalConfig", "LNMLP", "LNMLPConfig", "MLP", "MLPConfig", "Transformer", "TransformerConfig", "build_model", "model_kind", "MODEL_KINDS"]

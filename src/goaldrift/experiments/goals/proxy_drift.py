@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from goaldrift.engine import runs
-from goaldrift.engine.models import MLPConfig
+from goaldrift.engine.models import LNMLPConfig, MLPConfig
 from goaldrift.engine.tasks.proxy import ProxyData, ProxyTask, phase_data
 from goaldrift.engine.train import OptimConfig, RunConfig, per_member_loss
 
@@ -55,7 +55,12 @@ class Setup:
     def labels(self) -> bool:
         return self.loss == "cross_entropy"
 
-    def model(self) -> MLPConfig:
+    layer_norm: bool = False  # LayerNorm before the ReLU (a scale-invariant hidden layer)
+
+    def model(self):
+        if self.layer_norm:
+            return LNMLPConfig(d_in=self.task.d_in, d_hidden=self.width, d_out=2 if self.labels else 1,
+                               init_scale=self.init_scale)
         return MLPConfig(d_in=self.task.d_in, d_hidden=self.width, d_out=2 if self.labels else 1,
                          init_scale=self.init_scale)
 
