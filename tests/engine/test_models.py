@@ -141,3 +141,20 @@ def test_modular_split_is_the_published_one():
     assert (d.train_x[:, 2] == 13).all()
     oh = modular_data(p=13, train_frac=0.3, seed=4, encoding="onehot")
     assert oh.train_x.shape == (50, 26) and torch.equal(oh.train_x[:, :13].argmax(1), d.train_x[:, 0])
+
+
+def test_layernorm_mlp_is_scale_invariant_in_its_hidden_layer_and_round_trips():
+    import torch
+    from goaldrift.engine.models import LNMLPConfig, build_model, model_kind
+    from goaldrift.engine.train import OptimConfig, RunConfig
+    cfg = LNMLPConfig(d_in=4, d_hidden=8)
+    assert model_kind(cfg) == "ln_mlp"
+    net = build_model(cfg, [0, 1], dtype=torch.float64)
+    x = torch.randn(10, 4, dtype=torch.float64)
+    with torch.no_grad():
+        net.b_0.normal_()
+        f0 = net.predict(x).clone()
+        net.W_0.mul_(3.0); net.b_0.mul_(3.0)
+    assert torch.allclose(net.predict(x), f0, rtol=1e-4)
+    rc = RunConfig(task={"name": "proxy"}, model=cfg, optim=OptimConfig(), steps=1, seeds=[0])
+    assert RunConfig.from_dict(rc.to_dict()).model == cfg

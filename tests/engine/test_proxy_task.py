@@ -87,3 +87,28 @@ def test_bad_sets_are_refused():
         sample_set(ProxyTask(), "phase3", 10, 0)
     with pytest.raises(ValueError, match="phase must be"):
         phase_data(ProxyTask(), 3, 10, 10, 0)
+
+
+def test_proxy_scale_scales_bit_zero_and_keeps_the_rules():
+    from goaldrift.engine.tasks.proxy import ProxyTask, sample_set
+    task = ProxyTask(n_bits=6, k=2, proxy_scale=0.1)
+    for which in ("phase1", "phase2", "conflict"):
+        x = sample_set(task, which, 64, 3)
+        assert set(x[:, 0].abs().tolist()) == {0.1}
+        assert set(x[:, 1:].abs().flatten().tolist()) == {1.0}
+    x2 = sample_set(task, "phase2", 64, 3)
+    assert (task.proxy(x2) == task.goal(x2)).all() and set(task.proxy(x2).tolist()) == {-1.0, 1.0}
+    with pytest.raises(ValueError, match="proxy_scale"):
+        ProxyTask(proxy_scale=0.0)
+
+
+def test_token_data_matches_the_bit_sets():
+    from goaldrift.engine.tasks.proxy import EQUALS_TOKEN, ProxyTask, phase_data, to_tokens, token_data
+    task = ProxyTask(n_bits=5, k=3)
+    bits, toks = phase_data(task, 2, 32, 16, 0), token_data(task, 2, 32, 16, 0)
+    assert toks.train_x.dtype == torch.long and toks.train_x.shape == (32, 6)
+    assert (toks.train_x[:, -1] == EQUALS_TOKEN).all()
+    assert torch.equal(toks.train_x[:, :5], (bits.train_x > 0).long())
+    assert torch.equal(toks.conflict_x, to_tokens(bits.conflict_x)) and torch.equal(toks.train_y, bits.train_y)
+    with pytest.raises(ValueError, match="parity"):
+        token_data(ProxyTask(n_bits=5, k=2, family="slab"), 1, 32, 16, 0)

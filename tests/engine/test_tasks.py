@@ -8,11 +8,11 @@ import sys
 import pytest
 
 from conftest import REPO, run_cli
-from goaldrift.engine.models import GatedGoalConfig, MLPConfig
+from goaldrift.engine.models import GatedGoalConfig, MLPConfig, TransformerConfig
 from goaldrift.engine.tasks import TASKS
 from goaldrift.engine.train import OptimConfig, RunConfig
 
-ALL_TASKS = ["linear_regression", "modular_addition", "proxy", "teacher_outputs"]
+ALL_TASKS = ["linear_regression", "modular_addition", "proxy", "proxy_tokens", "teacher_outputs"]
 
 
 def test_every_task_registers_with_the_engine_alone():
@@ -30,6 +30,16 @@ def proxy_spec() -> dict:
         model=MLPConfig(d_in=6, d_hidden=8, d_out=1), optim=OptimConfig(kind="adamw", lr=0.01, weight_decay=0.1),
         steps=20, seeds=[0], loss="mse", eval_every=10, checkpoint_every=None, device="cpu")
     return {"name": "proxy_tiny", "members_per_run": 2, "grid": {"weight_decay": [0.0, 0.5]},
+            "base": base.to_dict()}
+
+
+def proxy_tokens_spec() -> dict:
+    base = RunConfig(
+        task={"name": "proxy_tokens", "phase": 1, "n_train": 64, "n_test": 32, "n_bits": 5, "k": 2},
+        model=TransformerConfig(d_vocab=3, d_vocab_out=1, n_ctx=6, d_model=8, n_heads=1, d_head=8, d_mlp=8),
+        optim=OptimConfig(kind="adamw", lr=0.01, weight_decay=0.1),
+        steps=20, seeds=[0], loss="mse", eval_every=10, checkpoint_every=None, device="cpu")
+    return {"name": "proxy_tokens_tiny", "members_per_run": 2, "grid": {"weight_decay": [0.0, 0.5]},
             "base": base.to_dict()}
 
 
@@ -52,6 +62,8 @@ def regression_spec() -> dict:
 def test_sweep_accepts_every_registered_task(tmp_path, task):
     if task == "proxy":
         spec = proxy_spec()
+    elif task == "proxy_tokens":
+        spec = proxy_tokens_spec()
     elif task == "teacher_outputs":
         spec = teacher_spec()
     elif task == "linear_regression":

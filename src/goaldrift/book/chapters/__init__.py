@@ -1,5 +1,5 @@
 """The chapter registry: every chapter specification (one module per chapter,
-ch01_... to ch10_..., in reading order), by name; used by the CLI, the site
+ch01_... to ch11_..., in reading order), by name; used by the CLI, the site
 and the tests for all chapters."""
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from goaldrift.book.chapters.ch04_grokking_replication import GROKKING_REPLICATI
 from goaldrift.book.chapters.ch05_cleanup_scaling import CLEANUP_SCALING
 from goaldrift.book.chapters.ch06_ungrokking import UNGROKKING
 from goaldrift.book.chapters.ch07_proxy_drift import PROXY_DRIFT
-from goaldrift.book.chapters.ch08_protecting_goals import PROTECTING_GOALS
-from goaldrift.book.chapters.ch09_price_of_persistence import PRICE_OF_PERSISTENCE
-from goaldrift.book.chapters.ch10_real_runs_decay import REAL_RUNS_DECAY
+from goaldrift.book.chapters.ch08_drift_beyond_the_toy import DRIFT_BEYOND_THE_TOY
+from goaldrift.book.chapters.ch09_protecting_goals import PROTECTING_GOALS
+from goaldrift.book.chapters.ch10_price_of_persistence import PRICE_OF_PERSISTENCE
+from goaldrift.book.chapters.ch11_real_runs_decay import REAL_RUNS_DECAY
 from goaldrift.book.params import ParamError
 
 # In reading order (the order of _toc.yml, of the verdicts page and of `goaldrift book`).
@@ -23,7 +24,7 @@ CHAPTERS: dict[str, Chapter] = {
     for c in [
         L2_EQUILIBRIUM, FACTORISED_SIMPLICITY, ROTATIONAL_EQUILIBRIUM,
         GROKKING_REPLICATION, CLEANUP_SCALING, UNGROKKING,
-        PROXY_DRIFT, PROTECTING_GOALS, PRICE_OF_PERSISTENCE,
+        PROXY_DRIFT, DRIFT_BEYOND_THE_TOY, PROTECTING_GOALS, PRICE_OF_PERSISTENCE,
         REAL_RUNS_DECAY,
     ]
 }

@@ -13,13 +13,15 @@ from __future__ import annotations
 import torch
 
 from goaldrift.engine.models.gated import GatedGoal, GatedGoalConfig
+from goaldrift.engine.models.ln_mlp import LNMLP, LNMLPConfig
 from goaldrift.engine.models.mlp import MLP, MLPConfig
 from goaldrift.engine.models.store import StoreMLP, StoreMLPConfig
 from goaldrift.engine.models.transformer import Transformer, TransformerConfig
 
-# store_mlp before mlp: its config is an MLPConfig too, and model_kind takes the first match
+# store_mlp (and ln_mlp) before mlp: a config that subclasses MLPConfig must match first,
+# and model_kind takes the first match
 MODEL_KINDS = {"transformer": (TransformerConfig, Transformer), "store_mlp": (StoreMLPConfig, StoreMLP),
-               "mlp": (MLPConfig, MLP),
+               "ln_mlp": (LNMLPConfig, LNMLP), "mlp": (MLPConfig, MLP),
                "gated_goal": (GatedGoalConfig, GatedGoal)}
 
 
@@ -35,4 +37,5 @@ def build_model(cfg, seeds, dtype=torch.float32, device="cpu"):
     return cls(cfg, seeds, dtype=dtype, device=device)
 
 
-__all__ = ["GatedGoal", "GatedGoalConfig", "MLP", "MLPConfig", "StoreMLP", "StoreMLPConfig", "Transformer", "TransformerConfig", "build_model", "model_kind", "MODEL_KINDS"]
+__all__ = ["GatedGoal", "GatedGoalConfig", "LNMLP", "LNMLPConfig", "MLP", "MLPConfig", "StoreMLP", "StoreMLPConfig",
+           "Transformer", "TransformerConfig", "build_model", "model_kind", "MODEL_KINDS"]

@@ -47,6 +47,7 @@ class ProxyTask:
     reverse: bool = False
     slab_margin: float = 0.1
     trigger: bool = False
+    proxy_scale: float = 1.0  # bit 0 takes the values ±proxy_scale (its rule is its sign)
 
     def __post_init__(self):
         if self.family not in FAMILIES:
@@ -55,6 +56,8 @@ class ProxyTask:
             raise ValueError(f"parity needs 1 <= k <= n_bits - 1, got k={self.k}, n_bits={self.n_bits}")
         if self.family == "slab" and not (self.k >= 2 and self.n_bits >= 2):
             raise ValueError(f"the slab rule needs k >= 2 slabs and n_bits >= 2, got k={self.k}")
+        if not self.proxy_scale > 0:
+            raise ValueError(f"proxy_scale must be > 0, got {self.proxy_scale}")
         if not 0 <= self.slab_margin < 0.5:
             raise ValueError(f"slab_margin must be in [0, 0.5), got {self.slab_margin}")
 
@@ -73,7 +76,7 @@ class ProxyTask:
         return 1 - 2 * (slab % 2)
 
     def simple_rule(self, x: torch.Tensor) -> torch.Tensor:
-        return x[:, 0].clone()
+        return x[:, 0].sign()
 
     def goal(self, x: torch.Tensor) -> torch.Tensor:
         return self.simple_rule(x) if self.reverse else self.complex_rule(x)
@@ -138,6 +141,7 @@ def sample_set(task: ProxyTask, which: str, n: int, seed: int) -> torch.Tensor:
         x[:, 0] = c
     else:
         x[:, 0] = -c
+    x[:, 0] *= task.proxy_scale
     return x
 
 
@@ -192,3 +196,35 @@ def phase_data(task: ProxyTask, phase: int, n_train: int, n_test: int, seed: int
 def _proxy_task(data_seed: int, phase: int = 1, n_train: int = 2048, n_test: int = 1024,
                 labels: bool = False, **task) -> ProxyData:
     return phase_data(ProxyTask(**task), phase, n_train, n_test, data_seed, labels=labels)
+
+
+# ---- the same sets as token sequences, for the transformer --------------------
+
+EQUALS_TOKEN = 2  # tokens: 0 and 1 for the bits -1 and +1, then '=' last
+
+
+def to_tokens(x: torch.Tensor) -> torch.Tensor:
+    """±1 inputs ``[N, n]`` as token ids ``[N, n + 1]``: bit i -> 1 if x_i > 0 else 0,
+    then '=' (the transformer reads its output at the last position)."""
+    bits = (x > 0).long()
+    return torch.cat([bits, torch.full((x.shape[0], 1), EQUALS_TOKEN, dtype=torch.long)], dim=1)
+
+
+def token_data(task: ProxyTask, phase: int, n_train: int, n_test: int, seed: int) -> ProxyData:
+    """``phase_data`` with every input set as token sequences (parity family only);
+    the neutral set, which cannot zero a token, is fresh phase-1 data."""
+    if task.family != "parity" or task.proxy_scale != 1.0 or task.trigger:
+        raise ValueError("token data need the parity family, proxy_scale 1 and no trigger")
+    d = phase_data(task, phase, n_train, n_test, seed)
+    neutral = sample_set(task, "phase1", n_train, seed + 104729)
+    return ProxyData(
+        train_x=to_tokens(d.train_x), train_y=d.train_y, test_x=to_tokens(d.test_x), test_y=d.test_y,
+        conflict_x=to_tokens(d.conflict_x), conflict_goal=d.conflict_goal,
+        neutral_x=to_tokens(neutral), neutral_goal=task.goal(neutral).float(),
+        train_goal=d.train_goal, train_proxy=d.train_proxy,
+    )
+
+
+@register_task("proxy_tokens")
+def _proxy_token_task(data_seed: int, phase: int = 1, n_train: int = 2048, n_test: int = 1024, **task) -> ProxyData:
+    return token_data(ProxyTask(**task), phase, n_train, n_test, data_seed)

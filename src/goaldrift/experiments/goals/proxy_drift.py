@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from goaldrift.engine import runs
-from goaldrift.engine.models import MLPConfig
+from goaldrift.engine.models import LNMLPConfig, MLPConfig
 from goaldrift.engine.tasks.proxy import ProxyData, ProxyTask, phase_data
 from goaldrift.engine.train import OptimConfig, RunConfig, per_member_loss
 
@@ -55,7 +55,12 @@ class Setup:
     def labels(self) -> bool:
         return self.loss == "cross_entropy"
 
-    def model(self) -> MLPConfig:
+    layer_norm: bool = False  # LayerNorm before the ReLU (a scale-invariant hidden layer)
+
+    def model(self):
+        if self.layer_norm:
+            return LNMLPConfig(d_in=self.task.d_in, d_hidden=self.width, d_out=2 if self.labels else 1,
+                               init_scale=self.init_scale)
         return MLPConfig(d_in=self.task.d_in, d_hidden=self.width, d_out=2 if self.labels else 1,
                          init_scale=self.init_scale)
 
@@ -64,7 +69,8 @@ class Setup:
         t = self.task
         return {"name": "proxy", "phase": phase, "n_train": self.n_train, "n_test": self.n_test,
                 "labels": self.labels, "n_bits": t.n_bits, "k": t.k, "family": t.family,
-                "reverse": t.reverse, "slab_margin": t.slab_margin, "trigger": t.trigger}
+                "reverse": t.reverse, "slab_margin": t.slab_margin, "trigger": t.trigger,
+                **({"proxy_scale": t.proxy_scale} if t.proxy_scale != 1.0 else {})}
 
     def data(self, phase: int, **extra) -> ProxyData:
         return phase_data(self.task, phase, self.n_train, self.n_test, self.data_seed,
@@ -77,6 +83,11 @@ def margin(model, x: torch.Tensor) -> torch.Tensor:
     """Signed output per member ``[K, N]``: the logit difference for two classes."""
     out = model.predict(x)
     return out[..., 1] - out[..., 0] if out.shape[-1] == 2 else out[..., 0]
+
+
+def model_inputs(x: torch.Tensor, device, dtype) -> torch.Tensor:
+    """Inputs on the model's device; real inputs in its dtype, token ids unchanged."""
+    return x.to(device, dtype) if x.is_floating_point() else x.to(device)
 
 
 def complex_inputs(task: ProxyTask) -> list[int]:
@@ -99,16 +110,21 @@ def drift_metrics(loss: str, task: ProxyTask):
     """The metric function the engine calls at every evaluation."""
 
     def fn(model, data: ProxyData, step: int) -> dict[str, torch.Tensor]:
-        dev, dt = model.W_0.device, model.W_0.dtype
-        m_conf = margin(model, data.conflict_x.to(dev, dt))
+        p0 = next(model.parameters())
+        dev, dt = p0.device, p0.dtype
+        m_conf = margin(model, model_inputs(data.conflict_x, dev, dt))
         goal = data.conflict_goal.to(dev, dt)
         out = {"conflict_agreement": ((m_conf > 0) == (goal > 0)).to(torch.float64).mean(1),
                "conflict_margin": (m_conf * goal).to(torch.float64).mean(1)}
-        neutral = model.predict(data.neutral_x.to(dev, dt)).to(torch.float64)
+        neutral = model.predict(model_inputs(data.neutral_x, dev, dt)).to(torch.float64)
         g = data.neutral_goal.to(dev)
         y = ((g + 1) / 2).long() if loss == "cross_entropy" else g.to(torch.float64)
         out["excluded_loss"] = per_member_loss(loss, neutral, y)
-        out.update(pathway_norms(model, task))
+        if hasattr(model, "W_0"):  # the MLP's pathways; other models report their total norm
+            out.update(pathway_norms(model, task))
+        else:
+            out["total_norm"] = sum(p.detach().to(torch.float64).square().flatten(1).sum(1)
+                                    for p in model.parameters()).sqrt()
         return out
 
     fn.__name__ = f"drift_metrics_{loss}"
@@ -140,20 +156,20 @@ def tile_state(state: dict[str, torch.Tensor], sources: list[int]) -> dict[str, 
 
 def phase2(setup: Setup, start, members: list[Member], steps: int, kind: str = "adamw",
            eval_every: int = 50, masks=None, data: ProxyData | None = None, momentum: float = 0.0,
-           extra_metrics: dict | None = None, root=None, model=None) -> runs.Run:
+           extra_metrics: dict | None = None, root=None, model=None, eps: float = 1e-8) -> runs.Run:
     """Continue phase-1 networks (``start``: a Run or a state dict) on phase-2 data.
 
     ``masks``: the optimiser's element-wise {"frozen"|"exempt": {name: bool [K, ...]}}.
     ``data`` replaces the phase-2 data (e.g. phase-1 data for the trigger test);
     ``extra_metrics`` ({name: fn}) are evaluated beside the drift metrics; ``model``
-    replaces the setup's MLP config.
+    replaces the setup's MLP config; ``eps`` is Adam's ε.
     """
     state = start.model.state_dict() if hasattr(start, "model") else start
     init = tile_state(state, [m.source for m in members])
     data = data if data is not None else setup.data(2)
     config = RunConfig(task=setup.task_spec(2), model=model or setup.model(),
                        optim=OptimConfig(kind=kind, lr=[m.lr for m in members],
-                                         weight_decay=[m.weight_decay for m in members], momentum=momentum),
+                                         weight_decay=[m.weight_decay for m in members], momentum=momentum, eps=eps),
                        steps=steps, seeds=list(range(len(members))), data_seed=setup.data_seed,
                        loss=setup.loss, eval_every=eval_every, checkpoint_every=None)
     metrics = {f"drift_{setup.loss}": drift_metrics(setup.loss, setup.task), **(extra_metrics or {})}

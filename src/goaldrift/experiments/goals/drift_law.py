@@ -1,0 +1,99 @@
+"""Testing the drift-point law in the cost ratio: pathway costs measured apart from the
+drift run, the law's prediction, and its score; used by chapter drift_beyond_the_toy.
+
+The cost of a pathway at the training margin is its balanced L2 cost: for a
+one-hidden-layer ReLU network, 2 Σ_j |v_j| ‖w_j,S‖ (readout v, input weights
+w on the inputs S the rule reads, plus the bias), the smallest squared norm
+of the same function after rebalancing each unit (AM-GM), divided by the
+mean training margin (the cost is linear in the output for degree 2). The
+goal's cost comes from the phase-1 network; the proxy's from a network
+trained on the proxy alone (the reversed task's phase 1: the label is the
+proxy bit, independent of every other input).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from goaldrift.experiments.goals.proxy_drift import complex_inputs, margin, model_inputs
+from goaldrift.theory.drift_law import predicted_drift_point
+
+
+def balanced_cost(model, inputs: list[int]) -> np.ndarray:
+    """2 Σ_j |v_j| ‖(w_j,S, b_j)‖ per member ``[K]``: the cheapest squared norm of the
+    units' contribution after moving scale between each unit's input and readout."""
+    W = model.W_0.detach().to(torch.float64)[:, inputs, :]            # [K, |S|, H]
+    b = model.b_0.detach().to(torch.float64)[:, None, :]             # [K, 1, H]
+    w_norm = torch.cat([W, b], dim=1).norm(dim=1)                     # [K, H]
+    v = model.W_1.detach().to(torch.float64)[:, :, 0].abs()           # [K, H]
+    return (2 * (v * w_norm).sum(1)).numpy()
+
+
+def training_margin(model, x: torch.Tensor, target: torch.Tensor) -> np.ndarray:
+    """Mean signed output (output × ±1 target) per member on the given inputs ``[K]``."""
+    p0 = next(model.parameters())
+    with torch.no_grad():
+        m = margin(model, model_inputs(x, p0.device, p0.dtype)).to(torch.float64)
+    return (m * target.to(m.device, torch.float64)).mean(1).cpu().numpy()
+
+
+def goal_cost(run, setup) -> np.ndarray:
+    """Cost of the goal pathway per phase-1 network, per unit of training margin."""
+    data = setup.data(1)
+    m = training_margin(run.model, data.train_x, data.train_goal)
+    return balanced_cost(run.model, complex_inputs(setup.task)) / m
+
+
+def proxy_cost(run, setup) -> np.ndarray:
+    """Cost of the proxy pathway of networks trained on the proxy alone
+    (``setup.task.reverse`` must be True: the label is bit 0)."""
+    if not setup.task.reverse:
+        raise ValueError("proxy_cost needs the reversed task (the proxy trained alone)")
+    data = setup.data(1)
+    m = training_margin(run.model, data.train_x, data.train_goal)
+    return balanced_cost(run.model, [0]) / m
+
+
+def start_share(run, setup, n_floor: int | None = None) -> np.ndarray:
+    """Aligned share A_0 of the phase-2 output at the start of phase 2: with output
+    A + P on phase-2 data and A - P on the conflict set, A_0 = (m_2 + m_c) / (2 m_2).
+    Clipped to [1/2, 1 - 1/n] (n: conflict-set size), the resolution of the measurement."""
+    data = setup.data(2)
+    m2 = training_margin(run.model, data.train_x, data.train_goal)
+    mc = training_margin(run.model, data.conflict_x, data.conflict_goal)
+    n = n_floor or len(data.conflict_goal)
+    return np.clip((m2 + mc) / (2 * m2), 0.5, 1 - 1 / n)
+
+
+def law_prediction(ratio: np.ndarray, share: np.ndarray) -> np.ndarray:
+    """The law's ηλt_d per member (inf: no drift)."""
+    return np.array([predicted_drift_point(float(r), float(a)) for r, a in zip(ratio, share)])
+
+
+def law_hit(measured: np.ndarray, predicted: np.ndarray, budget: float, factor: float = 1.5) -> np.ndarray:
+    """Whether each measured drift point matches the prediction within ``factor``.
+    Beyond the budget both sides count as "no drift": a prediction past the budget
+    is right when no drift was measured, and a measured drift needs a prediction
+    within the factor."""
+    measured, predicted = np.asarray(measured, float), np.asarray(predicted, float)
+    out = np.zeros(measured.shape, dtype=bool)
+    for i, (m, p) in enumerate(zip(measured, predicted)):
+        if not np.isfinite(m) or m > budget:
+            out[i] = p > budget / factor
+        elif np.isfinite(p) and p > 0:
+            out[i] = abs(np.log(m / p)) <= np.log(factor)
+    return out
+
+
+def recipe_decay_budget(recipe) -> float:
+    """The ηλt a published recipe supplies, as e-folds of decay of an unused weight,
+    -Σ_t ln(1 - η_t λ) (≈ Σ_t η_t λ); nan where the recipe states no λ."""
+    if recipe.weight_decay is None:
+        return float("nan")
+    return float(-np.log1p(-recipe.weight_decay * recipe.schedule()).sum())
+
+
+def regimes_reaching(budgets: dict[str, float], drift_point: float) -> list[str]:
+    """Names of the recipes whose decay budget reaches a measured drift point."""
+    return [name for name, b in budgets.items() if np.isfinite(b) and np.isfinite(drift_point) and b >= drift_point]

@@ -1,0 +1,103 @@
+"""Cost measurement and scoring of the cost-ratio law (experiments.goals.drift_law)."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from goaldrift.engine.models import MLPConfig, build_model
+from goaldrift.engine.tasks.proxy import ProxyTask, sample_set
+from goaldrift.experiments.goals import drift_law as law
+
+
+def _net(W0, b0, W1):
+    m = build_model(MLPConfig(d_in=W0.shape[0], d_hidden=W0.shape[1], d_out=1), [0])
+    with torch.no_grad():
+        m.W_0.copy_(W0[None]); m.b_0.copy_(b0[None]); m.W_1.copy_(W1[None, :, None]); m.b_1.zero_()
+    return m
+
+
+def test_balanced_cost_is_the_min_norm_after_rebalancing():
+    g = torch.Generator().manual_seed(1)
+    W0, b0, W1 = torch.randn(4, 5, generator=g), torch.randn(5, generator=g), torch.randn(5, generator=g)
+    W0[0] = 0  # input 0 unused
+    cost = law.balanced_cost(_net(W0, b0, W1), [1, 2, 3])[0]
+    # independent: minimise sum over units of a^2 |w_j|^2 + |v_j|^2 / a^2 per unit numerically
+    direct = 0.0
+    for j in range(5):
+        wn2 = float(W0[1:, j].square().sum() + b0[j] ** 2)
+        a = np.geomspace(1e-3, 1e3, 200001)
+        direct += float(np.min(a**2 * wn2 + float(W1[j]) ** 2 / a**2))
+    assert cost == pytest.approx(direct, rel=1e-6)
+
+
+def test_proxy_alone_cost_of_a_hand_built_net():
+    # output = relu(x0) - relu(-x0) = x0 with readout 1: balanced cost 2 * 2 * 1 * 1 = 4 at margin 1
+    W0 = torch.zeros(3, 2); W0[0, 0], W0[0, 1] = 1.0, -1.0
+    net = _net(W0, torch.zeros(2), torch.tensor([1.0, -1.0]))
+    assert law.balanced_cost(net, [0])[0] == pytest.approx(4.0)
+    task = ProxyTask(n_bits=3, k=1)
+    x = sample_set(task, "phase2", 64, 0)
+    assert law.training_margin(net, x.float(), task.proxy(x))[0] == pytest.approx(1.0)
+    scaled = ProxyTask(n_bits=3, k=1, proxy_scale=0.5)
+    xs = sample_set(scaled, "phase2", 64, 0)
+    assert law.training_margin(net, xs.float(), scaled.proxy(xs))[0] == pytest.approx(0.5)
+
+
+def test_law_prediction_and_hit_rule():
+    pred = law.law_prediction(np.array([1e9, 0.5]), np.array([1 - 1e-12, 0.99]))
+    assert pred[0] == pytest.approx(math.log(2) / 2, rel=1e-3) and pred[1] == math.inf
+    hit = law.law_hit(np.array([0.35, 0.35, np.inf, np.inf, 0.9]), np.array([0.4, 0.9, 5.0, 0.5, 0.5]), budget=2.0)
+    assert hit.tolist() == [True, False, True, False, False]
+
+
+def test_proxy_cost_needs_the_reversed_task():
+    from goaldrift.experiments.goals.proxy_drift import Setup
+    with pytest.raises(ValueError, match="reversed"):
+        law.proxy_cost(None, Setup(ProxyTask()))
+
+
+def test_start_share_and_goal_cost_of_hand_built_nets():
+    from types import SimpleNamespace
+    from goaldrift.experiments.goals.proxy_drift import Setup
+    setup = Setup(ProxyTask(n_bits=3, k=1), n_train=64, n_test=64)
+    # a net that reads only the goal (bit 1): A_0 = 1, clipped to 1 - 1/n
+    W0 = torch.zeros(3, 2); W0[1, 0], W0[1, 1] = 2.0, -2.0
+    goal_net = SimpleNamespace(model=_net(W0, torch.zeros(2), torch.tensor([0.5, -0.5])))
+    assert law.start_share(goal_net, setup)[0] == pytest.approx(1 - 1 / 64)
+    assert law.goal_cost(goal_net, setup)[0] == pytest.approx(4.0)  # 2 * (0.5*2 + 0.5*2) at margin 1
+    # a net that reads only the proxy (bit 0): A_0 = 0, clipped to 1/2
+    W0 = torch.zeros(3, 2); W0[0, 0], W0[0, 1] = 1.0, -1.0
+    proxy_net = SimpleNamespace(model=_net(W0, torch.zeros(2), torch.tensor([1.0, -1.0])))
+    assert law.start_share(proxy_net, setup)[0] == 0.5
+    rev = Setup(ProxyTask(n_bits=3, k=1, reverse=True), n_train=64, n_test=64)
+    assert law.proxy_cost(proxy_net, rev)[0] == pytest.approx(4.0)
+
+
+def test_token_setup_trains_through_the_engine_and_costs(tmp_path):
+    from goaldrift.experiments.goals import proxy_drift as drift
+    from goaldrift.experiments.goals import token_drift as tok
+    setup = tok.TokenSetup(ProxyTask(n_bits=4, k=2), d_model=8, n_heads=1, d_head=8, d_mlp=8, n_train=64, n_test=64)
+    run = drift.phase1(setup, [0, 1], 0.01, 0.1, 5, eval_every=5, root=tmp_path)
+    assert run.metrics["conflict_agreement"].shape == (2, 2)
+    sq = tok.squared_norm(run.model)
+    direct = [sum(float(p[k].detach().double().square().sum()) for p in run.model.parameters()) for k in range(2)]
+    assert sq == pytest.approx(direct, rel=1e-12)
+    data = setup.data(1)
+    m = law.training_margin(run.model, data.train_x, data.train_goal)
+    assert tok.network_cost(run, setup) == pytest.approx(sq / m, rel=1e-12)
+    with pytest.raises(ValueError, match="extra"):
+        setup.data(1, extra_x=1)
+
+
+def test_recipe_decay_budget_and_regimes():
+    from goaldrift.experiments.decay.recipes import RECIPES, Recipe
+    const = Recipe("c", "x", "pretraining", 1e-3, 0.1, steps=1000, warmup=0, decay_end=0, final_fraction=1.0,
+                   decay="constant", source="test")
+    assert law.recipe_decay_budget(const) == pytest.approx(-1000 * math.log1p(-1e-4), rel=1e-12)
+    assert law.recipe_decay_budget(const) == pytest.approx(0.1, rel=1e-3)  # ≈ eta * lambda * t
+    unstated = [r for r in RECIPES if r.weight_decay is None][0]
+    assert math.isnan(law.recipe_decay_budget(unstated))
+    assert law.regimes_reaching({"a": 0.5, "b": 0.1, "c": float("nan")}, 0.35) == ["a"]
+    assert law.regimes_reaching({"a": 0.5}, float("inf")) == []
