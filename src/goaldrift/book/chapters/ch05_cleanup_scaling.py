@@ -72,7 +72,7 @@ CLEANUP_SCALING = Chapter(
     ],
     profiles={
         "smoke": {"n_seeds": 2, "lr_low": 0.005, "lr_high": 0.006, "wd_min": 3.0, "wd_max": 3.0, "n_wd": 1,
-                  "max_eta_lambda": 0.018, "steps": 400, "eval_every": 20, "shift_wd": 3.0, "switch_step": 100,
+                  "max_eta_lambda": 0.018, "steps": 400, "eval_every": 20, "shift_lr": 0.005, "shift_wd": 3.0, "switch_step": 100,
                   "shift_steps": 200, "shift_eval_every": 10},
         "paper": {"n_seeds": 3, "p": 113, "train_frac": 0.3, "d_model": 128, "lr_low": 0.001, "lr_high": 0.002,
                   "wd_min": 0.3, "wd_max": 3.0, "n_wd": 3, "max_eta_lambda": 0.006, "steps": 40_000,
