@@ -55,6 +55,13 @@ def test_budget_used():
         clock.budget_used([], 500)
 
 
+def test_share_generalised_by():
+    assert clock.share_generalised_by([100, 400, 450, np.nan], 400) == pytest.approx(0.5)
+    assert clock.share_generalised_by([100.0], 100) == 1.0
+    with pytest.raises(ValueError):
+        clock.share_generalised_by([], 10)
+
+
 def test_clock_rms_zero_for_exact_law_and_by_hand():
     x = np.array([1e-3, 3e-3, 1e-2])
     assert clock.clock_rms(2.0 / x, x) == pytest.approx(0.0, abs=1e-12)

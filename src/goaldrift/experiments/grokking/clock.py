@@ -63,6 +63,15 @@ def budget_used(generalisation, steps: int) -> float:
     return float("inf") if not np.all(np.isfinite(g)) else float(g.max() / steps)
 
 
+def share_generalised_by(generalisation, step: float) -> float:
+    """Share of runs that generalised at or before ``step`` (a run that never
+    generalised, nan, counts as not)."""
+    g = np.asarray(generalisation, dtype=float)
+    if g.size == 0:
+        raise ValueError("no runs to check")
+    return float(np.mean(np.isfinite(g) & (g <= step)))
+
+
 def clock_rms(delay, eta_lambda) -> float:
     """RMS error in ln(delay) of the clock law tau = C/(eta*lambda) with C fitted
     (least squares in the log) to these runs (one seed's)."""
