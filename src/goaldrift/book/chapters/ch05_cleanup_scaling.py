@@ -67,7 +67,7 @@ CLEANUP_SCALING = Chapter(
         Param("shift_lr", float, 0.01, "eta of the rescaling intervention", low=1e-5, high=0.03),
         Param("shift_wd", float, 0.3, "lambda of the rescaling intervention", low=0.0, low_open=True, high=10.0),
         Param("switch_step", int, 200, "step at which the weights are rescaled (after memorisation)", low=1, high=100_000),
-        Param("shift_steps", int, 1500, "steps after the rescaling", low=50, high=200_000),
+        Param("shift_steps", int, 3000, "steps after the rescaling", low=50, high=200_000),
         Param("shift_eval_every", int, 10, "steps between evaluations after the rescaling", low=1, high=10_000),
     ],
     profiles={
