@@ -48,13 +48,6 @@ def test_seed_exponents_unidentified_slope_is_nan():
     assert math.isnan(e.in_eta[0]) and math.isnan(e.in_lambda[0])
 
 
-def test_budget_used():
-    assert clock.budget_used([100, 400, 250], 500) == pytest.approx(0.8)
-    assert clock.budget_used([100, np.nan], 500) == math.inf
-    with pytest.raises(ValueError):
-        clock.budget_used([], 500)
-
-
 def test_share_generalised_by():
     assert clock.share_generalised_by([100, 400, 450, np.nan], 400) == pytest.approx(0.5)
     assert clock.share_generalised_by([100.0], 100) == 1.0

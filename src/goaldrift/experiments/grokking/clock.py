@@ -1,5 +1,5 @@
 """Grokking's clock: per-seed exponents of the delay, the clock and critical-norm fits,
-the budget check and the weight-rescaling intervention; used by chapter cleanup_scaling.
+the budget rule and the weight-rescaling intervention; used by chapter cleanup_scaling.
 
 Members of one seed share their data split and initialisation, so every
 statistic here is computed per seed first; intervals are then taken over seeds.
@@ -51,16 +51,6 @@ def seed_exponents(delay, eta, lam, seeds) -> SeedExponents:
             out["in_eta"].append(np.nan)
     return SeedExponents(*(np.asarray(out[k], dtype=float if k != "seeds" else None)
                            for k in ("seeds", "eta_lambda", "in_lambda", "in_eta")))
-
-
-def budget_used(generalisation, steps: int) -> float:
-    """The latest generalisation step as a fraction of the budget (inf if a run
-    never generalised): the design asks for at most 0.8, so that no milestone is
-    cut off or crowded against the end of the run."""
-    g = np.asarray(generalisation, dtype=float)
-    if g.size == 0:
-        raise ValueError("no runs to check")
-    return float("inf") if not np.all(np.isfinite(g)) else float(g.max() / steps)
 
 
 def share_generalised_by(generalisation, step: float) -> float:
