@@ -101,3 +101,11 @@ def test_milestones_of_an_ensemble():
     assert m.norm_at_memorisation.tolist() == [3.0, 5.0] and m.norm_at_generalisation[0] == 1.0
     assert m.delay[0] == 10 and np.isnan(m.delay[1])
     assert sweep_grid([1e-3], [0.5, 1.0], zero_decay_lr=3e-3) == [(1e-3, 0.5), (1e-3, 1.0), (3e-3, 0.0)]
+
+
+def test_sweep_grid_caps_eta_lambda_and_adds_a_control_per_lr():
+    from goaldrift.experiments.grokking.grokking_runs import sweep_grid
+
+    grid = sweep_grid([0.005, 0.016], [0.1, 1.0, 3.0], zero_decay_lr=[0.005, 0.016], max_eta_lambda=0.016)
+    assert grid == [(0.005, 0.1), (0.005, 1.0), (0.005, 3.0), (0.016, 0.1), (0.016, 1.0), (0.005, 0.0), (0.016, 0.0)]
+    assert max(lr * wd for lr, wd in grid) <= 0.016

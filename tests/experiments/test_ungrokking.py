@@ -88,3 +88,10 @@ def test_continuation_starts_from_the_given_weights(tmp_path, monkeypatch):
     # the two members then move apart (different eta, lambda)
     assert run.metrics["weight_norm_sq"][-1, 0] != run.metrics["weight_norm_sq"][-1, 1]
     assert not ug.continue_from(ug.stacked_state(base.model.state_dict(), 2), cfg).trained  # cached
+
+
+def test_continuation_passes_its_warm_up_to_the_optimiser():
+    base_cfg = tiny_config()
+    cfg = ug.continuation_config(base_cfg, 0.3, [0.01], [1.0], 10, 2, warmup_steps=5)
+    assert cfg.optim.warmup_steps == 5 and cfg.task["train_frac"] == 0.3
+    assert ug.continuation_config(base_cfg, 0.3, [0.01], [1.0], 10, 2).optim.warmup_steps == 0

@@ -123,3 +123,32 @@ def test_delay_exponent_by_finite_differences():
     numeric_slope = (f(x0 * math.exp(h)) - f(x0 * math.exp(-h))) / (2 * h)
     assert float(slope.subs({th.C: C, th.x: x0, th.eta: 0.37})) == pytest.approx(numeric_slope, rel=1e-7)
     assert th.delay_exponent(th.C / (th.eta * th.lam)) == -1
+
+
+def test_clock_and_critical_norm_by_finite_differences_in_the_memorisation_norm():
+    subs = {th.C: 3.0, th.eta: 5e-3, th.lam: 0.3, sp.Symbol("N_c", positive=True): 20.0}
+    for name, d in th.clock_and_critical_norm().items():
+        f = sp.lambdify(th.N_mem, d.steps[0].rhs.subs(subs))
+        n, h = 30.0, 1e-6
+        slope = (f(n * (1 + h)) - f(n * (1 - h))) / (math.log(1 + h) - math.log(1 - h))
+        assert slope == pytest.approx(float(d.result.subs(subs)), rel=1e-6, abs=1e-9), name
+    assert th.clock_and_critical_norm()["clock"].result == 0
+
+
+def test_rescaling_shift_by_iterating_the_decay_from_a_rescaled_norm():
+    # Pure decay from c*N_mem down to N_c, step by step, against ln(c)/(eta*lambda).
+    eta, lam, n_mem, n_c = 5e-3, 0.3, 30.0, 20.0
+
+    def steps_to_reach(n):
+        k = 0
+        while n > n_c:
+            n *= 1 - eta * lam
+            k += 1
+        return k
+
+    shifts = th.rescaling_delay_shift()
+    assert shifts["clock"].result == 0
+    for c in (0.8, 1.25):
+        measured = steps_to_reach(c * n_mem) - steps_to_reach(n_mem)
+        predicted = float(shifts["critical norm"].result.subs({th.c_scale: c, th.eta: eta, th.lam: lam}))
+        assert measured == pytest.approx(predicted, abs=2 + abs(predicted) * eta * lam)

@@ -85,6 +85,42 @@ def rescaled_norm() -> Derivation:
                                   sp.Eq(s, eta * lam * t)))
 
 
+c_scale = sp.Symbol("c", positive=True)  # factor every weight is multiplied by at the switch
+
+
+def clock_and_critical_norm() -> dict[str, Derivation]:
+    """The two explanations of the delay, as laws for tau(eta, lambda, N_mem).
+
+    *Clock*: generalisation comes a fixed amount of decay after memorisation,
+    tau = C/(eta lambda), whatever the norm. *Critical norm* (Omnigrok):
+    generalisation comes when the norm reaches a level N_c; if decay alone moves
+    the norm, tau = ln(N_mem/N_c)/(eta lambda). Both have exponent -1 in eta*lambda,
+    so the exponent alone cannot tell them apart; they differ in how tau depends
+    on the norm at memorisation.
+    """
+    N_c = sp.Symbol("N_c", positive=True)
+    tau = sp.Symbol("tau", positive=True)
+    laws = {"clock": C / (eta * lam),
+            "critical norm": cleanup_delay_from_norm_ratio().result.subs(N_gen, N_c)}
+    out = {}
+    for name, law in laws.items():
+        d_ln_nmem = sp.simplify(sp.diff(law, N_mem) * N_mem)  # d tau / d ln N_mem
+        out[name] = Derivation(d_ln_nmem, (sp.Eq(tau, law), sp.Eq(sp.Symbol(r"\frac{\partial\tau}{\partial\ln N_{mem}}"), d_ln_nmem)))
+    return out
+
+
+def rescaling_delay_shift() -> dict[str, Derivation]:
+    """Shift of the delay when every weight is multiplied by c at memorisation
+    (N_mem -> c N_mem): ln(c)/(eta lambda) under the critical norm, 0 under the clock."""
+    out = {}
+    tau_shift = sp.Symbol(r"\Delta\tau", real=True)
+    for name, d in clock_and_critical_norm().items():
+        law = d.steps[0].rhs
+        shift = sp.simplify(sp.expand_log(law.subs(N_mem, c_scale * N_mem) - law, force=True))
+        out[name] = Derivation(shift, (sp.Eq(tau_shift, shift),))
+    return out
+
+
 # ---- fitting the exponent with seed-based uncertainty ----------------------------------
 
 

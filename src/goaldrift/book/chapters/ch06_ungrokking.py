@@ -17,6 +17,8 @@ def _ungrokking_setup(v: dict) -> str | None:
         return "need lr_low < lr_high and wd_low < wd_high (a 2x2 grid separates eta from lambda)"
     if v["lr_high"] * v["wd_high"] > 0.05:
         return "lr_high * wd_high must be <= 0.05 (1 - eta*lambda per step must stay near 1)"
+    if v["warmup_control_steps"] >= v["ungrok_steps"]:
+        return "warmup_control_steps must be smaller than ungrok_steps"
     for name in ("grok_steps", "ungrok_steps"):
         if v[name] < 10 * v["eval_every"]:
             return f"{name} must be at least 10 * eval_every"
@@ -28,7 +30,7 @@ UNGROKKING = Chapter(
     title="Drift back: ungrokking below the critical training set",
     params=[
         seed_param(),
-        Param("n_seeds", int, 2, "grokked networks; seed s sets the split and the init", low=2, high=32),
+        Param("n_seeds", int, 5, "grokked networks; seed s sets the split and the init", low=2, high=32),
         Param("p", int, 47, "modulus of a+b mod p (an odd prime)", low=5, high=257),
         Param("d_model", int, 64, "residual width (4 heads; d_mlp = 4 d_model)", low=8, high=512),
         Param("grok_frac", float, 0.5, "training fraction the network groks on", low=0.05, high=0.95),
@@ -43,12 +45,13 @@ UNGROKKING = Chapter(
         Param("frac_min", float, 0.1, "smallest training fraction of the hysteresis scan", low=0.01, high=0.9),
         Param("frac_max", float, 0.5, "largest training fraction of the hysteresis scan", low=0.02, high=0.95),
         Param("n_fracs", int, 5, "fractions in the scan (evenly spaced)", low=2, high=20),
+        Param("warmup_control_steps", int, 100, "warm-up of the restart-control continuation", low=1, high=10_000),
         Param("eval_every", int, 25, "steps between evaluations", low=1, high=10_000),
     ],
     profiles={
         "smoke": {"p": 23, "d_model": 32, "grok_steps": 300, "ungrok_frac": 0.2, "ungrok_steps": 300,
                   "lr_low": 0.005, "lr_high": 0.01, "frac_min": 0.2, "frac_max": 0.5, "n_fracs": 2,
-                  "eval_every": 20},
+                  "warmup_control_steps": 20, "eval_every": 20},
         "paper": {"n_seeds": 5, "p": 113, "grok_frac": 0.3, "d_model": 128, "grok_steps": 40_000,
                   "ungrok_frac": 0.05, "ungrok_steps": 20_000, "lr_low": 0.001, "lr_high": 0.002,
                   "frac_min": 0.05, "frac_max": 0.3, "n_fracs": 6, "eval_every": 100},
@@ -56,4 +59,6 @@ UNGROKKING = Chapter(
     constraints=[_ungrokking_setup],
     hypotheses=("H3",),
     headline_claim="ungrokking_happens",
+    claims_by_hypothesis={"H3": ("ungrokking_happens", "no_decay_no_ungrokking", "ungrokking_survives_warm_up",
+                                 "ungrok_time_exponent_minus_one", "ungrok_exponents_equal", "hysteresis")},
 )

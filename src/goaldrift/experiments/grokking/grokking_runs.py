@@ -99,12 +99,14 @@ class SweepPoint:
     weight_decay: float
 
 
-def sweep_grid(lrs, weight_decays, zero_decay_lr: float | None = None) -> list[tuple[float, float]]:
-    """(lr, weight_decay) pairs: the full product, plus one λ = 0 member at
-    ``zero_decay_lr`` (the control) if given."""
-    grid = [(float(lr), float(wd)) for lr in lrs for wd in weight_decays]
+def sweep_grid(lrs, weight_decays, zero_decay_lr=None, max_eta_lambda: float | None = None) -> list[tuple[float, float]]:
+    """(lr, weight_decay) pairs: the product, less the pairs with lr * weight_decay
+    above ``max_eta_lambda`` (if given), plus one lambda = 0 member (a control) at
+    each lr in ``zero_decay_lr`` (one value or a list)."""
+    grid = [(float(lr), float(wd)) for lr in lrs for wd in weight_decays
+            if max_eta_lambda is None or lr * wd <= max_eta_lambda * (1 + 1e-9)]
     if zero_decay_lr is not None:
-        grid.append((float(zero_decay_lr), 0.0))
+        grid += [(float(lr), 0.0) for lr in np.atleast_1d(zero_decay_lr)]
     return grid
 
 
@@ -118,14 +120,17 @@ def sweep_configs(grid, seeds, p: int, train_frac: float, d_model: int, steps: i
 
 
 def cleanup_sweep(seed: int, n_seeds: int, p: int, train_frac: float, d_model: int, lr_low: float,
-                  lr_high: float, wd_min: float, wd_max: float, n_wd: int, warmup_steps: int, steps: int,
-                  eval_every: int) -> tuple[list[tuple[float, float]], list[int], list[RunConfig]]:
+                  lr_high: float, wd_min: float, wd_max: float, n_wd: int, max_eta_lambda: float,
+                  warmup_steps: int, steps: int, eval_every: int
+                  ) -> tuple[list[tuple[float, float]], list[int], list[RunConfig]]:
     """The cleanup-scaling chapter's sweep, from its parameters: the (lr, weight_decay)
-    grid (plus a lambda = 0 control), the seeds, and one ensemble run per seed.
+    grid (both lrs times log-spaced lambdas, less the members above ``max_eta_lambda``,
+    plus a lambda = 0 control at each lr), the seeds, and one ensemble run per seed.
     Declared once here so the chapter and `goaldrift sweep cleanup_scaling` train
     the same runs (and so share the run cache)."""
     seeds = list(range(seed, seed + n_seeds))
-    grid = sweep_grid([lr_low, lr_high], np.geomspace(wd_min, wd_max, n_wd), zero_decay_lr=lr_high)
+    grid = sweep_grid([lr_low, lr_high], np.geomspace(wd_min, wd_max, n_wd), zero_decay_lr=[lr_low, lr_high],
+                      max_eta_lambda=max_eta_lambda)
     configs = sweep_configs(grid, seeds, p, train_frac, d_model, steps, warmup_steps=warmup_steps, eval_every=eval_every)
     return grid, seeds, configs
 

@@ -57,14 +57,16 @@ def is_nested_split(p: int, small_frac: float, big_frac: float, seed: int) -> bo
 
 
 def continuation_config(base: RunConfig, train_frac: float, lrs, weight_decays, steps: int,
-                        eval_every: int) -> RunConfig:
+                        eval_every: int, warmup_steps: int = 0) -> RunConfig:
     """A run that continues ``base``'s network on the first ``train_frac`` of
-    its pairs, one member per (lr, weight_decay). No warm-up: the network is
-    trained already (the optimiser's moments start from zero)."""
+    its pairs, one member per (lr, weight_decay). The optimiser's moments start
+    from zero; by default with no warm-up (the network is trained already), and
+    with ``warmup_steps`` > 0 as the control for that restart: a fresh Adam's first
+    steps are large (the second moment is still small), which a warm-up tames."""
     t, m = base.task, base.model
     lrs, weight_decays = list(lrs), list(weight_decays)
     return gr.config(t["p"], train_frac, m.d_model, lrs, weight_decays, steps, seeds=[base.data_seed] * len(lrs),
-                     data_seed=base.data_seed, warmup_steps=0, eval_every=eval_every)
+                     data_seed=base.data_seed, warmup_steps=warmup_steps, eval_every=eval_every)
 
 
 def continue_from(state: dict, cfg: RunConfig, progress: bool | None = False) -> runs.Run:

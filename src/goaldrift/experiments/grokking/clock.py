@@ -1,0 +1,108 @@
+"""Grokking's clock: per-seed exponents of the delay, the clock and critical-norm fits,
+the budget rule and the weight-rescaling intervention; used by chapter cleanup_scaling.
+
+Members of one seed share their data split and initialisation, so every
+statistic here is computed per seed first; intervals are then taken over seeds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class SeedExponents:
+    """Per seed: the log-log slope of the delay in eta*lambda, and the two partial
+    slopes (in lambda and in eta) from one regression ln tau = a + a_lam ln lambda + a_eta ln eta."""
+
+    seeds: np.ndarray
+    eta_lambda: np.ndarray
+    in_lambda: np.ndarray
+    in_eta: np.ndarray
+
+    @property
+    def difference(self) -> np.ndarray:
+        """in_lambda - in_eta per seed: zero if eta*lambda alone sets the clock."""
+        return self.in_lambda - self.in_eta
+
+
+def seed_exponents(delay, eta, lam, seeds) -> SeedExponents:
+    """Fit the exponents seed by seed on the runs with a finite positive delay and
+    lambda > 0. A seed whose runs cannot identify a slope (fewer than two distinct
+    values of the variable) gets nan there."""
+    delay, eta, lam, seeds = (np.asarray(v) for v in (delay, eta, lam, seeds))
+    ok = np.isfinite(delay) & (delay > 0) & (lam > 0) & (eta > 0)
+    out = {k: [] for k in ("seeds", "eta_lambda", "in_lambda", "in_eta")}
+    for s in np.unique(seeds):
+        sel = ok & (seeds == s)
+        y, le, ll = np.log(delay[sel].astype(float)), np.log(eta[sel].astype(float)), np.log(lam[sel].astype(float))
+        out["seeds"].append(s)
+        prod = le + ll
+        out["eta_lambda"].append(np.polyfit(prod, y, 1)[0] if len(np.unique(prod)) >= 2 else np.nan)
+        if len(np.unique(le)) >= 2 and len(np.unique(ll)) >= 2 and sel.sum() >= 4:
+            X = np.column_stack([np.ones_like(y), ll, le])
+            coef = np.linalg.lstsq(X, y, rcond=None)[0]
+            out["in_lambda"].append(coef[1])
+            out["in_eta"].append(coef[2])
+        else:
+            out["in_lambda"].append(np.nan)
+            out["in_eta"].append(np.nan)
+    return SeedExponents(*(np.asarray(out[k], dtype=float if k != "seeds" else None)
+                           for k in ("seeds", "eta_lambda", "in_lambda", "in_eta")))
+
+
+def share_generalised_by(generalisation, step: float) -> float:
+    """Share of runs that generalised at or before ``step`` (a run that never
+    generalised, nan, counts as not)."""
+    g = np.asarray(generalisation, dtype=float)
+    if g.size == 0:
+        raise ValueError("no runs to check")
+    return float(np.mean(np.isfinite(g) & (g <= step)))
+
+
+def clock_rms(delay, eta_lambda) -> float:
+    """RMS error in ln(delay) of the clock law tau = C/(eta*lambda) with C fitted
+    (least squares in the log) to these runs (one seed's)."""
+    r = np.log(np.asarray(delay, dtype=float) * np.asarray(eta_lambda, dtype=float))
+    return float(np.sqrt(np.mean((r - r.mean()) ** 2)))
+
+
+def critical_norm_delays(steps, norms, t_mem, n_c: float) -> np.ndarray:
+    """Per run (columns of ``norms`` [T, K]): steps from memorisation until the
+    measured norm first falls to ``n_c`` or below; nan if it never does."""
+    steps, norms = np.asarray(steps, dtype=float), np.asarray(norms, dtype=float)
+    t_mem = np.asarray(t_mem, dtype=float)
+    out = np.full(norms.shape[1], np.nan)
+    for k in range(norms.shape[1]):
+        hit = np.nonzero((steps >= t_mem[k]) & (norms[:, k] <= n_c))[0]
+        if hit.size:
+            out[k] = steps[hit[0]] - t_mem[k]
+    return out
+
+
+def critical_norm_rms(steps, norms, t_mem, delay, n_grid: int = 400) -> tuple[float, float]:
+    """(N_c, RMS error in ln(delay)) of the critical-norm law fitted to these runs
+    (one seed's): generalise when the measured norm first reaches one level N_c,
+    the level chosen on a grid to minimise the error. A run whose norm never
+    reaches N_c is predicted to wait to the end of the budget (a lower bound, the
+    most favourable reading for the law)."""
+    steps, norms = np.asarray(steps, dtype=float), np.asarray(norms, dtype=float)
+    t_mem, delay = np.asarray(t_mem, dtype=float), np.asarray(delay, dtype=float)
+    after = norms[steps >= np.nanmin(t_mem)]
+    candidates = np.geomspace(after.min(), after.max(), n_grid)
+    best = (np.nan, np.inf)
+    for n_c in candidates:
+        pred = critical_norm_delays(steps, norms, t_mem, n_c)
+        pred = np.where(np.isfinite(pred), pred, steps[-1] - t_mem)
+        pred = np.maximum(pred, steps[1] - steps[0])  # generalising at memorisation: one evaluation later
+        rms = float(np.sqrt(np.mean(np.log(pred / delay) ** 2)))
+        if rms < best[1]:
+            best = (float(n_c), rms)
+    return best
+
+
+def rescaled(state: dict, c: float) -> dict:
+    """Every parameter of a state_dict multiplied by c (the norm becomes c times larger)."""
+    return {name: v.detach().clone() * c for name, v in state.items()}

@@ -1,0 +1,93 @@
+"""The clock analysis against synthetic delays with known exponents and norms."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from goaldrift.experiments.grokking import clock
+
+
+def grid(seeds=(0, 1, 2)):
+    eta, lam, seed = [], [], []
+    for s in seeds:
+        for e in (0.005, 0.01):
+            for l in (0.1, 0.3, 1.0, 3.0):
+                eta.append(e), lam.append(l), seed.append(s)
+    return np.array(eta), np.array(lam), np.array(seed)
+
+
+def test_seed_exponents_recover_separate_slopes():
+    eta, lam, seed = grid()
+    noise = np.random.default_rng(0).normal(0, 0.01, eta.size)
+    delay = 7.0 * lam ** -1.3 * eta ** -0.6 * np.exp(noise)
+    e = clock.seed_exponents(delay, eta, lam, seed)
+    assert list(e.seeds) == [0, 1, 2]
+    assert np.allclose(e.in_lambda, -1.3, atol=0.05)
+    assert np.allclose(e.in_eta, -0.6, atol=0.1)
+    assert np.allclose(e.difference, -0.7, atol=0.12)
+    # in eta*lambda alone the slope is in between
+    assert np.all((e.eta_lambda < -0.6) & (e.eta_lambda > -1.3))
+
+
+def test_seed_exponents_of_a_pure_clock_are_equal_and_skip_bad_runs():
+    eta, lam, seed = grid()
+    delay = 3.0 / (eta * lam)
+    delay[0] = np.nan  # a run that never generalised
+    delay[1] = -5.0
+    e = clock.seed_exponents(np.append(delay, 10.0), np.append(eta, 0.01), np.append(lam, 0.0),
+                             np.append(seed, 0))  # a lambda = 0 control is ignored
+    assert np.allclose(e.eta_lambda, -1.0) and np.allclose(e.difference, 0.0, atol=1e-9)
+
+
+def test_seed_exponents_unidentified_slope_is_nan():
+    delay = np.array([100.0, 50.0])
+    e = clock.seed_exponents(delay, [0.01, 0.01], [1.0, 2.0], [0, 0])
+    assert e.eta_lambda[0] == pytest.approx(-1.0)
+    assert math.isnan(e.in_eta[0]) and math.isnan(e.in_lambda[0])
+
+
+def test_share_generalised_by():
+    assert clock.share_generalised_by([100, 400, 450, np.nan], 400) == pytest.approx(0.5)
+    assert clock.share_generalised_by([100.0], 100) == 1.0
+    with pytest.raises(ValueError):
+        clock.share_generalised_by([], 10)
+
+
+def test_clock_rms_zero_for_exact_law_and_by_hand():
+    x = np.array([1e-3, 3e-3, 1e-2])
+    assert clock.clock_rms(2.0 / x, x) == pytest.approx(0.0, abs=1e-12)
+    d = np.array([2.0 / 1e-3, 2.0 * math.e / 3e-3, 2.0 / 1e-2])  # one run e times late
+    r = np.log(d * x)
+    assert clock.clock_rms(d, x) == pytest.approx(np.std(r))
+
+
+def test_critical_norm_delays_and_fit_recover_the_level():
+    steps = np.arange(0, 1001, 1.0)
+    rates = np.array([1e-3, 3e-3, 1e-2])
+    norms = 30.0 * np.exp(-np.outer(steps, rates))
+    t_mem = np.array([0.0, 0.0, 0.0])
+    d = clock.critical_norm_delays(steps, norms, t_mem, 25.0)
+    # first grid step at or past ln(30/25)/rate
+    expect = np.ceil(np.log(30 / 25) / rates)
+    assert np.allclose(d, expect)
+    assert math.isnan(clock.critical_norm_delays(steps, norms, t_mem, 1.0)[0])
+    n_c, rms = clock.critical_norm_rms(steps, norms, t_mem, expect)
+    assert rms < 0.05 and n_c == pytest.approx(25.0, rel=0.02)
+
+
+def test_critical_norm_fit_is_poor_when_norms_do_not_decide():
+    # identical norm trajectories but very different delays: no single level fits
+    steps = np.arange(0, 1001, 10.0)
+    norms = np.tile(30.0 * np.exp(-1e-3 * steps)[:, None], (1, 3))
+    _, rms = clock.critical_norm_rms(steps, norms, np.zeros(3), np.array([50.0, 200.0, 800.0]))
+    assert rms > 0.5
+
+
+def test_rescaled_scales_the_norm():
+    state = {"a": torch.randn(1, 4, 3), "b": torch.randn(1, 5)}
+    out = clock.rescaled(state, 1.25)
+    total = lambda s: math.sqrt(sum(float((v ** 2).sum()) for v in s.values()))
+    assert total(out) == pytest.approx(1.25 * total(state))
+    assert state["a"] is not out["a"]
