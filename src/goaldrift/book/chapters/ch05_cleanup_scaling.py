@@ -37,6 +37,8 @@ def _cleanup_grid(v: dict) -> str | None:
 
 
 def _cleanup_runs(values: dict) -> list:
+    """The grid's ensemble runs (one per seed). The rescaling continuations start from a
+    run's weights, so the chapter trains those itself."""
     # The engine (torch) is loaded only when the sweep is built, never to list chapters.
     from goaldrift.experiments.grokking.grokking_runs import cleanup_sweep
 
