@@ -11,6 +11,7 @@ Layers, top to bottom; a module imports only from its own layer and the layers b
     theory       sympy derivations. engine and theory never import each other.
     paths        where the repository is; imports nothing from goaldrift.
     stats        the Student-t quantile (no scipy); imports nothing from goaldrift.
+    tables       Markdown tables, the one way the book writes them; imports nothing from goaldrift.
 
 tests/test_layers.py enforces these directions.
 """

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 from goaldrift.book.profiles import ENFORCED
 from goaldrift.stats import student_t_quantile
+from goaldrift.tables import markdown_table
 
 CLAIMS_FILE = "claims.json"
 SERIES_FILE = "series.json"  # measured values a chapter offers the front page's figure
@@ -527,10 +528,6 @@ def load_claims(path: str | os.PathLike) -> list[Claim]:
     return claims
 
 
-def _cell(text: str) -> str:
-    return str(text).replace("|", "\\|")
-
-
 def rule_text(c: Claim) -> str:
     rule = COMPARISONS[c.comparison]
     if c.tolerance is not None and c.comparison in ("rel", "abs"):
@@ -546,31 +543,21 @@ def verdict_markdown(claims: list[Claim], with_chapter: bool = True, compact: bo
     out = []
     if evidence:
         head = ["verdict", "claim", "statement", "predicted", "measured", "interval", "alternative", "decision rule"]
+        rows = [[badge_html(c.verdict), f"`{c.id}`", c.statement, format_value(c.predicted), format_value(c.measured),
+                 interval_text(c), c.alternative or "—", c.rule or rule_text(c)] for c in evidence]
         if compact:
-            head = head[:6]
-        if with_chapter:
-            head.insert(0, "chapter")
-        rows = ["**Evidence**", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        for c in evidence:
-            cells = [badge_html(c.verdict), f"`{c.id}`", _cell(c.statement), format_value(c.predicted),
-                     format_value(c.measured), _cell(interval_text(c)), _cell(c.alternative or "—"),
-                     _cell(c.rule or rule_text(c))]
-            if compact:
-                cells = cells[:6]
-            if with_chapter:
-                cells.insert(0, c.chapter)
-            rows.append("| " + " | ".join(cells) + " |")
-        out.append("\n".join(rows))
+            head, rows = head[:6], [r[:6] for r in rows]
+        out.append(_titled_table("Evidence", head, rows, [c.chapter for c in evidence] if with_chapter else None))
     if checks:
         head = ["verdict", "claim", "statement", "predicted", "measured", "rule"]
-        if with_chapter:
-            head.insert(0, "chapter")
-        rows = ["**Checks**", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        for c in checks:
-            cells = [badge_html(c.verdict), f"`{c.id}`", _cell(c.statement), format_value(c.predicted),
-                     format_value(c.measured), _cell(rule_text(c))]
-            if with_chapter:
-                cells.insert(0, c.chapter)
-            rows.append("| " + " | ".join(cells) + " |")
-        out.append("\n".join(rows))
+        rows = [[badge_html(c.verdict), f"`{c.id}`", c.statement, format_value(c.predicted), format_value(c.measured),
+                 rule_text(c)] for c in checks]
+        out.append(_titled_table("Checks", head, rows, [c.chapter for c in checks] if with_chapter else None))
     return "\n\n".join(out)
+
+
+def _titled_table(title: str, head: list[str], rows: list[list], chapters: list[str] | None) -> str:
+    if chapters is not None:
+        head = ["chapter", *head]
+        rows = [[ch, *r] for ch, r in zip(chapters, rows)]
+    return f"**{title}**\n\n" + markdown_table(head, rows)

@@ -13,6 +13,7 @@ from goaldrift.book.chapters import CHAPTERS
 from goaldrift.book.claims import SERIES_FILE, Claim, badge_html, format_value, interval_text, verdict_markdown
 from goaldrift.book.execute import read_chapter_claims, read_run_info
 from goaldrift.book.hypotheses import HYPOTHESES
+from goaldrift.tables import markdown_table
 
 # How a hypothesis's verdict follows from its evidence (checks never count).
 HYPOTHESIS_RULE = (
@@ -72,14 +73,10 @@ def build_info_page(executed: Path) -> str:
         f"- Device: {_shared(infos, lambda i: i['device'])}",
         f"- Total execution time: {total:.1f} s",
         "",
-        "| chapter | profile | commit | wall time (s) | status | finished (UTC) |",
-        "|---|---|---|---|---|---|",
+        markdown_table(["chapter", "profile", "commit", "wall time (s)", "status", "finished (UTC)"],
+                       [[i["title"], i["profile"], f"`{i['git_commit'][:12]}`", f"{i['wall_time_s']:.1f}",
+                         "ok" if i["ok"] else i["message"], i["finished"]] for i in infos]),
     ]
-    for i in infos:
-        status = "ok" if i["ok"] else i["message"].replace("|", "\\|")
-        lines.append(
-            f"| {i['title']} | {i['profile']} | `{i['git_commit'][:12]}` | {i['wall_time_s']:.1f} | {status} | {i['finished']} |"
-        )
     lines += ["", "## Parameters", ""]
     for i in infos:
         params = ", ".join(f"`{k}={format_value(v)}`" for k, v in i["parameters"].items())
@@ -133,7 +130,7 @@ def hypothesis_verdict(evidence: list[Claim], checks: list[Claim] = ()) -> str:
 def hypotheses_page(executed: Path) -> str:
     """One row per hypothesis: its verdict from its evidence only, by HYPOTHESIS_RULE,
     and each evidence claim with its own badge, linked to its chapter's verdicts."""
-    lines = [HYPOTHESIS_RULE, "", "| | hypothesis | verdict | evidence | chapters |", "|---|---|---|---|---|"]
+    rows = []
     for hid, (evidence, checks) in hypothesis_evidence(executed).items():
         verdict = hypothesis_verdict(evidence, checks)
         cell = badge_html(verdict)
@@ -147,8 +144,8 @@ def hypotheses_page(executed: Path) -> str:
         ) or "—"
         chapters = [c for c in CHAPTERS.values() if hid in c.hypotheses]
         links = ", ".join(f"{{doc}}`{c.title} </book/chapters/{c.name}>`" for c in chapters) or "—"
-        lines.append(f"| {hid} | {HYPOTHESES[hid]} | {cell} | {items} | {links} |")
-    return "\n".join(lines) + "\n"
+        rows.append([hid, HYPOTHESES[hid], cell, items, links])
+    return "\n".join([HYPOTHESIS_RULE, "", markdown_table(["", "hypothesis", "verdict", "evidence", "chapters"], rows)]) + "\n"
 
 
 def _counts(evidence: list[Claim]) -> str:

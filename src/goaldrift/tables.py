@@ -1,0 +1,38 @@
+"""Markdown tables, the one way the book writes them: verdict tables (goaldrift.book.claims),
+the build page (goaldrift.book.site_pages), and the result tables of every chapter.
+
+Imports nothing from goaldrift, so every layer may use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+ALIGNMENTS = {"left": ":---", "right": "---:", "center": ":---:", None: "---"}
+
+
+def cell(value) -> str:
+    """One cell's text: a '|' inside would end the cell, and a newline the row."""
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(header: Sequence, rows: Iterable[Sequence], align: Sequence[str | None] | None = None) -> str:
+    """A GitHub-flavoured Markdown table; every row must have as many cells as the header.
+
+    ``align`` gives one of "left", "right", "center" or None per column.
+    """
+    header = [cell(h) for h in header]
+    if align is None:
+        align = [None] * len(header)
+    if len(align) != len(header):
+        raise ValueError(f"align has {len(align)} entries for {len(header)} columns")
+    unknown = [a for a in align if a not in ALIGNMENTS]
+    if unknown:
+        raise ValueError(f"unknown alignment {unknown[0]!r}; use one of left, right, center or None")
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(ALIGNMENTS[a] for a in align) + "|"]
+    for i, row in enumerate(rows):
+        row = [cell(v) for v in row]
+        if len(row) != len(header):
+            raise ValueError(f"row {i} has {len(row)} cells for {len(header)} columns")
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
