@@ -14,8 +14,8 @@ from goaldrift.book.site import SNAPSHOTS_CAPTION, _stage_snapshots
 from goaldrift.book.chapters import CHAPTERS
 from goaldrift.paths import REPO_ROOT
 from goaldrift.book.snapshots import (
-    MAX_SNAPSHOT_BYTES, SOURCES_FILE, changed_modules, current_sources, find_snapshots, library_sources, notebook_code,
-    snapshot_page, write_snapshot,
+    MAX_SNAPSHOT_BYTES, REGISTRY, SOURCES_FILE, changed_modules, current_sources, find_snapshots, library_sources, notebook_code,
+    snapshot_page, spec_module, write_snapshot,
 )
 
 CHAPTER = CHAPTERS["grokking_replication"]
@@ -37,6 +37,30 @@ def test_library_sources_cover_what_python_imports():
     assert loaded, "the probe should load goaldrift modules"
     assert loaded <= set(static), f"modules loaded but not recorded: {sorted(loaded - set(static))}"
     assert all(len(h) == 64 for h in static.values())
+
+
+def test_chapter_sources_are_its_own_spec_not_its_siblings():
+    code = notebook_code(CHAPTER.notebook)
+    loaded = _imports_at_runtime(code)
+    recorded = set(library_sources(code, chapter=CHAPTER.name))
+    own = spec_module(CHAPTER.name)
+    assert own == "goaldrift.book.chapters.ch04_grokking_replication"
+    assert own in recorded
+    siblings = {m for m in loaded if m.startswith(REGISTRY + ".") and m != own} | {REGISTRY}
+    assert siblings & loaded, "importing the framework should load the other specs"
+    assert not siblings & recorded
+    assert loaded - siblings <= recorded
+
+
+@pytest.mark.parametrize("edit, stale", [("ch02_factorised_simplicity", False), ("ch04_grokking_replication", True),
+                                         ("__init__", False)])
+def test_only_the_chapters_own_spec_can_make_it_stale(tmp_path, edit, stale):
+    src = tmp_path / "src"
+    shutil.copytree(REPO_ROOT / "src" / "goaldrift", src / "goaldrift", ignore=shutil.ignore_patterns("__pycache__"))
+    recorded = current_sources(CHAPTER, src)
+    path = src / "goaldrift" / "book" / "chapters" / f"{edit}.py"
+    path.write_text(path.read_text() + "\n# changed\n")
+    assert bool(changed_modules(recorded, current_sources(CHAPTER, src))) is stale
 
 
 def test_changed_modules():
@@ -64,7 +88,8 @@ def test_write_snapshot_records_sources_and_replaces_atomically(tmp_path):
     recorded = json.loads((target / SOURCES_FILE).read_text())["modules"]
     assert recorded == current_sources(CHAPTER)
     assert f"notebook:{CHAPTER.name}" in recorded
-    assert set(recorded) - {f"notebook:{CHAPTER.name}"} == set(library_sources(notebook_code(CHAPTER.notebook)))
+    assert set(recorded) - {f"notebook:{CHAPTER.name}"} == set(
+        library_sources(notebook_code(CHAPTER.notebook), chapter=CHAPTER.name))
     (executed / "claims.json").unlink()
     with pytest.raises(FileNotFoundError, match="claims.json"):
         write_snapshot(CHAPTER, executed, "paper", root=tmp_path / "results")

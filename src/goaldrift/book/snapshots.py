@@ -5,7 +5,8 @@ ungrokking).
 `goaldrift run CHAPTER --profile paper --snapshot` copies the executed
 notebook, `claims.json` and `run_info.json` into `results/PROFILE/CHAPTER/`,
 with `sources.json`: a SHA-256 of every goaldrift module the chapter imports
-(directly or through other modules), and of the chapter's own code cells. The book renders each snapshot as a page
+(directly or through other modules; of the chapter specs, only its own), and of the
+chapter's own code cells. The book renders each snapshot as a page
 of its own, labelled with profile, commit, device and date; if a module the
 chapter imports has changed since, or is gone, the page says so in a banner.
 Hashing the sources rather than comparing commits keeps that check exact for
@@ -73,15 +74,34 @@ def _with_parents(name: str) -> list[str]:
     return [".".join(parts[: i + 1]) for i in range(len(parts))]
 
 
-def library_sources(code: str, src_root: Path | None = None) -> dict[str, str]:
+REGISTRY = "goaldrift.book.chapters"
+
+
+def spec_module(chapter_name: str, src_root: Path | None = None) -> str | None:
+    """The module under goaldrift/book/chapters/ that declares the chapter's spec."""
+    folder = (src_root or REPO_ROOT / "src").joinpath(*REGISTRY.split("."))
+    for path in sorted(folder.glob("ch*.py")):
+        if f'name="{chapter_name}"' in path.read_text():
+            return f"{REGISTRY}.{path.stem}"
+    return None
+
+
+def library_sources(code: str, src_root: Path | None = None, chapter: str | None = None) -> dict[str, str]:
     """{module: sha256 of its file} for every goaldrift module that `code` imports,
-    transitively (parent packages included, since importing a module runs them)."""
+    transitively (parent packages included, since importing a module runs them).
+
+    With ``chapter`` given, the chapter registry and the other chapters' specs are left
+    out and the chapter's own spec is put in: importing the framework loads every spec,
+    but a chapter runs on its own spec only, so adding or editing another chapter does
+    not make this chapter's snapshot stale.
+    """
     src_root = src_root or REPO_ROOT / "src"
+    own = spec_module(chapter, src_root) if chapter else None
     seen: dict[str, str] = {}
-    todo = list(_imported_names(ast.parse(code), "__main__", False))
+    todo = list(_imported_names(ast.parse(code), "__main__", False)) + ([own] if own else [])
     while todo:
         for name in _with_parents(todo.pop()):
-            if name in seen:
+            if name in seen or (chapter and _is_other_spec(name, own)):
                 continue
             path = _module_file(name, src_root)
             if path is None:
@@ -92,12 +112,16 @@ def library_sources(code: str, src_root: Path | None = None) -> dict[str, str]:
     return dict(sorted(seen.items()))
 
 
+def _is_other_spec(name: str, own: str | None) -> bool:
+    return name == REGISTRY or (name.startswith(REGISTRY + ".") and name != own)
+
+
 def current_sources(chapter: Chapter, src_root: Path | None = None) -> dict[str, str]:
     """What a snapshot of `chapter` depends on: the chapter's own code cells (under the
-    key "notebook:CHAPTER") and every goaldrift module they import."""
+    key "notebook:CHAPTER"), every goaldrift module they import, and the chapter's spec."""
     code = notebook_code(chapter.notebook)
     return {f"notebook:{chapter.name}": hashlib.sha256(code.encode()).hexdigest(),
-            **library_sources(code, src_root)}
+            **library_sources(code, src_root, chapter.name)}
 
 
 def notebook_code(path: Path) -> str:
