@@ -107,6 +107,7 @@ def train(kind: str, lrs, weight_decays, seeds, teacher: Teacher, steps: int, ba
         optim=OptimConfig(kind=kind, lr=lrs.tolist(), weight_decay=weight_decays.tolist(),
                           betas=tuple(float(b) for b in betas), momentum=float(momentum)),
         steps=steps, seeds=[int(s) for s in seeds], data_seed=data_seed, loss="half_mse", eval_every=steps,
+        checkpoint_every=max(1000, steps // 4),   # a checkpoint holds every per-step record so far: a few only
         dtype="float64", device="cpu")
     r = runs.run(config, root=root, observers={"rotation": rotation_records}, progress=False)
     m = r.metrics
