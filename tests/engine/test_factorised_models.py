@@ -10,7 +10,7 @@ import torch
 
 from goaldrift.engine.models import (DiagonalConfig, FactorisedMatrixConfig, ScaleInvariantMLPConfig, build_model,
                                      model_kind)
-from goaldrift.engine.models.scale_invariant import init_weights, network_outputs
+from goaldrift.engine.models.invariant_mlp import init_weights, network_outputs
 from goaldrift.engine.train import OptimConfig, RunConfig
 
 RNG = np.random.default_rng(11)

@@ -16,7 +16,7 @@ from goaldrift.engine.models.factorised import Diagonal, DiagonalConfig, Factori
 from goaldrift.engine.models.gated import GatedGoal, GatedGoalConfig
 from goaldrift.engine.models.ln_mlp import LNMLP, LNMLPConfig
 from goaldrift.engine.models.mlp import MLP, MLPConfig
-from goaldrift.engine.models.scale_invariant import ScaleInvariantMLP, ScaleInvariantMLPConfig
+from goaldrift.engine.models.invariant_mlp import ScaleInvariantMLP, ScaleInvariantMLPConfig
 from goaldrift.engine.models.store import StoreMLP, StoreMLPConfig
 from goaldrift.engine.models.transformer import Transformer, TransformerConfig
 

@@ -2,7 +2,7 @@
 noise, a new batch every step from a seeded stream (online learning); used by chapter
 rotational_equilibrium.
 
-The teacher is a K = 1 scale-invariant MLP (``goaldrift.engine.models.scale_invariant``)
+The teacher is a K = 1 scale-invariant MLP (``goaldrift.engine.models.invariant_mlp``)
 initialised from ``teacher_seed + 10000``, its output scaled so that the
 labels have unit variance before noise. Step t's batch is the t-th draw of
 one torch generator seeded from ``data_seed``: inputs x [batch, d_in], then
@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from goaldrift.engine.models.scale_invariant import init_weights, network_outputs
+from goaldrift.engine.models.invariant_mlp import init_weights, network_outputs
 from goaldrift.engine.tasks.registry import register_task
 
 

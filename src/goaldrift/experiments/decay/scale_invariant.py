@@ -25,8 +25,8 @@ import numpy as np
 import torch
 
 from goaldrift.engine import runs
-from goaldrift.engine.models.scale_invariant import SCALE_INVARIANT, ScaleInvariantMLPConfig, init_weights
-from goaldrift.engine.models.scale_invariant import network_outputs as forward
+from goaldrift.engine.models.invariant_mlp import SCALE_INVARIANT, ScaleInvariantMLPConfig, init_weights
+from goaldrift.engine.models.invariant_mlp import network_outputs as forward
 from goaldrift.engine.tasks.stream import Teacher
 from goaldrift.engine.train import OptimConfig, RunConfig, StepView
 
