@@ -389,7 +389,7 @@ class Trainer:
     {...}}`` are the optimiser's element-wise masks; ``data`` overrides the
     registered task. ``observers = {name: fn}``: after every step, ``fn(StepView)``
     returns ``{key: tensor [K, ...]}`` (or nothing), recorded per step in the metrics
-    (key -> ``[steps, K, ...]``).
+    (key -> ``[steps, K, ...]``; keys other than the evaluation's and the stopping rule's).
     """
 
     def __init__(self, config: RunConfig, *, data=None, init_state=None, masks=None,
