@@ -8,11 +8,13 @@ import sys
 import pytest
 
 from conftest import REPO, run_cli
-from goaldrift.engine.models import GatedGoalConfig, MLPConfig, TransformerConfig
+from goaldrift.engine.models import (DiagonalConfig, FactorisedMatrixConfig, GatedGoalConfig, MLPConfig,
+                                     ScaleInvariantMLPConfig, TransformerConfig)
 from goaldrift.engine.tasks import TASKS
 from goaldrift.engine.train import OptimConfig, RunConfig
 
-ALL_TASKS = ["linear_regression", "modular_addition", "proxy", "proxy_tokens", "teacher_outputs"]
+ALL_TASKS = ["coordinate_targets", "linear_regression", "matrix_targets", "modular_addition", "proxy", "proxy_tokens",
+             "teacher_outputs", "teacher_stream"]
 
 
 def test_every_task_registers_with_the_engine_alone():
@@ -58,9 +60,27 @@ def regression_spec() -> dict:
     return {"name": "regression_tiny", "members_per_run": 2, "grid": {"weight_decay": [0.0, 0.5]}, "base": base.to_dict()}
 
 
+def small_spec(name: str, task: dict, model, kind: str, loss: str) -> dict:
+    base = RunConfig(task=task, model=model, optim=OptimConfig(kind=kind, lr=0.05, weight_decay=0.1), steps=20,
+                     seeds=[0], loss=loss, eval_every=10, checkpoint_every=None, dtype="float64", device="cpu")
+    return {"name": name, "members_per_run": 2, "grid": {"weight_decay": [0.0, 0.5]}, "base": base.to_dict()}
+
+
+SMALL_SPECS = {
+    "coordinate_targets": lambda: small_spec("coordinates_tiny", {"name": "coordinate_targets", "targets": [1.0, -0.2]},
+                                             DiagonalConfig(n=2), "sgd_torch", "half_sse"),
+    "matrix_targets": lambda: small_spec("matrix_tiny", {"name": "matrix_targets", "matrix": [[1.0, 0.0], [0.5, 0.2]]},
+                                         FactorisedMatrixConfig(d=2, width=2), "sgd_torch", "half_sse"),
+    "teacher_stream": lambda: small_spec("stream_tiny", {"name": "teacher_stream", "d_in": 3, "d_hidden": 4, "n_test": 8},
+                                         ScaleInvariantMLPConfig(d_in=3, d_hidden=4), "sgd", "half_mse"),
+}
+
+
 @pytest.mark.parametrize("task", ALL_TASKS)
 def test_sweep_accepts_every_registered_task(tmp_path, task):
-    if task == "proxy":
+    if task in SMALL_SPECS:
+        spec = SMALL_SPECS[task]()
+    elif task == "proxy":
         spec = proxy_spec()
     elif task == "proxy_tokens":
         spec = proxy_tokens_spec()

@@ -51,3 +51,28 @@ def test_targets_keep_their_margin():
 def test_training_diverging_stops_instead_of_hanging():
     run = fn.train_diagonal([1.0, 2.0], 2, 0.1, 5.0, np.ones((2, 2)) * 3, max_steps=500)
     assert run.steps < 500 and not math.isfinite(run.max_grad)  # stopped early, on the divergence
+
+
+def test_recorded_history_is_the_factors_before_each_step():
+    lam, eta, record = 0.2, 0.1, 30
+    c = RNG.standard_normal(6)
+    U0 = RNG.standard_normal((2, 6))
+    run = fn.train_diagonal(c, 2, lam, eta, U0, record=record, grad_tol=1e-6)
+    H, R = run.history, run.residuals
+    assert H.shape == (record, 2, 6) and R.shape == (record, 6)
+    assert np.array_equal(H[0], U0)
+    assert np.allclose(R, H[:, 0] * H[:, 1] - c, rtol=1e-14, atol=1e-15)
+    # one step of gradient descent with L2, by hand: u' = u - eta (r v + lam u), v' = v - eta (r u + lam v)
+    u, v, r = H[:-1, 0], H[:-1, 1], R[:-1]
+    assert np.allclose(H[1:, 0], u - eta * (r * v + lam * u), rtol=1e-13)
+    assert np.allclose(H[1:, 1], v - eta * (r * u + lam * v), rtol=1e-13)
+    assert run.steps >= record and run.steps % fn.CHECK_EVERY == 0 and run.max_grad < 1e-6
+
+
+def test_factorised_matrix_soft_thresholds_singular_values():
+    lam, eta = 0.3, 0.3
+    s = fn.spread_singular_values(2, 1, lam, 1.5, 0.5)
+    M = fn.matrix_target(3, s, seed=2)
+    run = fn.train_factorised_matrix(M, 3, lam, eta, 0.1, seed=2, grad_tol=1e-8)  # 300 steps
+    assert run.max_grad < 1e-8 and run.steps % fn.CHECK_EVERY == 0
+    assert np.allclose(run.singular_values(), th.soft_threshold(s, lam), atol=1e-6)

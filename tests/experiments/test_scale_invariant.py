@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 import torch
 
+from goaldrift.engine.tasks import stream
+from goaldrift.engine.train import StepView
 from goaldrift.experiments.decay import scale_invariant as si
 
 
@@ -30,18 +32,24 @@ def test_layer_norm_net_is_scale_invariant_by_finite_differences():
     assert max(si.scaled_gradient_error(teacher, seed=4, scale=5.0).values()) < 1e-12
 
 
-def test_training_records_exact_identities():
+def test_training_records_exact_identities(tmp_path):
     teacher = si.make_teacher(6, 12, seed=0)
     run = si.train("sgd", 0.1, [0.02, 0.05], [0, 1], teacher, steps=60, batch_size=8, label_noise=0.5,
-                   data_seed=0, init_scale=0.2)
+                   data_seed=0, init_scale=0.2, root=tmp_path / "a")
     assert si.sgd_step_identity_error(run) < 1e-12
     for tr in run.traces.values():
         assert np.abs(tr.cos_wg).max() < 1e-12
         ratio = np.sqrt(tr.shift_sq[-1] / tr.shift_sq[0])
         assert np.allclose(ratio, (1 - 0.1 * np.array([0.02, 0.05])) ** 60, rtol=1e-9)
+    # trained again (another run cache), not loaded: the same bits
     again = si.train("sgd", 0.1, [0.02, 0.05], [0, 1], teacher, steps=60, batch_size=8, label_noise=0.5,
-                     data_seed=0, init_scale=0.2)
+                     data_seed=0, init_scale=0.2, root=tmp_path / "b")
     assert np.array_equal(run.traces["W_0"].norm_sq, again.traces["W_0"].norm_sq)
+    assert np.array_equal(run.loss, again.loss)
+    cached = si.train("sgd", 0.1, [0.02, 0.05], [0, 1], teacher, steps=60, batch_size=8, label_noise=0.5,
+                      data_seed=0, init_scale=0.2, root=tmp_path / "b")
+    assert np.array_equal(cached.traces["W_1"].angle, again.traces["W_1"].angle)
+    assert len(list((tmp_path / "b").glob("*/manifest.json"))) == 1   # one run, trained once, then loaded
 
 
 def test_adamw_moves_the_zero_gradient_shift():
@@ -56,3 +64,31 @@ def test_block_standard_error_matches_iid_formula():
     x = np.random.default_rng(5).standard_normal((100_000, 1)) + 10.0
     se = si.relative_standard_error(x, n_blocks=20)[0]
     assert se == pytest.approx(1 / math.sqrt(100_000) / 10.0, rel=0.5)
+
+
+def test_rotation_records_against_numpy():
+    rng = np.random.default_rng(0)
+    before = {n: torch.tensor(rng.standard_normal((2, 3, 4))) for n in si.SCALE_INVARIANT}
+    grad = {n: torch.tensor(rng.standard_normal((2, 3, 4))) for n in si.SCALE_INVARIANT}
+    after = {n: before[n] - 0.1 * grad[n] for n in si.SCALE_INVARIANT}
+    view = StepView(0, before, grad, after, torch.zeros(2), None)
+    rec = si.rotation_records(view)
+    for n in si.SCALE_INVARIANT:
+        w, g, a = (t[n].numpy().reshape(2, -1) for t in (before, grad, after))
+        assert np.allclose(rec[f"{n}.norm_sq"], (w**2).sum(1)) and np.allclose(rec[f"{n}.grad_sq"], (g**2).sum(1))
+        assert np.allclose(rec[f"{n}.w_dot_g"], (w * g).sum(1))
+        shift = before[n].numpy().mean(-1, keepdims=True) * np.ones((1, 1, 4))
+        assert np.allclose(rec[f"{n}.shift_sq"], (shift.reshape(2, -1) ** 2).sum(1))
+        cos = (w * a).sum(1) / np.linalg.norm(w, axis=1) / np.linalg.norm(a, axis=1)
+        assert np.allclose(rec[f"{n}.angle"], np.arccos(cos), rtol=1e-10)
+
+
+def test_the_stream_is_what_the_students_trained_on(tmp_path):
+    """The per-step losses are the students' half squared errors on the stream's batches."""
+    teacher = si.make_teacher(5, 8, seed=1)
+    run = si.train("sgd", 0.05, 0.01, [3], teacher, steps=3, batch_size=4, label_noise=0.2, data_seed=7,
+                   root=tmp_path)
+    s = stream.TeacherStream(teacher, 4, 0.2, 7, n_test=0)
+    w = {k: v[None] for k, v in si.init_weights(5, 8, 3).items()}
+    x, y = s.stream_batch(0)
+    assert run.loss[0, 0] == pytest.approx(float(0.5 * ((si.forward(w, x)[0] - y) ** 2).mean()), rel=1e-14)

@@ -1,6 +1,6 @@
 """AdamW, Adam+L2 and SGD over an ensemble, with per-member η and λ; used by chapters
 grokking_replication, cleanup_scaling, ungrokking, proxy_drift, protecting_goals,
-rotational_equilibrium, price_of_persistence.
+rotational_equilibrium, price_of_persistence, factorised_simplicity.
 
 The book's claims hinge on exactly how weight decay enters the update, so
 each kind follows PyTorch's arithmetic to the letter (a single member matches
@@ -9,6 +9,11 @@ each kind follows PyTorch's arithmetic to the letter (a single member matches
 * ``adamw``:   θ ← θ(1 − ηλ), then the Adam step (decoupled decay);
 * ``adam_l2``: g ← g + λθ, then the Adam step (coupled L2);
 * ``sgd``:     g ← g + λθ; with momentum μ, b ← μb + g (b₁ = g); θ ← θ − ηb.
+* ``sgd_torch``: the same update in ``torch.optim.SGD``'s own arithmetic,
+  one member at a time: ``g.add(θ, alpha=λ)`` and ``θ.add_(b, alpha=-η)``
+  are fused multiply-adds on the CPU, so its bits differ from ``sgd``'s at
+  round-off and equal torch's (the factorised networks' chapter was
+  measured with torch.optim.SGD). Element-wise masks are not supported.
 
 η is the scheduled rate: base η times an optional linear warm-up over
 ``warmup`` steps at step t = 0, 1, ..., by one of two rules:
@@ -34,7 +39,7 @@ import math
 
 import torch
 
-KINDS = ("adamw", "adam_l2", "sgd")
+KINDS = ("adamw", "adam_l2", "sgd", "sgd_torch")
 GROUPS = ("frozen", "exempt", "decayed")
 WARMUP_RULES = ("one_step_ahead", "published")
 
@@ -121,6 +126,9 @@ class EnsembleOptimizer:
                     no_decay |= exempt.to(device=p.device, dtype=torch.bool)
                 self.decay_mask[name] = (~no_decay).to(p.dtype)
 
+        if kind == "sgd_torch" and (frozen_masks or exempt_masks):
+            raise ValueError("element-wise masks need kind 'sgd' (sgd_torch steps whole members)")
+
         self.state: dict[str, dict[str, torch.Tensor]] = {}
         self._on_device: tuple[torch.Tensor, torch.Tensor] | None = None  # see _coefficients
         self._decays = bool((self.weight_decay != 0).any())
@@ -153,6 +161,9 @@ class EnsembleOptimizer:
         base_lr, wd = self._coefficients(next(iter(self.params.values())).device)
         lr = base_lr * self.lr_factor(self.step_count)
         self.step_count += 1
+        if self.kind == "sgd_torch":
+            self._torch_sgd_step(lr.tolist(), wd.tolist())
+            return
         t = self.step_count
         b1, b2 = self.betas
         vec_cache: dict = {}
@@ -208,6 +219,52 @@ class EnsembleOptimizer:
             if keep is not None:
                 update = update * keep
             p.sub_(update)
+
+    def _torch_sgd_step(self, lrs: list[float], wds: list[float]) -> None:
+        """torch.optim.SGD's single-tensor step (dampening 0, no Nesterov) on each member's
+        slice, with its python-float η and λ."""
+        for name, p in self.params.items():
+            if p.grad is None or self.group[name] == "frozen":
+                continue
+            decayed = self.group[name] == "decayed"
+            st = self.state.setdefault(name, {})
+            first = "momentum_buffer" not in st
+            if self.momentum != 0 and first:
+                st["momentum_buffer"] = torch.zeros_like(p)
+            for k in range(self.K):
+                g = p.grad[k]
+                if decayed and wds[k] != 0:
+                    g = g.add(p[k], alpha=wds[k])
+                if self.momentum != 0:
+                    buf = st["momentum_buffer"][k]
+                    if first:
+                        buf.copy_(g)
+                    else:
+                        buf.mul_(self.momentum).add_(g, alpha=1.0)
+                    g = buf
+                p[k].add_(g, alpha=-lrs[k])
+
+    @torch.no_grad()
+    def objective_grad_max(self) -> torch.Tensor:
+        """Per member [K], the largest |partial derivative| of loss + λ/2 ||θ||² over the
+        weights this optimiser trains: the loss gradient (``p.grad``) plus λθ where decay
+        acts. What a gradient-tolerance stopping rule tests; NaN if any entry is NaN."""
+        first = next(iter(self.params.values()))
+        _, wd = self._coefficients(first.device)
+        worst = torch.zeros(self.K, dtype=torch.float64, device=first.device)
+        for name, p in self.params.items():
+            if p.grad is None or self.group[name] == "frozen":
+                continue
+            g = p.grad
+            if self._decays and self.group[name] == "decayed":
+                decay = wd.to(dtype=p.dtype).view(-1, *([1] * (p.dim() - 1))) * p
+                dmask = self.decay_mask.get(name)
+                g = g + (decay * dmask if dmask is not None else decay)
+            keep = self.keep.get(name)
+            if keep is not None:
+                g = g * keep
+            worst = torch.maximum(worst, g.abs().flatten(1).max(1).values.to(torch.float64))
+        return worst
 
     # ---- checkpointing -----------------------------------------------------
 

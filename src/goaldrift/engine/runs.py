@@ -1,6 +1,6 @@
 """The run cache: a configuration's hash names the directory of its results; used by
 chapters grokking_replication, cleanup_scaling, ungrokking, proxy_drift,
-protecting_goals.
+protecting_goals, price_of_persistence, l2_equilibrium, rotational_equilibrium.
 
 A chapter asks for a run by configuration; if that run has finished before
 (in this or any earlier execution of the book) it is loaded, not retrained.
@@ -108,7 +108,7 @@ def _flatten(obj, prefix=""):
     return out
 
 
-def run_key(config: RunConfig, *, data=None, init_state=None, masks=None, metric_fns=None) -> dict:
+def run_key(config: RunConfig, *, data=None, init_state=None, masks=None, metric_fns=None, observers=None) -> dict:
     """The JSON object whose hash names the run: the config plus digests of
     whatever tensors were passed in beside it."""
     extras = {}
@@ -120,6 +120,8 @@ def run_key(config: RunConfig, *, data=None, init_state=None, masks=None, metric
         extras["masks"] = tensor_digest(masks)
     if metric_fns:
         extras["metric_fns"] = sorted(metric_fns)
+    if observers:
+        extras["observers"] = sorted(observers)
     key = {"config": config.to_dict()}
     if extras:
         key["extras"] = extras
@@ -228,17 +230,17 @@ class Run:
 
 
 def run(config: RunConfig, *, root=None, data=None, init_state=None, masks=None,
-        metric_fns: dict | None = None, progress: bool | None = None) -> Run:
+        metric_fns: dict | None = None, observers: dict | None = None, progress: bool | None = None) -> Run:
     """Load the finished run for ``config``, or train it (resuming a checkpoint).
 
     ``data``, ``init_state`` (a model state_dict, e.g. a phase-1 run's
     ``model.state_dict()``), ``masks`` ({"frozen"/"exempt": {name: bool
-    tensor}}) and ``metric_fns`` ({name: fn}) join the hash by content
-    (tensors) or by name (functions). A cache entry that fails verification
-    is quarantined and trained again.
+    tensor}}), ``metric_fns`` and ``observers`` ({name: fn}, see ``Trainer``) join
+    the hash by content (tensors) or by name (functions). A cache entry that fails
+    verification is quarantined and trained again.
     """
     config.validate()
-    extras = dict(data=data, init_state=init_state, masks=masks, metric_fns=metric_fns)
+    extras = dict(data=data, init_state=init_state, masks=masks, metric_fns=metric_fns, observers=observers)
     key = run_key(config, **extras)
     path = runs_root(root) / config_hash(config, **extras)
     if is_finished(path):
@@ -247,7 +249,8 @@ def run(config: RunConfig, *, root=None, data=None, init_state=None, masks=None,
         except CorruptRun as err:
             quarantine(path, err.reason)
 
-    trainer = Trainer(config, data=data, init_state=init_state, masks=masks, metric_fns=metric_fns)
+    trainer = Trainer(config, data=data, init_state=init_state, masks=masks, metric_fns=metric_fns,
+                      observers=observers)
     try:
         state, elapsed = _prepare(path, key, trainer)
     except CorruptRun as err:

@@ -1,6 +1,7 @@
 """The training loop: one configuration in, weights and metric curves out; used by
 chapters grokking_replication, cleanup_scaling, ungrokking, proxy_drift,
-protecting_goals.
+protecting_goals, price_of_persistence, l2_equilibrium, factorised_simplicity,
+rotational_equilibrium.
 
 A run is fully described by a ``RunConfig`` (plain dataclasses, JSON
 round-trippable), so that ``goaldrift.engine.runs`` can cache it by hash and resume
@@ -13,6 +14,13 @@ is what made the published trainer slow).
 Losses are per member and summed, so that member k's gradient is exactly
 the gradient of its own loss. Metrics are evaluated in float64 cross-entropy
 (the published "high precision" loss was float32 in practice).
+
+Three optional pieces serve the experiments that follow one run closely: a
+``StopRule`` (stop once every partial derivative is below a tolerance,
+checked every few steps), step observers (functions that see the weights
+before and after every step and the gradient, and record what they return
+per step), and stream tasks (data with a ``stream_batch(step)`` method: a
+fresh batch every step instead of rows of a fixed training set).
 """
 
 from __future__ import annotations
@@ -65,6 +73,19 @@ class OptimConfig:
 
 
 @dataclass
+class StopRule:
+    """Stop training once every partial derivative of loss + λ/2 ||θ||² (every member's)
+    is below ``grad_tol``; tested every ``check_every`` steps, and at ``RunConfig.steps``
+    (the cap), never before ``min_steps``, and at once if the gradient is not finite
+    (a diverging run). The test sees the gradient at the current weights, before the
+    step: a run that stops at step t took t steps."""
+
+    grad_tol: float
+    check_every: int = 25
+    min_steps: int = 0
+
+
+@dataclass
 class RunConfig:
     """Everything that determines a run's numbers.
 
@@ -89,6 +110,7 @@ class RunConfig:
     metrics: list[str] = field(default_factory=list)
     dtype: str = "float32"
     device: str = "auto"
+    stop: StopRule | None = None
 
     @property
     def K(self) -> int:
@@ -101,6 +123,8 @@ class RunConfig:
             # the rule from before warmup_rule existed: left out, so that the
             # run-cache keys of existing runs stay what they were
             del d["optim"]["warmup_rule"]
+        if d["stop"] is None:
+            del d["stop"]  # the same for runs without a stopping rule
         return _jsonable(d)
 
     @classmethod
@@ -112,6 +136,8 @@ class RunConfig:
         o = dict(d["optim"])
         o["betas"] = tuple(o["betas"])
         d["optim"] = OptimConfig(**o)
+        if d.get("stop") is not None:
+            d["stop"] = StopRule(**d["stop"])
         return cls(**d)
 
     def validate(self) -> None:
@@ -133,7 +159,7 @@ def _jsonable(x):
     return x
 
 
-LOSSES = ("cross_entropy", "mse", "half_mse")
+LOSSES = ("cross_entropy", "mse", "half_mse", "half_sse")
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
@@ -200,6 +226,13 @@ def _validate(c: RunConfig) -> None:
     need(o.warmup_rule in WARMUP_RULES, f"unknown optim.warmup_rule {o.warmup_rule!r}; use one of {WARMUP_RULES}")
     for pattern, g in o.groups.items():
         need(g in GROUPS, f"optim.groups[{pattern!r}] = {g!r}; use one of {GROUPS}")
+    if c.stop is not None:
+        r = c.stop
+        need(isinstance(r, StopRule), f"stop must be a StopRule or None, got {type(r).__name__}")
+        need(isinstance(r.grad_tol, (int, float)) and not isinstance(r.grad_tol, bool) and math.isfinite(r.grad_tol)
+             and r.grad_tol >= 0, f"stop.grad_tol must be a finite number >= 0, got {r.grad_tol!r}")
+        need(_int(r.check_every) and r.check_every > 0, f"stop.check_every must be a positive int, got {r.check_every!r}")
+        need(_int(r.min_steps) and r.min_steps >= 0, f"stop.min_steps must be an int >= 0, got {r.min_steps!r}")
     try:
         c.model.validate()
     except ValueError as e:
@@ -239,7 +272,10 @@ def check_data(config: RunConfig, data) -> None:
     vocabulary, inputs of the wrong width. Cheap; runs before any training."""
     need = _need
     n = data.train_x.shape[0]
-    need(n > 0, "the task produced an empty training set")
+    if is_stream(data):
+        need(config.batch_size is None, "a stream task draws its own batches; leave batch_size None")
+    else:
+        need(n > 0, "the task produced an empty training set")
     need(config.batch_size is None or config.batch_size <= n,
          f"batch_size {config.batch_size} exceeds the {n} training examples")
     labels = not data.train_y.is_floating_point()
@@ -272,6 +308,8 @@ def per_member_loss(kind: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tens
     cross_entropy: ``y`` int labels. mse: mean over samples and outputs of
     (out − target)², the target being one-hot for int labels. half_mse: half
     of it, the convention of the derivations whose gradient is out − target.
+    half_sse: half the sum (not the mean) of the squared errors, for networks
+    fitted to fixed numbers (the objective 1/2 ||f − c||²).
     """
     K, N, C = out.shape
     if kind == "cross_entropy":
@@ -283,6 +321,8 @@ def per_member_loss(kind: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tens
     target = _regression_target(y, C, out.dtype)
     if kind == "half_mse":
         return 0.5 * (out - target).square().mean(dim=(1, 2))
+    if kind == "half_sse":
+        return 0.5 * (out - target).square().sum(dim=(1, 2))
     return (out - target).square().mean(dim=(1, 2))
 
 
@@ -317,6 +357,25 @@ class TrainState:
     config: dict
 
 
+@dataclass
+class StepView:
+    """What a step observer sees of step ``step``: copies of the weights ``before`` it, the
+    loss gradient ``grad`` at them (without the decay term), the weights ``after`` it
+    (live tensors: copy what you keep), the members' losses [K] and the task's data."""
+
+    step: int
+    before: dict[str, torch.Tensor]
+    grad: dict[str, torch.Tensor]
+    after: dict[str, torch.Tensor]
+    loss: torch.Tensor
+    data: Any
+
+
+def is_stream(data) -> bool:
+    """Whether ``data`` hands out a fresh batch per step (``stream_batch(step)``)."""
+    return callable(getattr(data, "stream_batch", None))
+
+
 def weight_norm_sq(model) -> torch.Tensor:
     """Total squared weight norm per member, ``[K]``: what weight decay shrinks."""
     return sum(p.detach().to(torch.float64).square().flatten(1).sum(1) for p in model.parameters())
@@ -328,11 +387,13 @@ class Trainer:
     ``init_state`` overrides the seeded initial weights (phase-2 training
     continues a phase-1 network); ``masks = {"frozen": {...}, "exempt":
     {...}}`` are the optimiser's element-wise masks; ``data`` overrides the
-    registered task.
+    registered task. ``observers = {name: fn}``: after every step, ``fn(StepView)``
+    returns ``{key: tensor [K, ...]}`` (or nothing), recorded per step in the metrics
+    (key -> ``[steps, K, ...]``; keys other than the evaluation's and the stopping rule's).
     """
 
     def __init__(self, config: RunConfig, *, data=None, init_state=None, masks=None,
-                 metric_fns: dict | None = None):
+                 metric_fns: dict | None = None, observers: dict | None = None):
         config.validate()
         self.config = config
         try:
@@ -356,6 +417,7 @@ class Trainer:
         self.float_mode: dict | None = None  # set by run(): how subnormal floats were handled
         self.metric_fns = {name: METRICS[name] for name in config.metrics}
         self.metric_fns.update(metric_fns or {})
+        self.observers = dict(observers or {})
         self.train_x, self.train_y = self._to(self.data.train_x), self._to(self.data.train_y)
         self.test_x, self.test_y = self._to(self.data.test_x), self._to(self.data.test_y)
 
@@ -438,30 +500,79 @@ class Trainer:
             from tqdm import tqdm  # plain text bar: no widget dependency in notebooks
             bar = tqdm(total=c.steps, initial=start, desc=f"train K={self.model.K}", unit="step",
                        mininterval=1.0, smoothing=0.05)
+        end = c.steps
         for step in range(start, c.steps):
             if stop is not None and stop.is_set():
                 raise KeyboardInterrupt
             if step % c.eval_every == 0:
                 _append(metrics, self.evaluate(step))
-            step_loss[step] = self.train_step(step)
+            losses = self.train_step(step, records=metrics)
+            if losses is None:  # the stopping rule ended the run before this step
+                end = step
+                break
+            step_loss[step] = losses
             if bar is not None:
                 bar.update(1)
             done = step + 1
             if on_checkpoint and c.checkpoint_every and done % c.checkpoint_every == 0 and done < c.steps:
                 on_checkpoint(self.snapshot(done, metrics, step_loss))
+        else:
+            if c.stop is not None:  # at the cap: the last test, at the final weights
+                self._backward(c.steps)
+                self._test_gradient(c.steps, metrics)
+                self.optimizer.zero_grad()
         if bar is not None:
             bar.close()
-        if not metrics or metrics["step"][-1] != c.steps:
-            _append(metrics, self.evaluate(c.steps))
-        return self.snapshot(c.steps, metrics, step_loss)
+        if not metrics or metrics["step"][-1] != end:
+            _append(metrics, self.evaluate(end))
+        return self.snapshot(end, metrics, step_loss[:end])
 
-    def train_step(self, step: int) -> torch.Tensor:
-        """One optimiser step on batch ``step``; returns the members' losses [K]."""
+    def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inputs and targets of step ``step``: the stream's batch, a minibatch, or everything."""
+        if is_stream(self.data):
+            x, y = self.data.stream_batch(step)
+            return self._to(x), self._to(y)
         idx = self.batch_indices(step)
-        x, y = (self.train_x, self.train_y) if idx is None else (self.train_x[idx], self.train_y[idx])
+        return (self.train_x, self.train_y) if idx is None else (self.train_x[idx], self.train_y[idx])
+
+    def _backward(self, step: int) -> torch.Tensor:
+        x, y = self.batch(step)
         losses = per_member_loss(self.config.loss, self.model.predict(x), y)
         losses.sum().backward()
+        return losses
+
+    def _test_gradient(self, step: int, records: dict | None) -> bool:
+        """The stopping rule's test at ``step`` (gradients computed); True: stop here."""
+        rule = self.config.stop
+        worst = self.optimizer.objective_grad_max()
+        if records is not None:
+            _append(records, {"grad_check_step": np.array(step), "grad_max": worst.cpu().numpy()})
+        top = float(worst.max())
+        return (top < rule.grad_tol and step >= rule.min_steps) or step >= self.config.steps or not math.isfinite(top)
+
+    def train_step(self, step: int, records: dict | None = None) -> torch.Tensor | None:
+        """One optimiser step on batch ``step``; returns the members' losses [K], or None
+        if the stopping rule ends the run before it. Observers' records and the stopping
+        rule's tests are appended to ``records`` when given."""
+        losses = self._backward(step)
+        rule = self.config.stop
+        if rule is not None and step % rule.check_every == 0 and self._test_gradient(step, records):
+            self.optimizer.zero_grad()
+            return None
+        if not self.observers:
+            self.optimizer.step()
+            self.optimizer.zero_grad()
+            return losses.detach()
+        params = dict(self.model.named_parameters())
+        before = {n: p.detach().clone() for n, p in params.items()}
         self.optimizer.step()
+        view = StepView(step, before, {n: p.grad for n, p in params.items()},
+                        {n: p.detach() for n, p in params.items()}, losses.detach(), self.data)
+        for fn in self.observers.values():
+            with torch.no_grad():
+                out = fn(view)
+            if out and records is not None:
+                _append(records, {k: torch.as_tensor(v).detach().cpu().numpy().copy() for k, v in out.items()})
         self.optimizer.zero_grad()
         return losses.detach()
 
@@ -503,8 +614,9 @@ def _set_rng(rng: dict) -> None:
 
 
 def train(config: RunConfig, **kwargs) -> tuple[Any, dict[str, np.ndarray]]:
-    """Train without the cache: returns (model, metrics). See ``runs.run``
-    for the cached, checkpointed version chapters should use."""
+    """Train without the cache: returns (model, metrics); ``metrics["step"][-1]`` is the
+    number of steps taken (fewer than ``config.steps`` if a stopping rule ended the run).
+    See ``runs.run`` for the cached, checkpointed version chapters should use."""
     progress = kwargs.pop("progress", None)
     trainer = Trainer(config, **kwargs)
     state = trainer.run(progress=progress)

@@ -1,6 +1,6 @@
 """Networks with a leading ensemble dimension: parameters are [K, ...]; used by chapters
 grokking_replication, cleanup_scaling, ungrokking, proxy_drift, protecting_goals,
-price_of_persistence.
+price_of_persistence, factorised_simplicity, rotational_equilibrium.
 
 ``build_model`` turns a config dataclass into a model whose member k is
 initialised from ``seeds[k]`` exactly as a single model with that seed.
@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import torch
 
+from goaldrift.engine.models.factorised import Diagonal, DiagonalConfig, FactorisedMatrix, FactorisedMatrixConfig
 from goaldrift.engine.models.gated import GatedGoal, GatedGoalConfig
 from goaldrift.engine.models.ln_mlp import LNMLP, LNMLPConfig
 from goaldrift.engine.models.mlp import MLP, MLPConfig
+from goaldrift.engine.models.invariant_mlp import ScaleInvariantMLP, ScaleInvariantMLPConfig
 from goaldrift.engine.models.store import StoreMLP, StoreMLPConfig
 from goaldrift.engine.models.transformer import Transformer, TransformerConfig
 
@@ -22,7 +24,9 @@ from goaldrift.engine.models.transformer import Transformer, TransformerConfig
 # and model_kind takes the first match
 MODEL_KINDS = {"transformer": (TransformerConfig, Transformer), "store_mlp": (StoreMLPConfig, StoreMLP),
                "ln_mlp": (LNMLPConfig, LNMLP), "mlp": (MLPConfig, MLP),
-               "gated_goal": (GatedGoalConfig, GatedGoal)}
+               "gated_goal": (GatedGoalConfig, GatedGoal), "diagonal": (DiagonalConfig, Diagonal),
+               "factorised_matrix": (FactorisedMatrixConfig, FactorisedMatrix),
+               "scale_invariant_mlp": (ScaleInvariantMLPConfig, ScaleInvariantMLP)}
 
 
 def model_kind(cfg) -> str:
@@ -37,5 +41,6 @@ def build_model(cfg, seeds, dtype=torch.float32, device="cpu"):
     return cls(cfg, seeds, dtype=dtype, device=device)
 
 
-__all__ = ["GatedGoal", "GatedGoalConfig", "LNMLP", "LNMLPConfig", "MLP", "MLPConfig", "StoreMLP", "StoreMLPConfig",
-           "Transformer", "TransformerConfig", "build_model", "model_kind", "MODEL_KINDS"]
+__all__ = ["Diagonal", "DiagonalConfig", "FactorisedMatrix", "FactorisedMatrixConfig", "GatedGoal", "GatedGoalConfig",
+           "LNMLP", "LNMLPConfig", "MLP", "MLPConfig", "ScaleInvariantMLP", "ScaleInvariantMLPConfig", "StoreMLP",
+           "StoreMLPConfig", "Transformer", "TransformerConfig", "build_model", "model_kind", "MODEL_KINDS"]

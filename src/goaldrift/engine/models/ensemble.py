@@ -1,6 +1,6 @@
 """What every ensemble model shares: K members stacked along a leading dimension; used
 by chapters grokking_replication, cleanup_scaling, ungrokking, proxy_drift,
-protecting_goals."""
+protecting_goals, price_of_persistence, factorised_simplicity, rotational_equilibrium."""
 
 from __future__ import annotations
 

@@ -5,8 +5,11 @@ A diagonal network of depth L computes, for each coordinate i, the product
 u_1i u_2i ... u_Li and is fitted to a target c_i with squared error; the
 coordinates do not interact, so one run measures many scalar problems at once.
 A factorised matrix W = A B^T is fitted to a target M in the same way.
-Everything is plain gradient descent in float64 (torch.optim.SGD, whose
-`weight_decay` adds lambda*w to the gradient: exactly the L2 penalty).
+Everything is plain full-batch gradient descent in float64 through the engine
+(goaldrift.engine: the "diagonal" and "factorised_matrix" model kinds, the
+"coordinate_targets" and "matrix_targets" tasks, the half_sse loss, and the
+optimiser kind "sgd_torch", which adds lambda*w to the gradient, exactly the L2
+penalty, in torch.optim.SGD's arithmetic), until a gradient-tolerance StopRule.
 """
 
 from __future__ import annotations
@@ -16,6 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from goaldrift.engine.models.factorised import DiagonalConfig, FactorisedMatrixConfig, diagonal_init
+from goaldrift.engine.train import OptimConfig, RunConfig, StepView, StopRule, train
 
 CHECK_EVERY = 25  # steps between convergence checks (a check costs a device sync)
 
@@ -42,37 +48,47 @@ class DiagonalRun:
     residuals: np.ndarray | None = None   # [recorded steps, n] product - c before each step
 
 
+def _sgd_config(task: dict, model, weight_decay: float, lr: float, grad_tol: float, max_steps: int,
+                min_steps: int = 0, seed: int = 0) -> RunConfig:
+    """Full-batch float64 gradient descent with L2 in the gradient (torch.optim.SGD's
+    arithmetic) on half the summed squared error, until every partial derivative is
+    below grad_tol (tested every CHECK_EVERY steps, at most max_steps)."""
+    return RunConfig(task=task, model=model,
+                     optim=OptimConfig(kind="sgd_torch", lr=float(lr), weight_decay=float(weight_decay)),
+                     steps=max_steps, seeds=[seed], loss="half_sse", eval_every=max_steps, checkpoint_every=None,
+                     dtype="float64", device="cpu", stop=StopRule(float(grad_tol), CHECK_EVERY, min_steps))
+
+
+def _first_steps(record: int):
+    """A step observer keeping the factors and the residual before each of the first `record` steps."""
+    def observe(view: StepView):
+        if view.step < record:
+            U = view.before["U"]
+            return {"factors": U, "residual": U.prod(1) - view.data.train_y[0]}
+        return None
+    return observe
+
+
 def train_diagonal(targets, depth: int, weight_decay: float, lr: float, init, grad_tol: float = 1e-11,
                    max_steps: int = 200_000, record: int = 0) -> DiagonalRun:
     """Gradient descent on sum_i 1/2 (prod_l u_li - c_i)^2 + lambda/2 sum u^2 until every
     partial derivative is below grad_tol. `init` is the [depth, n] starting factors.
-    record > 0 keeps the factors and the residual for the first `record` steps."""
-    c = torch.as_tensor(targets, dtype=torch.float64)
-    U = torch.tensor(np.asarray(init, dtype=float), dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.SGD([U], lr=lr, weight_decay=weight_decay)
-    bal, res = [], []
-    step = 0
-    while True:
-        opt.zero_grad()
-        r = U.prod(0) - c
-        (0.5 * (r**2).sum()).backward()
-        if step < record:
-            with torch.no_grad():
-                bal.append(U.detach().numpy().copy())
-                res.append(r.detach().numpy().copy())
-        if step % CHECK_EVERY == 0 or step >= max_steps:
-            max_grad = float((U.grad + weight_decay * U.detach()).abs().max())
-            if (max_grad < grad_tol and step >= record) or step >= max_steps or not math.isfinite(max_grad):
-                break
-        opt.step()
-        step += 1
-    factors = U.detach().numpy()
-    return DiagonalRun(factors, factors.prod(0), step, max_grad,
-                       np.array(bal) if record else None, np.array(res) if record else None)
+    record > 0 keeps the factors and the residual before each of the first `record`
+    steps (and the run takes at least that many)."""
+    c = np.asarray(targets, dtype=float)
+    config = _sgd_config({"name": "coordinate_targets", "targets": c.tolist()}, DiagonalConfig(n=len(c), depth=depth),
+                         weight_decay, lr, grad_tol, max_steps, min_steps=record)
+    start = {"U": torch.tensor(np.asarray(init, dtype=float), dtype=torch.float64)[None]}
+    observers = {"first_steps": _first_steps(record)} if record else None
+    model, m = train(config, init_state=start, observers=observers, progress=False)
+    factors = model.U.detach()[0].numpy()
+    return DiagonalRun(factors, factors.prod(0), int(m["step"][-1]), float(m["grad_max"][-1].max()),
+                       m["factors"][:, 0] if record else None, m["residual"][:, 0] if record else None)
 
 
 def small_init(depth: int, n: int, scale: float, seed: int) -> np.ndarray:
-    return scale * np.random.default_rng([seed, 11]).standard_normal((depth, n))
+    """[depth, n] factors N(0, scale^2): the engine's diagonal-network init for `seed`."""
+    return diagonal_init(DiagonalConfig(n=n, depth=depth, init_scale=scale), seed)["U"].numpy()
 
 
 def fitted_balanced_init(targets, depth: int) -> np.ndarray:
@@ -159,25 +175,15 @@ class MatrixRun:
 def train_factorised_matrix(M, width: int, weight_decay: float, lr: float, init_scale: float, seed: int,
                             grad_tol: float = 1e-10, max_steps: int = 400_000) -> MatrixRun:
     """Gradient descent on 1/2 ||A B^T - M||_F^2 + lambda/2 (||A||^2 + ||B||^2) from a small
-    random start, until every partial derivative is below grad_tol."""
-    d = M.shape[0]
-    g = torch.Generator().manual_seed(int(np.random.default_rng([seed, 13]).integers(2**31)))
-    A = (init_scale * torch.randn(d, width, generator=g, dtype=torch.float64)).requires_grad_()
-    B = (init_scale * torch.randn(d, width, generator=g, dtype=torch.float64)).requires_grad_()
-    target = torch.as_tensor(M, dtype=torch.float64)
-    opt = torch.optim.SGD([A, B], lr=lr, weight_decay=weight_decay)
-    step = 0
-    while True:
-        opt.zero_grad()
-        (0.5 * ((A @ B.T - target) ** 2).sum()).backward()
-        if step % CHECK_EVERY == 0 or step >= max_steps:
-            max_grad = max(float((A.grad + weight_decay * A.detach()).abs().max()),
-                           float((B.grad + weight_decay * B.detach()).abs().max()))
-            if max_grad < grad_tol or step >= max_steps or not math.isfinite(max_grad):
-                break
-        opt.step()
-        step += 1
-    return MatrixRun(A.detach().numpy(), B.detach().numpy(), step, max_grad)
+    random start (the engine's factorised-matrix init for `seed`), until every partial
+    derivative is below grad_tol."""
+    M = np.asarray(M, dtype=float)
+    config = _sgd_config({"name": "matrix_targets", "matrix": M.tolist()},
+                         FactorisedMatrixConfig(d=M.shape[0], width=width, init_scale=float(init_scale)),
+                         weight_decay, lr, grad_tol, max_steps, seed=seed)
+    model, m = train(config, progress=False)
+    return MatrixRun(model.A.detach()[0].numpy(), model.B.detach()[0].numpy(), int(m["step"][-1]),
+                     float(m["grad_max"][-1].max()))
 
 
 def numerical_rank(singular_values, tol: float) -> int:

@@ -11,60 +11,29 @@ exactly zero gradient, a second direction the loss ignores.
 
 The task is a teacher-student regression with fresh inputs and label noise at
 every step (online, so the gradient noise never runs out). An ensemble of K
-students, one (lr, weight decay, seed) each, trains at once with
-goaldrift.engine.optim's ensemble optimiser, in float64.
+students, one (lr, weight decay, seed) each, trains at once through the engine
+(goaldrift.engine: the "scale_invariant_mlp" model kind, the "teacher_stream"
+task, the half_mse loss, the ensemble optimiser, the run cache), in float64; a
+step observer records every scale-invariant weight before and after each step.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from goaldrift.engine.optim import EnsembleOptimizer
-
-SCALE_INVARIANT = ("W_0", "W_1")   # the weights followed by a LayerNorm
-
-
-def layer_norm(z: torch.Tensor) -> torch.Tensor:
-    """LayerNorm over the last dimension, no affine, eps = 0: exactly invariant to z -> c z."""
-    z = z - z.mean(-1, keepdim=True)
-    return z / z.pow(2).mean(-1, keepdim=True).sqrt()
-
-
-def init_weights(d_in: int, d_hidden: int, seed: int) -> dict[str, torch.Tensor]:
-    """One member's weights: N(0, 1/fan_in) matrices, zero bias (float64, seeded)."""
-    g = torch.Generator().manual_seed(int(np.random.default_rng([seed, 30]).integers(2**31)))
-    shapes = {"W_0": (d_in, d_hidden), "W_1": (d_hidden, d_hidden), "W_2": (d_hidden, 1)}
-    w = {name: torch.randn(*shape, generator=g, dtype=torch.float64) / math.sqrt(shape[0])
-         for name, shape in shapes.items()}
-    w["b_2"] = torch.zeros(1, dtype=torch.float64)
-    return w
-
-
-def forward(w: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-    """Outputs [K, B] of an ensemble with weights [K, ...] on shared inputs x [B, d_in]."""
-    h = torch.relu(layer_norm(torch.einsum("bi,kij->kbj", x, w["W_0"])))
-    h = torch.relu(layer_norm(torch.bmm(h, w["W_1"])))
-    return torch.bmm(h, w["W_2"])[..., 0] + w["b_2"]
-
-
-@dataclass
-class Teacher:
-    weights: dict[str, torch.Tensor]   # a K = 1 network
-    scale: float                       # output scale making Var(y) = 1 before label noise
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return self.scale * forward(self.weights, x)[0]
-
+from goaldrift.engine import runs
+from goaldrift.engine.models.invariant_mlp import SCALE_INVARIANT, ScaleInvariantMLPConfig, init_weights
+from goaldrift.engine.models.invariant_mlp import network_outputs as forward
+from goaldrift.engine.tasks.stream import Teacher
+from goaldrift.engine.train import OptimConfig, RunConfig, StepView
 
 def make_teacher(d_in: int, d_hidden: int, seed: int) -> Teacher:
-    w = {k: v[None] for k, v in init_weights(d_in, d_hidden, seed + 10_000).items()}
-    x = torch.randn(8192, d_in, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
-    y = forward(w, x)[0]
-    return Teacher(w, float(1 / y.std()))
+    """The teacher of the engine's "teacher_stream" task for teacher_seed = seed: a K = 1
+    network from seed + 10000, scaled so that Var(y) = 1 before label noise."""
+    return Teacher(d_in, d_hidden, seed)
 
 
 def shift_component(W: torch.Tensor) -> torch.Tensor:
@@ -105,58 +74,57 @@ class Run:
     loss: np.ndarray         # [steps, K] training loss per step
 
 
+def rotation_records(view: StepView) -> dict[str, torch.Tensor]:
+    """A step observer: per scale-invariant weight w and member, ||w||^2, ||g||^2, w.g and
+    ||shift||^2 before the step, and the angle the step turned w by."""
+    out = {}
+    for n in SCALE_INVARIANT:
+        before, after = view.before[n], view.after[n]
+        w, g = before.flatten(1), view.grad[n].flatten(1)
+        out[f"{n}.norm_sq"] = (w * w).sum(1)
+        out[f"{n}.grad_sq"] = (g * g).sum(1)
+        out[f"{n}.w_dot_g"] = (w * g).sum(1)
+        out[f"{n}.shift_sq"] = shift_component(before).pow(2).flatten(1).sum(1)
+        out[f"{n}.angle"] = unit_angle(before, after)
+    return out
+
+
 def train(kind: str, lrs, weight_decays, seeds, teacher: Teacher, steps: int, batch_size: int,
           label_noise: float, data_seed: int, momentum: float = 0.0, betas=(0.9, 0.999),
-          init_scale: float = 1.0) -> Run:
+          init_scale: float = 1.0, root=None) -> Run:
     """Train K students (member k: lrs[k], weight_decays[k], seeds[k]) on the same stream of
-    fresh batches, recording every scale-invariant weight at every step. init_scale
-    multiplies the scale-invariant weights at the start (it changes their norm, not the
-    function the network computes)."""
-    d_in, d_hidden = teacher.weights["W_0"].shape[1:]
-    members = [init_weights(d_in, d_hidden, s) for s in seeds]
-    params = {n: torch.stack([m[n] for m in members]) for n in members[0]}
-    for n in SCALE_INVARIANT:
-        params[n] *= init_scale
-    params = {n: p.requires_grad_() for n, p in params.items()}
-    opt = EnsembleOptimizer(list(params.items()), kind=kind, lr=lrs, weight_decay=weight_decays,
-                            betas=betas, momentum=momentum)
-    gen = torch.Generator().manual_seed(int(np.random.default_rng([data_seed, 31]).integers(2**31)))
-    # Per step and weight: ||w||^2, ||g||^2, w.g, ||shift||^2, angle; kept as tensors, converted once.
-    rec = {n: [] for n in SCALE_INVARIANT}
-    losses = []
-    for _ in range(steps):
-        x = torch.randn(batch_size, d_in, generator=gen, dtype=torch.float64)
-        with torch.no_grad():
-            y = teacher(x) + label_noise * torch.randn(batch_size, generator=gen, dtype=torch.float64)
-        opt.zero_grad()
-        loss = 0.5 * (forward(params, x) - y).pow(2).mean(1)          # [K]
-        loss.sum().backward()
-        with torch.no_grad():
-            before = {n: params[n].detach().clone() for n in SCALE_INVARIANT}
-            opt.step()
-            for n in SCALE_INVARIANT:
-                w, g = before[n].flatten(1), params[n].grad.flatten(1)
-                rec[n].append(torch.stack([(w * w).sum(1), (g * g).sum(1), (w * g).sum(1),
-                                           shift_component(before[n]).pow(2).flatten(1).sum(1),
-                                           unit_angle(before[n], params[n].detach())]))
-        losses.append(loss.detach())
+    fresh batches (the engine's "teacher_stream" task from data_seed), recording every
+    scale-invariant weight at every step; cached in the run cache. init_scale multiplies
+    the scale-invariant weights at the start (it changes their norm, not the function
+    the network computes)."""
+    K = len(seeds)
+    lrs = np.broadcast_to(np.asarray(lrs, float), (K,)).copy()
+    weight_decays = np.broadcast_to(np.asarray(weight_decays, float), (K,)).copy()
+    config = RunConfig(
+        task={"name": "teacher_stream", "d_in": teacher.d_in, "d_hidden": teacher.d_hidden,
+              "teacher_seed": teacher.seed, "batch_size": batch_size, "label_noise": float(label_noise)},
+        model=ScaleInvariantMLPConfig(d_in=teacher.d_in, d_hidden=teacher.d_hidden, init_scale=float(init_scale)),
+        optim=OptimConfig(kind=kind, lr=lrs.tolist(), weight_decay=weight_decays.tolist(),
+                          betas=tuple(float(b) for b in betas), momentum=float(momentum)),
+        steps=steps, seeds=[int(s) for s in seeds], data_seed=data_seed, loss="half_mse", eval_every=steps,
+        checkpoint_every=max(1000, steps // 4),   # a checkpoint holds every per-step record so far: a few only
+        dtype="float64", device="cpu")
+    r = runs.run(config, root=root, observers={"rotation": rotation_records}, progress=False)
+    m = r.metrics
     traces = {}
     with torch.no_grad():
         for n in SCALE_INVARIANT:
-            r = torch.stack(rec[n]).numpy()                            # [steps, 5, K]
-            w_end = params[n].detach()
+            w_end = getattr(r.model, n).detach()
+            norm_sq, grad_sq = m[f"{n}.norm_sq"], m[f"{n}.grad_sq"]
             traces[n] = Trace(
-                norm_sq=np.concatenate([r[:, 0], (w_end**2).flatten(1).sum(1).numpy()[None]]),
-                grad_sq=r[:, 1],
-                cos_wg=r[:, 2] / np.sqrt(r[:, 0] * r[:, 1]),
-                angle=r[:, 4],
-                shift_sq=np.concatenate([r[:, 3], shift_component(w_end).pow(2).flatten(1).sum(1).numpy()[None]]),
+                norm_sq=np.concatenate([norm_sq, (w_end**2).flatten(1).sum(1).numpy()[None]]),
+                grad_sq=grad_sq,
+                cos_wg=m[f"{n}.w_dot_g"] / np.sqrt(norm_sq * grad_sq),
+                angle=m[f"{n}.angle"],
+                shift_sq=np.concatenate([m[f"{n}.shift_sq"], shift_component(w_end).pow(2).flatten(1).sum(1).numpy()[None]]),
                 n_elements=w_end[0].numel(),
             )
-    K = len(seeds)
-    return Run(kind, np.broadcast_to(np.asarray(lrs, float), (K,)).copy(),
-               np.broadcast_to(np.asarray(weight_decays, float), (K,)).copy(),
-               list(seeds), traces, torch.stack(losses).numpy())
+    return Run(kind, lrs, weight_decays, list(seeds), traces, m["step_loss"])
 
 
 def scaled_gradient_error(teacher: Teacher, seed: int, scale: float, batch_size: int = 64) -> dict[str, float]:
@@ -171,8 +139,8 @@ def scaled_gradient_error(teacher: Teacher, seed: int, scale: float, batch_size:
         def loss_and_grad(c):
             p = {k: (v * c if k == name else v).clone().requires_grad_() for k, v in w.items()}
             loss = 0.5 * (forward(p, x)[0] - y).pow(2).mean()
-            loss.backward()
-            return float(loss.detach()), p[name].grad
+            (grad,) = torch.autograd.grad(loss, p[name])   # a check of the function, not a training step
+            return float(loss.detach()), grad
         l1, g1 = loss_and_grad(1.0)
         lc, gc = loss_and_grad(scale)
         out[name] = max(abs(lc / l1 - 1), float((gc * scale - g1).norm() / g1.norm()))
