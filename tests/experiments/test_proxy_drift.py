@@ -157,3 +157,22 @@ def test_drift_point_brackets_the_crossing_of_one_half(tmp_path):
     assert agree[first_below] < 0.5 <= agree[first_below - 1]
     t_d = point.x[0] / (4e-3 * 2.0)
     assert steps[first_below - 1] <= t_d <= steps[first_below]
+
+
+def test_loglog_slope_by_source_fits_each_network_apart():
+    el = np.array([0.1, 0.2, 0.4, 0.1, 0.2, 0.4])
+    t = np.concatenate([3 / el[:3], 5 / np.sqrt(el[3:])])   # source 7: slope -1; source 2: slope -1/2
+    slopes = drift.loglog_slope_by_source(el, t, [7, 7, 7, 2, 2, 2])
+    assert slopes == pytest.approx([-0.5, -1.0])              # sorted by source
+    assert np.isnan(drift.loglog_slope_by_source([0.1, 0.2], [1.0, np.inf], [0, 0])[0])
+
+
+def test_largest_frozen_change_reads_only_frozen_elements():
+    start = {"w": torch.tensor([[1.0, 2.0, 3.0]], dtype=torch.float32), "b": torch.zeros(1, 2, dtype=torch.float32)}
+    end = {"w": torch.tensor([[1.0, 2.5, 0.0]], dtype=torch.float64), "b": torch.tensor([[7.0, 7.0]], dtype=torch.float64)}
+    frozen = {"w": torch.tensor([[True, True, False]]), "b": torch.zeros(1, 2, dtype=torch.bool)}
+    assert pr.largest_frozen_change(start, end, frozen) == 0.5
+    frozen["w"] = torch.tensor([[True, False, False]])
+    assert pr.largest_frozen_change(start, end, frozen) == 0.0
+    frozen["b"] = torch.tensor([[False, True]])
+    assert pr.largest_frozen_change(start, end, frozen) == 7.0

@@ -223,6 +223,13 @@ def loglog_slope(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.polyfit(np.log(x[ok]), np.log(y[ok]), 1)[0])
 
 
+def loglog_slope_by_source(x: np.ndarray, y: np.ndarray, sources: np.ndarray) -> np.ndarray:
+    """``loglog_slope`` of y against x separately for each phase-1 network (``sources``), in the
+    order of np.unique(sources): the per-seed samples of a slope claim."""
+    x, y, sources = np.asarray(x), np.asarray(y), np.asarray(sources)
+    return np.array([loglog_slope(x[sources == s], y[sources == s]) for s in np.unique(sources)])
+
+
 def init_seeds(seed: int, n_seeds: int) -> list[int]:
     """The phase-1 init seeds of a chapter whose parameter is ``seed``."""
     return [1000 * seed + i for i in range(n_seeds)]
