@@ -91,3 +91,48 @@ def test_rescaled_scales_the_norm():
     total = lambda s: math.sqrt(sum(float((v ** 2).sum()) for v in s.values()))
     assert total(out) == pytest.approx(1.25 * total(state))
     assert state["a"] is not out["a"]
+
+
+def test_norm_decay_check_against_hand_computed_ratios():
+    delay = np.array([100.0, 200.0, 50.0, np.nan])
+    eta, lam = np.array([0.01, 0.01, 0.02, 0.01]), np.array([0.5, 0.5, 1.0, 0.0])
+    n_mem = np.array([10.0, 10.0, 8.0, 9.0])
+    # Runs 0 and 2 follow pure decay exactly; run 1's norm fell to half the predicted value.
+    n_gen = n_mem * np.exp(-eta * lam * np.nan_to_num(delay)) * np.array([1.0, 0.5, 1.0, 1.0])
+    ok = np.array([True, True, True, False])
+    seed_of = np.array([0, 0, 1, 2])
+    check = clock.norm_decay_check(delay, eta, lam, n_mem, n_gen, ok, seed_of)
+    assert check.predicted[:3] == pytest.approx([math.exp(-0.5), math.exp(-1.0), math.exp(-1.0)])
+    assert check.measured[1] == pytest.approx(0.5 * math.exp(-1.0))
+    assert check.median == pytest.approx(1.0)             # median of (1, 0.5, 1)
+    assert check.per_seed[:2] == pytest.approx([0.75, 1.0])
+    assert math.isnan(check.per_seed[2])                  # seed 2 has no run checked
+    assert math.isnan(clock.norm_decay_check(delay, eta, lam, n_mem, n_gen, ok & False, seed_of).median)
+
+
+def test_law_fits_by_seed_select_each_seeds_checked_decayed_members():
+    grid = [(0.01, 0.0), (0.01, 0.5), (0.01, 1.0), (0.02, 1.0)]
+    steps = np.arange(0, 2001, 10, dtype=float)
+    t_mem = 100.0
+    el = np.array([lr * wd for lr, wd in grid])
+    runs, delay, seed_of, mem = [], [], [], []
+    for s, c in ((0, 3.0), (1, 5.0)):
+        # Norm decays as exp(-eta*lambda*(t - t_mem)) after memorisation; the delays follow the clock c/(eta*lambda).
+        norms = np.exp(-np.outer(np.maximum(steps - t_mem, 0), el))
+        runs.append(type("FakeRun", (), {"metrics": {"step": steps, "weight_norm_sq": norms ** 2}})())
+        delay += [np.nan if e == 0 else c / e for e in el]
+        seed_of += [s] * len(grid)
+        mem += [t_mem] * len(grid)
+    delay, seed_of, mem = np.array(delay), np.array(seed_of), np.array(mem)
+    eta, lam = np.tile([g[0] for g in grid], 2), np.tile([g[1] for g in grid], 2)
+    ok = (lam > 0) & np.isfinite(delay)
+    fits = clock.law_fits_by_seed(runs, [0, 1], grid, ok, seed_of, mem, delay, eta, lam)
+    assert fits.clock == pytest.approx([0.0, 0.0], abs=1e-12)   # the clock law is exact here
+    # Under pure decay the critical-norm law is the clock law too: N_c = exp(-c), found on a grid of 400 levels.
+    assert fits.critical_norms == pytest.approx([math.exp(-3.0), math.exp(-5.0)], rel=0.05)
+    assert np.all(fits.critical_norm < 0.1)
+    # Dropping a member from the check changes only its own seed's fit.
+    ok2 = ok.copy()
+    ok2[1] = False
+    fits2 = clock.law_fits_by_seed(runs, [0, 1], grid, ok2, seed_of, mem, delay, eta, lam)
+    assert fits2.clock[1] == fits.clock[1] and fits2.critical_norms[1] == fits.critical_norms[1]

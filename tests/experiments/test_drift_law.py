@@ -101,3 +101,38 @@ def test_recipe_decay_budget_and_regimes():
     assert math.isnan(law.recipe_decay_budget(unstated))
     assert law.regimes_reaching({"a": 0.5, "b": 0.1, "c": float("nan")}, 0.35) == ["a"]
     assert law.regimes_reaching({"a": 0.5}, float("inf")) == []
+
+
+def test_transformer_phase1_builds_the_chapters_transformer(tmp_path, monkeypatch):
+    from goaldrift.experiments.goals import token_drift as tok
+
+    monkeypatch.setenv("GOALDRIFT_RUNS_DIR", str(tmp_path))
+    setup, run = tok.transformer_phase1(ProxyTask(n_bits=4, k=2), d_model=8, n_train=64, data_seed=3, seeds=[0, 1],
+                                        lr=0.01, weight_decay=0.1, steps=4)
+    assert (setup.d_model, setup.d_head, setup.d_mlp, setup.n_train, setup.data_seed) == (8, 4, 16, 64, 3)
+    assert run.config.seeds == [0, 1] and run.config.steps == 4 and run.config.optim.weight_decay == 0.1
+    assert tok.transformer_phase1(ProxyTask(n_bits=4, k=2), 1, 64, 3, [0], 0.01, 0.1, 2)[0].d_head == 1
+
+
+def test_law_case_predicts_from_phase_one_and_scores_phase_two(tmp_path, monkeypatch):
+    from goaldrift.experiments.goals import proxy_drift as drift
+
+    monkeypatch.setenv("GOALDRIFT_RUNS_DIR", str(tmp_path))
+    goal = drift.Setup(ProxyTask(8, 2), width=32, n_train=256, n_test=256)
+    proxy = drift.Setup(ProxyTask(8, 2, reverse=True), width=32, n_train=256, n_test=256)
+    case = law.law_case(goal, proxy, [0, 1], (1e-2, 0.1, 300), (1e-2, 0.1, 300), 4e-3, 2.0, 250, 10, budget_x=2.0)
+    # The prediction comes from the two phase-1 networks alone (read back from the cache).
+    r1, rp = drift.phase1(goal, [0, 1], 1e-2, 0.1, 300), drift.phase1(proxy, [0, 1], 1e-2, 0.1, 300)
+    assert not r1.trained and not rp.trained
+    assert case.rho == pytest.approx(law.goal_cost(r1, goal) / law.proxy_cost(rp, proxy))
+    assert case.pred == pytest.approx(law.law_prediction(case.rho, case.a0))
+    assert case.acc == float(r1.metrics["test_acc"][-1].min())
+    # Measured: the first crossing of 1/2 by the aligned agreement, between the evaluations around it.
+    r2 = drift.phase2(goal, r1, drift.grid(2, [4e-3], [2.0]), 250, eval_every=10)
+    for k in range(2):
+        agree, steps = r2.metrics["conflict_agreement"][:, k], r2.metrics["step"]
+        i = int(np.argmax(agree < 0.5))
+        assert agree[i] < 0.5 and steps[i - 1] <= case.x_d[k] / 8e-3 <= steps[i]
+        within = abs(math.log(case.x_d[k] / case.pred[k])) <= math.log(1.5)
+        assert case.hit[k] == within
+        assert case.hit_const[k] == (abs(math.log(case.x_d[k] / (math.log(2) / 2))) <= math.log(1.5))

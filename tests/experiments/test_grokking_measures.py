@@ -158,3 +158,11 @@ def test_progress_measures_on_a_tiny_cached_run(tmp_path):
     # The last snapshot is the final model.
     final = gm.snapshot_weights(run.metrics, T - 1)
     assert np.allclose(final["W_E"], run.model.W_E.detach().numpy())
+
+
+def test_relative_gap_is_the_worst_relative_difference():
+    trainer = np.array([2.0, 1.0, 0.5])
+    assert gm.relative_gap(np.array([2.0, 1.1, 0.5]), trainer) == pytest.approx(0.1)
+    assert gm.relative_gap(trainer, trainer) == 0.0
+    # A trainer loss that underflowed to 0 is floored at 1e-12, not divided by.
+    assert gm.relative_gap(np.array([1e-13]), np.array([0.0])) == pytest.approx(0.1)

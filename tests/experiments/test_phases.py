@@ -109,3 +109,53 @@ def test_sweep_grid_caps_eta_lambda_and_adds_a_control_per_lr():
     grid = sweep_grid([0.005, 0.016], [0.1, 1.0, 3.0], zero_decay_lr=[0.005, 0.016], max_eta_lambda=0.016)
     assert grid == [(0.005, 0.1), (0.005, 1.0), (0.005, 3.0), (0.016, 0.1), (0.016, 1.0), (0.005, 0.0), (0.016, 0.0)]
     assert max(lr * wd for lr, wd in grid) <= 0.016
+
+
+def test_worst_over_seeds_counts_an_undefined_seed_against_the_claim():
+    from goaldrift.experiments.grokking.phases import worst_over_seeds
+
+    assert worst_over_seeds([0.2, 0.7, 0.4]) == 0.7
+    assert worst_over_seeds([0.2, 0.7, 0.4], min) == 0.2
+    assert np.isnan(worst_over_seeds([0.2, float("nan"), 0.4]))
+    assert np.isnan(worst_over_seeds([float("nan"), 5.0], min))
+    assert np.isnan(worst_over_seeds([1.0, float("inf")]))
+
+
+def test_generalisation_delay_is_the_ratio_of_the_two_steps():
+    from goaldrift.experiments.grokking.phases import generalisation_delay
+
+    ph = detect_phases(STEPS, *synthetic())
+    # Synthetic curve: memorisation ends at 200, test accuracy reaches 0.95 at 1500 + 0.95 * 1000.
+    assert generalisation_delay(ph) == pytest.approx(2450 / 200, rel=0.01)
+    assert np.isnan(generalisation_delay(Phases(200.0, None, None, None)))
+    assert np.isnan(generalisation_delay(Phases(None, None, None, 300.0)))
+    assert np.isnan(generalisation_delay(Phases(0.0, None, None, 300.0)))
+
+
+def test_circuit_formation_change_reads_the_curves_at_the_phase_boundaries():
+    from goaldrift.experiments.grokking.phases import circuit_formation_change
+
+    ph = Phases(memorisation_end=200.0, cleanup_start=1600.0, cleanup_end=2400.0, generalisation=2450.0)
+    excluded = 1.0 + STEPS / 1000           # 1.2 at step 200, 2.6 at step 1600: ratio 13/6
+    test = 10.0 / (1.0 + STEPS / 200)       # 5 at step 200, 10/9 at step 1600: ratio 2/9
+    c = circuit_formation_change(STEPS, excluded, test, ph)
+    assert c.excluded_ratio == pytest.approx(2.6 / 1.2)
+    assert c.test_ratio == pytest.approx(2 / 9)
+    assert c.margin == pytest.approx(min(2.6 / 1.2 - 1, 7 / 9))
+    # Excluded loss falling: the margin is negative and says so.
+    c = circuit_formation_change(STEPS, 1 / excluded, test, ph)
+    assert c.margin == pytest.approx(1.2 / 2.6 - 1) and c.margin < 0
+    missing = circuit_formation_change(STEPS, excluded, test, Phases(200.0, None, None, None))
+    assert all(np.isnan(v) for v in (missing.margin, missing.excluded_ratio, missing.test_ratio))
+
+
+def test_cleanup_sharpness_needs_the_expected_direction_in_cleanup():
+    from goaldrift.experiments.grokking.phases import cleanup_sharpness
+
+    ph = Phases(memorisation_end=200.0, cleanup_start=1600.0, cleanup_end=2400.0, generalisation=2450.0)
+    # Falls by 1 over circuit formation (1400 steps) and by 8 over cleanup (800 steps): ratio (1/1400)/(8/800).
+    falling = np.interp(STEPS, [0, 200, 1600, 2400, 4000], [10, 10, 9, 1, 1])
+    assert cleanup_sharpness(STEPS, falling, ph, -1) == pytest.approx((1 / 1400) / (8 / 800))
+    assert np.isnan(cleanup_sharpness(STEPS, falling, ph, +1))      # expected to rise, but fell
+    assert cleanup_sharpness(STEPS, -falling, ph, +1) == pytest.approx((1 / 1400) / (8 / 800))
+    assert np.isnan(cleanup_sharpness(STEPS, falling, Phases(200.0, None, None, None), -1))

@@ -95,3 +95,62 @@ def test_continuation_passes_its_warm_up_to_the_optimiser():
     cfg = ug.continuation_config(base_cfg, 0.3, [0.01], [1.0], 10, 2, warmup_steps=5)
     assert cfg.optim.warmup_steps == 5 and cfg.task["train_frac"] == 0.3
     assert ug.continuation_config(base_cfg, 0.3, [0.01], [1.0], 10, 2).optim.warmup_steps == 0
+
+
+def fake_run(weight_norm_sq):
+    return type("FakeRun", (), {"metrics": {"weight_norm_sq": np.asarray(weight_norm_sq, dtype=float)}})()
+
+
+def test_start_gap_is_the_worst_member_against_the_grokked_end():
+    base = fake_run([[9.0], [4.0]])                         # grokked run ends at 4
+    assert ug.start_gap(fake_run([[4.0, 4.0], [1.0, 2.0]]), base) == 0.0
+    assert ug.start_gap(fake_run([[4.0, 5.0], [1.0, 2.0]]), base) == pytest.approx(0.25)
+    assert ug.start_gap(fake_run([[3.0, 4.2], [1.0, 2.0]]), base) == pytest.approx(0.25)
+
+
+def test_complete_seed_exponents_drop_seeds_with_a_member_that_never_ungrokked():
+    grid = [(0.01, 0.5), (0.01, 2.0), (0.04, 0.5), (0.04, 2.0)]
+    el = np.array([lr * wd for lr, wd in grid])
+    # seed 0: t = 3/(eta lambda) exactly; seed 1: t = 5 eta^-1 lambda^-0.5; seed 2 misses a member.
+    t_half = np.stack([3 / el, 5 / (np.array([g[0] for g in grid]) * np.sqrt([g[1] for g in grid])),
+                       np.where(np.arange(4) == 1, np.nan, 1 / el)])
+    ex = ug.complete_seed_exponents(t_half, grid, seeds=[10, 11, 12])
+    assert ex.seeds.tolist() == [10, 11]
+    assert ex.in_eta == pytest.approx([-1.0, -1.0])
+    assert ex.in_lambda == pytest.approx([-1.0, -0.5])
+    assert ex.difference == pytest.approx([0.0, 0.5])
+
+
+def test_hysteresis_window_counts_kept_but_not_reached_fractions():
+    assert ug.hysteresis_window([1.0, 0.97, 0.96, 0.5], [1.0, 0.9, 0.2, 0.1]) == 2
+    assert ug.hysteresis_window([0.94, 0.2], [0.1, 0.1]) == 0
+
+
+def test_hysteresis_scan_reads_each_member_of_each_fraction(tmp_path, monkeypatch):
+    monkeypatch.setenv("GOALDRIFT_RUNS_DIR", str(tmp_path))
+    base_cfg = tiny_config(steps=10)
+    base = gr.run_plain(base_cfg)
+    scan = ug.hysteresis_scan(base_cfg, 0, base.model.state_dict(), [0.3, 0.4], 0.01, 1.0,
+                              grok_steps=10, ungrok_steps=6, eval_every=2)
+    for i, f in enumerate([0.3, 0.4]):
+        # The same ensemble, trained here by hand: member 0 from the seed's fresh init, member 1 from the base.
+        cfg = ug.continuation_config(base_cfg, f, [0.01] * 2, [1.0] * 2, 16, 2)
+        run = ug.continue_from(ug.concat_states(ug.fresh_state(cfg, 0), base.model.state_dict()), cfg)
+        acc, steps = run.metrics["test_acc"], run.metrics["step"]
+        early = steps <= 6
+        assert not run.trained  # the scan trained and cached exactly this run
+        assert scan.scratch[i] == pytest.approx(acc[-1:, 0].mean())      # last 10% of 9 evaluations: one
+        assert scan.scratch_short[i] == pytest.approx(acc[early][-1, 0])
+        assert scan.grokked[i] == pytest.approx(acc[early][-1, 1])
+
+
+def test_rescaled_switch_continues_each_copy_from_the_rescaled_weights(tmp_path, monkeypatch):
+    monkeypatch.setenv("GOALDRIFT_RUNS_DIR", str(tmp_path))
+    r = ug.rescaled_switch(5, 0.5, 8, 0.01, 1.0, seed=0, switch_step=6, after_steps=4, scales=(1.0, 0.5, 2.0),
+                           warmup_steps=2, eval_every=2, after_eval_every=2)
+    before = gr.run_plain(gr.config(5, 0.5, 8, [0.01], [1.0], 6, seeds=[0], data_seed=0, warmup_steps=2, eval_every=2))
+    assert not before.trained and r.train_acc_at_switch == float(before.metrics["train_acc"][-1, 0])
+    start = r.after.metrics["weight_norm_sq"][0]
+    np.testing.assert_allclose(start, before.metrics["weight_norm_sq"][-1, 0] * np.array([1.0, 0.25, 4.0]), rtol=1e-5)
+    assert r.after.config.K == 3 and r.after.config.optim.warmup_steps == 0
+    assert r.generalisation.shape == (3,)

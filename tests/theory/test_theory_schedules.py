@@ -32,3 +32,14 @@ def test_efold_series():
 def test_unknown_decay_is_refused():
     with pytest.raises(ValueError):
         th.schedule_integral("exponential")
+
+
+def test_sum_integral_gap_against_a_fine_riemann_sum():
+    peak, W, Td, T, a = 3e-4, 40, 700, 1000, 0.1
+    t = (np.arange(T * 1000) + 0.5) / 1000
+    s = np.clip((t - W) / (Td - W), 0, 1)
+    eta_t = np.where(t < W, peak * t / W, np.where(t < Td, peak * (a + (1 - a) * (1 + np.cos(np.pi * s)) / 2), peak * a))
+    discrete = th.discrete_schedule(peak, T, W, Td, a, "cosine").sum()
+    expected = abs(discrete - eta_t.sum() / 1000) / (2 * peak)
+    assert th.sum_integral_gap(peak, T, W, Td, a, "cosine") == pytest.approx(expected, rel=1e-3)
+    assert 0 < expected <= 1

@@ -242,15 +242,12 @@ def headline_figure(executed: Path, path: Path) -> bool:
 def run_box(chapter: Chapter) -> str:
     """A Markdown admonition telling the reader how to re-run this chapter."""
     profiles = sorted({p for p in chapter.profiles})
-    head = "| parameter | type | default | " + " | ".join(profiles) + " | valid range | meaning |"
-    rows = [head, "|" + "---|" * (5 + len(profiles))]
-    for p in chapter.params:
-        per_profile = [format_value(chapter.profiles[prof].get(p.name, p.default)) for prof in profiles]
-        rows.append(
-            f"| `{p.name}` | {p.type.__name__} | {format_value(p.default)} | "
-            + " | ".join(per_profile)
-            + f" | {p.range_text() or '—'} | {p.help} |"
-        )
+    table = markdown_table(
+        ["parameter", "type", "default", *profiles, "valid range", "meaning"],
+        [[f"`{p.name}`", p.type.__name__, format_value(p.default),
+          *(format_value(chapter.profiles[prof].get(p.name, p.default)) for prof in profiles),
+          p.range_text() or "—", p.help] for p in chapter.params],
+    )
     example = " ".join(f"-p {p.name} {p.default}" for p in chapter.params[1:3])
     return "\n".join(
         [
@@ -262,7 +259,7 @@ def run_box(chapter: Chapter) -> str:
             f"goaldrift run {chapter.name} {example} --out my_{chapter.name}",
             "```",
             "",
-            *rows,
+            table,
             "",
             "Values are checked against these ranges before anything runs; see `goaldrift list`.",
             f"The notebook as executed for this site: {{download}}`{chapter.name}.ipynb <{chapter.name}.ipynb>`.",

@@ -79,3 +79,11 @@ def integral_value(peak: float, steps: int, warmup: int, decay_end: int, final_f
                    decay: str = "cosine") -> float:
     f = numeric(schedule_integral(decay).result, eta, W, Td, T, alpha)
     return float(f(peak, warmup, decay_end, steps, final_fraction))
+
+
+def sum_integral_gap(peak: float, steps: int, warmup: int, decay_end: int, final_fraction: float,
+                     decay: str = "cosine") -> float:
+    """|sum_t eta_t - closed-form integral| in units of 2 peak: how far the continuous-time
+    integral is from the discrete schedule's sum (at most one step at peak on each side)."""
+    eta_t = discrete_schedule(peak, steps, warmup, decay_end, final_fraction, decay)
+    return abs(eta_t.sum() - integral_value(peak, steps, warmup, decay_end, final_fraction, decay)) / (2 * peak)

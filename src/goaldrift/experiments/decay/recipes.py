@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from goaldrift.theory import schedules
 
 
@@ -41,6 +43,28 @@ class Recipe:
         return schedules.integral_value(self.peak_lr, self.steps, self.warmup, self.decay_end,
                                         self.final_fraction, self.decay)
 
+
+
+@dataclass(frozen=True)
+class DecayTotals:
+    """How much weight decay a recipe applies over its whole schedule."""
+
+    linear: float               # lambda * sum_t eta_t: the e-folds of decoupled decay, linearised
+    exact: float                # -sum_t ln(1 - eta_t lambda): the e-folds of the discrete updates
+    sum_gap: float              # |sum_t eta_t - closed-form integral| in units of 2 eta_peak
+    linearisation_error: float  # |exact / linear - 1| in units of eta_peak * lambda
+
+
+def decay_totals(recipe: Recipe) -> DecayTotals | None:
+    """The recipe's decay totals; None when its weight decay or its length is not stated."""
+    if recipe.weight_decay is None or recipe.steps == 0:
+        return None
+    eta_t = recipe.schedule()
+    linear = recipe.weight_decay * eta_t.sum()
+    exact = -np.log1p(-recipe.weight_decay * eta_t).sum()
+    return DecayTotals(linear=linear, exact=exact,
+                       sum_gap=abs(eta_t.sum() - recipe.lr_integral()) / (2 * recipe.peak_lr),
+                       linearisation_error=abs(exact / linear - 1) / (recipe.peak_lr * recipe.weight_decay))
 
 GPT3_NOTE = ("Brown et al. 2020, Table 2.1 (peak lr, batch in tokens) and Appendix B (Adam, weight decay 0.1, "
              "warm-up over 375M tokens, cosine to 10% over 260B tokens, then 10%; 300B tokens). The batch-size "

@@ -13,9 +13,12 @@ proxy bit, independent of every other input).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
+from goaldrift.experiments.goals import proxy_drift as drift
 from goaldrift.experiments.goals.proxy_drift import complex_inputs, margin, model_inputs
 from goaldrift.theory.drift_law import predicted_drift_point
 
@@ -97,3 +100,35 @@ def recipe_decay_budget(recipe) -> float:
 def regimes_reaching(budgets: dict[str, float], drift_point: float) -> list[str]:
     """Names of the recipes whose decay budget reaches a measured drift point."""
     return [name for name, b in budgets.items() if np.isfinite(b) and np.isfinite(drift_point) and b >= drift_point]
+
+
+
+@dataclass
+class LawCase:
+    """One task put to the law: its prediction (fixed before phase 2) and the measured drift, per seed."""
+
+    rho: np.ndarray        # cost ratio goal / proxy
+    a0: np.ndarray         # aligned share at the start of phase 2
+    pred: np.ndarray       # the law's eta*lambda*t_d
+    x_d: np.ndarray        # the measured eta*lambda*t_d (inf: no drift)
+    hit: np.ndarray        # measured matches the law (law_hit)
+    hit_const: np.ndarray  # measured matches the constant ln(2)/2
+    acc: float             # lowest phase-1 test accuracy of the goal networks
+
+
+def law_case(goal_setup, proxy_setup, seeds, goal_phase1: tuple, proxy_phase1: tuple, lr: float, weight_decay: float,
+             steps: int, eval_every: int, budget_x: float) -> LawCase:
+    """Train the goal's phase 1 and the proxy alone (the reversed task's phase 1), predict each seed's
+    drift point from their costs, then run phase 2 at one (eta, lambda) and score the prediction.
+    ``goal_phase1`` and ``proxy_phase1`` are (lr, weight_decay, steps) of the two phase-1 runs."""
+    r1 = drift.phase1(goal_setup, seeds, *goal_phase1)
+    rp = drift.phase1(proxy_setup, seeds, *proxy_phase1)
+    rho = goal_cost(r1, goal_setup) / proxy_cost(rp, proxy_setup)
+    a0 = start_share(r1, goal_setup)
+    pred = law_prediction(rho, a0)  # the prediction exists before phase 2 runs
+    members = drift.grid(len(seeds), [lr], [weight_decay])
+    r2 = drift.phase2(goal_setup, r1, members, steps, eval_every=eval_every)
+    x_d = drift.eta_lambda(members) * drift.drift_step(r2.metrics["step"], r2.metrics["conflict_agreement"])
+    return LawCase(rho=rho, a0=a0, pred=pred, x_d=x_d, hit=law_hit(x_d, pred, budget_x),
+                   hit_const=law_hit(x_d, np.full(len(seeds), np.log(2) / 2), budget_x),
+                   acc=float(r1.metrics["test_acc"][-1].min()))

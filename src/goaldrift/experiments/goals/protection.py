@@ -90,6 +90,14 @@ def fraction(masks: dict[str, torch.Tensor]) -> torch.Tensor:
     return marked.to(torch.float64) / total
 
 
+def largest_frozen_change(start: dict[str, torch.Tensor], end: dict[str, torch.Tensor],
+                          frozen: dict[str, torch.Tensor]) -> float:
+    """Largest |end - start| over the frozen elements of every parameter (0 when nothing is frozen):
+    exactly 0 when freezing works. ``start`` may be in another dtype; it is cast to ``end``'s."""
+    return max(float((end[n] - start[n].to(end[n].dtype))[frozen[n]].abs().max()) if frozen[n].any() else 0.0
+               for n in frozen)
+
+
 def no_masks(shapes: dict[str, torch.Size]) -> dict[str, torch.Tensor]:
     return {n: torch.zeros(s, dtype=torch.bool) for n, s in shapes.items()}
 

@@ -223,6 +223,13 @@ def loglog_slope(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.polyfit(np.log(x[ok]), np.log(y[ok]), 1)[0])
 
 
+def loglog_slope_by_source(x: np.ndarray, y: np.ndarray, sources: np.ndarray) -> np.ndarray:
+    """``loglog_slope`` of y against x separately for each phase-1 network (``sources``), in the
+    order of np.unique(sources): the per-seed samples of a slope claim."""
+    x, y, sources = np.asarray(x), np.asarray(y), np.asarray(sources)
+    return np.array([loglog_slope(x[sources == s], y[sources == s]) for s in np.unique(sources)])
+
+
 def init_seeds(seed: int, n_seeds: int) -> list[int]:
     """The phase-1 init seeds of a chapter whose parameter is ``seed``."""
     return [1000 * seed + i for i in range(n_seeds)]
@@ -235,3 +242,74 @@ def grid(n_seeds: int, lrs, weight_decays) -> list[Member]:
 
 def eta_lambda(members: list[Member]) -> np.ndarray:
     return np.array([m.lr * m.weight_decay for m in members])
+
+
+# ---- comparisons the chapter judges -------------------------------------------
+
+@dataclass
+class GroupOutcome:
+    """Phase-2 outcome of the members of one (loss, optimiser, η, λ) group."""
+
+    lr: float
+    drift: float             # 1 - final conflict agreement, mean over the group's members
+    finals: np.ndarray       # 1 - final conflict agreement of each member (one per seed)
+    train_acc: float         # lowest final training accuracy in the group
+    curve: np.ndarray        # conflict agreement at each evaluation, mean over the members
+    steps: np.ndarray
+
+
+def group_outcome(metrics: dict, selected: np.ndarray, lr: float) -> GroupOutcome:
+    """The outcome of the members ``selected`` (a bool mask over the ensemble) of a phase-2 run."""
+    agree = metrics["conflict_agreement"]
+    return GroupOutcome(lr=lr, drift=float(1 - agree[-1, selected].mean()), finals=1 - agree[-1, selected],
+                        train_acc=float(metrics["train_acc"][-1, selected].min()),
+                        curve=agree[:, selected].mean(1), steps=metrics["step"])
+
+
+def loss_optimiser_groups(starts: dict, settings: dict, n_seeds: int, steps: int, eval_every: int,
+                          done: dict | None = None, root=None) -> dict:
+    """Phase 2 for every (loss, optimiser) pair, with λ = 0 and with decay, from the same phase-1 networks.
+
+    ``starts``: {loss name: (Setup, phase-1 Run)}; ``settings``: {optimiser kind: (η, λ)};
+    ``done``: {(loss name, kind): (phase-2 Run, its members)} already trained (their members at the
+    setting's η are read, others ignored). Returns {(loss name, kind, λ): GroupOutcome}.
+    """
+    done = done or {}
+    groups = {}
+    for loss_name, (setup, start) in starts.items():
+        for kind, (lr, lam) in settings.items():
+            if (loss_name, kind) in done:
+                run, members = done[(loss_name, kind)]
+            else:
+                members = grid(n_seeds, [lr], [0.0, lam])
+                run = phase2(setup, start, members, steps, kind=kind, eval_every=eval_every, root=root)
+            for wd in (0.0, lam):
+                selected = np.array([m.lr == lr and m.weight_decay == wd for m in members])
+                groups[(loss_name, kind, wd)] = group_outcome(run.metrics, selected, lr)
+    return groups
+
+
+@dataclass
+class DriftPoint:
+    """η λ t_d of each seed's network on one task (inf: no drift in the budget), and how well
+    phase 1 learned that task."""
+
+    x: np.ndarray
+    phase1_test_acc: float   # lowest over seeds
+    phase1_train_loss: float  # highest over seeds
+
+
+def drift_point(setup: Setup, seeds: list[int], phase1_lr: float, phase1_weight_decay: float, phase1_steps: int,
+                lr: float, weight_decay: float, steps: int, eval_every: int, root=None) -> DriftPoint:
+    """Phase 1 on ``setup``'s task, then phase 2 at one (η, λ) from every seed's network."""
+    r1 = phase1(setup, seeds, phase1_lr, phase1_weight_decay, phase1_steps, root=root)
+    members = grid(len(seeds), [lr], [weight_decay])
+    r2 = phase2(setup, r1, members, steps, eval_every=eval_every, root=root)
+    t_d = drift_step(r2.metrics["step"], r2.metrics["conflict_agreement"])
+    return DriftPoint(x=eta_lambda(members) * t_d, phase1_test_acc=float(r1.metrics["test_acc"][-1].min()),
+                      phase1_train_loss=float(r1.metrics["train_loss"][-1].max()))
+
+
+def worst_relative_deviation(x_by_setting, predicted: float) -> np.ndarray:
+    """Per seed, the largest |x / predicted - 1| over settings (rows: settings, columns: seeds)."""
+    return np.max(np.abs(np.stack(x_by_setting) / predicted - 1), axis=0)

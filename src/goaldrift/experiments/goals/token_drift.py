@@ -17,6 +17,7 @@ import torch
 from goaldrift.engine.models import TransformerConfig
 from goaldrift.engine.tasks.proxy import EQUALS_TOKEN, ProxyData, ProxyTask, token_data
 from goaldrift.experiments.goals.drift_law import training_margin
+from goaldrift.experiments.goals.proxy_drift import phase1
 
 
 @dataclass(frozen=True)
@@ -62,3 +63,12 @@ def network_cost(run, setup: TokenSetup) -> np.ndarray:
     per unit of mean training margin (the degree-2 scaling of the law)."""
     data = setup.data(1)
     return squared_norm(run.model) / training_margin(run.model, data.train_x, data.train_goal)
+
+
+def transformer_phase1(task: ProxyTask, d_model: int, n_train: int, data_seed: int, seeds, lr: float,
+                       weight_decay: float, steps: int):
+    """(TokenSetup, phase-1 Run) of the chapter's one-layer transformer on ``task``: one head of width
+    d_model/2, an MLP twice d_model wide."""
+    setup = TokenSetup(task, d_model=d_model, d_head=max(d_model // 2, 1), d_mlp=2 * d_model, n_train=n_train,
+                       data_seed=data_seed)
+    return setup, phase1(setup, seeds, lr, weight_decay, steps)

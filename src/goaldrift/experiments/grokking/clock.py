@@ -1,5 +1,5 @@
 """Grokking's clock: per-seed exponents of the delay, the clock and critical-norm fits,
-the budget rule and the weight-rescaling intervention; used by chapter cleanup_scaling.
+the budget rule and the weight-rescaling intervention; used by chapters cleanup_scaling, ungrokking.
 
 Members of one seed share their data split and initialisation, so every
 statistic here is computed per seed first; intervals are then taken over seeds.
@@ -106,3 +106,50 @@ def critical_norm_rms(steps, norms, t_mem, delay, n_grid: int = 400) -> tuple[fl
 def rescaled(state: dict, c: float) -> dict:
     """Every parameter of a state_dict multiplied by c (the norm becomes c times larger)."""
     return {name: v.detach().clone() * c for name, v in state.items()}
+
+
+@dataclass(frozen=True)
+class NormDecayCheck:
+    """Does the norm fall from memorisation to generalisation as weight decay alone predicts?"""
+
+    predicted: np.ndarray   # exp(-eta*lambda*delay) per run
+    measured: np.ndarray    # N_gen / N_mem per run
+    median: float           # median of measured / predicted over the runs checked (nan: none)
+    per_seed: list          # that median per seed (nan for a seed with no run checked)
+
+
+def norm_decay_check(delay, eta, lam, norm_at_memorisation, norm_at_generalisation, ok, seed_of) -> NormDecayCheck:
+    """Measured over predicted norm ratio, compared on the runs ``ok`` (a finite positive delay, lambda > 0)."""
+    predicted = np.exp(-eta * lam * delay)
+    measured = norm_at_generalisation / norm_at_memorisation
+    agreement = measured[ok] / predicted[ok]
+    median = float(np.median(agreement)) if ok.any() else float("nan")
+    per_seed = [float(np.median(agreement[seed_of[ok] == s])) if np.any(seed_of[ok] == s) else float("nan")
+                for s in np.unique(seed_of)]
+    return NormDecayCheck(predicted, measured, median, per_seed)
+
+
+@dataclass(frozen=True)
+class LawFits:
+    """How well each law predicts the delays, per seed: RMS error in ln(delay), and the fitted N_c."""
+
+    clock: np.ndarray
+    critical_norm: np.ndarray
+    critical_norms: list
+
+
+def law_fits_by_seed(runs, seeds, grid, ok, seed_of, memorisation, delay, eta, lam) -> LawFits:
+    """Clock law and critical-norm law fitted seed by seed on the runs ``ok``. ``runs[i]`` is seed
+    ``seeds[i]``'s ensemble, member k at ``grid[k]`` = (eta, lambda); the other arrays are over all
+    (seed, member) points, seed-major, as ``grokking_runs.sweep_milestones`` returns them."""
+    rms_clock, rms_crit, n_crit = [], [], []
+    for s, run in zip(seeds, runs):
+        sel = ok & (seed_of == s)
+        cols = np.array([k for k, (lr, wd) in enumerate(grid) if wd > 0])
+        cols = cols[sel[seed_of == s][cols]]  # this seed's decayed members that are checked
+        steps_axis, norms = run.metrics["step"], np.sqrt(run.metrics["weight_norm_sq"])[:, cols]
+        rms_clock.append(clock_rms(delay[sel], (eta * lam)[sel]))
+        n_c, rms = critical_norm_rms(steps_axis, norms, memorisation[sel], delay[sel])
+        rms_crit.append(rms)
+        n_crit.append(n_c)
+    return LawFits(np.array(rms_clock), np.array(rms_crit), n_crit)

@@ -194,6 +194,12 @@ def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return -picked[..., 0].mean(-1)
 
 
+def relative_gap(ours: np.ndarray, trainer: np.ndarray) -> float:
+    """Worst relative gap between a loss curve recomputed here and the trainer's record of it.
+    The denominator is floored at 1e-12 so a loss that underflows to 0 does not divide by zero."""
+    return float(np.max(np.abs(ours - trainer) / np.maximum(trainer, 1e-12)))
+
+
 # ---- the model on the full table -----------------------------------------------------
 
 

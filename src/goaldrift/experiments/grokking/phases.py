@@ -108,6 +108,51 @@ def rate_ratio(steps, values, phases: Phases) -> float:
     return before / during
 
 
+def worst_over_seeds(values, worst=max) -> float:
+    """The worst per-seed value (``worst`` is ``max`` or ``min``), or nan if any seed's value is not
+    finite: a seed without the phases counts against a claim instead of silently dropping out."""
+    values = list(values)
+    return float("nan") if any(not np.isfinite(v) for v in values) else worst(values)
+
+
+def generalisation_delay(phases: Phases) -> float:
+    """Step of generalisation over step of the end of memorisation; nan if either is missing or zero."""
+    a, b = phases.generalisation, phases.memorisation_end
+    return float("nan") if a is None or b is None or b == 0 else a / b
+
+
+@dataclass(frozen=True)
+class CircuitFormationChange:
+    """How the excluded loss (train) and the test loss change over circuit formation, as the ratio of
+    their values at its end (start of cleanup) to their values at its start (end of memorisation).
+    ``margin`` = min(excluded_ratio - 1, 1 - test_ratio) is positive when the excluded loss rose and the
+    test loss fell; all three are nan when a phase is missing."""
+
+    margin: float
+    excluded_ratio: float
+    test_ratio: float
+
+
+def circuit_formation_change(steps, excluded_loss, test_loss, phases: Phases) -> CircuitFormationChange:
+    """The change of the excluded and the test loss (1-D curves) over circuit formation, read at the
+    evaluations where memorisation ends and cleanup starts."""
+    if phases.memorisation_end is None or phases.cleanup_start is None:
+        return CircuitFormationChange(float("nan"), float("nan"), float("nan"))
+    i, j = np.searchsorted(steps, phases.memorisation_end), np.searchsorted(steps, phases.cleanup_start)
+    excluded_ratio = excluded_loss[j] / excluded_loss[i]
+    test_ratio = test_loss[j] / test_loss[i]
+    return CircuitFormationChange(min(excluded_ratio - 1, 1 - test_ratio), excluded_ratio, test_ratio)
+
+
+def cleanup_sharpness(steps, values, phases: Phases, sign: int) -> float:
+    """``rate_ratio`` of a quantity expected to move in direction ``sign`` (+1 up, -1 down) during
+    cleanup: circuit-formation rate / cleanup rate. nan without a cleanup, or if the quantity moved
+    the wrong way during it (a small ratio would then not mean a sharp change in cleanup)."""
+    during = rate_per_step(steps, values, phases.cleanup_start, phases.cleanup_end)
+    r = rate_ratio(steps, values, phases)
+    return r if np.isfinite(r) and sign * during > 0 else float("nan")
+
+
 PHASE_COLORS = {"memorisation": "#d62728", "circuit formation": "#ff7f0e", "cleanup": "#2ca02c"}
 
 

@@ -1,4 +1,5 @@
-"""Ungrokking: a grokked network trained on too small a training set; used by chapters ungrokking.
+"""Ungrokking: a grokked network trained on too small a training set; used by chapters ungrokking
+and cleanup_scaling (continuing rescaled weights).
 
 Varma et al. (2023) train a network until it groks, then continue on a
 training set far below the critical size: the test accuracy falls back
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from goaldrift.experiments.grokking import clock
 from goaldrift.experiments.grokking import grokking_runs as gr
 from goaldrift.engine import runs
 from goaldrift.engine.models import build_model
@@ -131,3 +133,80 @@ def critical_fraction(fracs, final_acc, level: float) -> float | None:
 
 def thresholds(fracs, scratch_acc, grokked_acc, level: float = 0.95) -> Thresholds:
     return Thresholds(critical_fraction(fracs, scratch_acc, level), critical_fraction(fracs, grokked_acc, level))
+
+
+# ---- what the chapter's claims read ------------------------------------------
+
+
+def start_gap(continuation: runs.Run, base: runs.Run) -> float:
+    """Worst relative gap, over the continuation's members, between its sum of squared weights at
+    its first evaluation and the grokked run's final one: 0 when every member starts from those weights."""
+    start = continuation.metrics["weight_norm_sq"][0]
+    return float(np.max(np.abs(start / base.metrics["weight_norm_sq"][-1, 0] - 1)))
+
+
+def complete_seed_exponents(t_half, grid, seeds) -> clock.SeedExponents:
+    """``clock.seed_exponents`` of t_1/2 ``[seed, member]`` (member k at ``grid[k]`` = (η, λ)) over the
+    seeds whose every member ungrokked (finite t_1/2): a seed with a missing member would fit its
+    slopes on a different design than the others."""
+    t_half = np.asarray(t_half, dtype=float)
+    complete = np.all(np.isfinite(t_half), axis=1)
+    n = int(complete.sum())
+    return clock.seed_exponents(t_half[complete].ravel(), np.tile([g[0] for g in grid], n),
+                                np.tile([g[1] for g in grid], n), np.repeat(np.array(seeds)[complete], len(grid)))
+
+
+@dataclass(frozen=True)
+class HysteresisScan:
+    """Final test accuracy at each scanned training fraction (arrays over fractions)."""
+
+    scratch: np.ndarray        # trained from scratch for the whole budget (grok + ungrok steps)
+    scratch_short: np.ndarray  # the same network read after ungrok_steps only
+    grokked: np.ndarray        # the grokked network continued for ungrok_steps
+
+
+def hysteresis_scan(base_cfg: RunConfig, seed: int, grokked_state: dict, fracs, lr: float, weight_decay: float,
+                    grok_steps: int, ungrok_steps: int, eval_every: int) -> HysteresisScan:
+    """At each training fraction, one ensemble of two members: a fresh network and the grokked one.
+    Both run grok_steps + ungrok_steps, so the scratch member's budget matches the grokked network's
+    whole history; the grokked member is read at ungrok_steps after the switch."""
+    scratch, scratch_short, grokked = [], [], []
+    for f in fracs:
+        cfg = continuation_config(base_cfg, f, [lr] * 2, [weight_decay] * 2, grok_steps + ungrok_steps, eval_every)
+        m = continue_from(concat_states(fresh_state(cfg, seed), grokked_state), cfg).metrics
+        upto = m["step"] <= ungrok_steps
+        scratch.append(final_accuracy(m["test_acc"][:, 0:1])[0])
+        scratch_short.append(final_accuracy(m["test_acc"][upto, 0:1])[0])
+        grokked.append(final_accuracy(m["test_acc"][upto, 1:2])[0])
+    return HysteresisScan(np.array(scratch), np.array(scratch_short), np.array(grokked))
+
+
+def hysteresis_window(grokked_acc, scratch_acc, level: float = 0.95) -> int:
+    """Number of scanned fractions where the grokked network stays generalised (accuracy >= level)
+    but the scratch network does not reach it."""
+    return int(np.sum((np.asarray(grokked_acc) >= level) & (np.asarray(scratch_acc) < level)))
+
+
+@dataclass(frozen=True)
+class RescaledSwitch:
+    """Weights multiplied by each of several factors at a switch step, then trained on together."""
+
+    train_acc_at_switch: float
+    generalisation: np.ndarray  # step after the switch where each rescaled copy generalises (nan: never)
+    after: runs.Run             # the continuation, member k rescaled by scales[k]
+
+
+def rescaled_switch(p: int, train_frac: float, d_model: int, lr: float, weight_decay: float, seed: int,
+                    switch_step: int, after_steps: int, scales, warmup_steps: int, eval_every: int,
+                    after_eval_every: int) -> RescaledSwitch:
+    """Train one network to ``switch_step``, multiply every weight by each of ``scales`` and continue
+    all copies in one ensemble (same η, λ, data and seed; no second warm-up)."""
+    before = gr.run_plain(gr.config(p, train_frac, d_model, [lr], [weight_decay], switch_step, seeds=[seed],
+                                    data_seed=seed, warmup_steps=warmup_steps, eval_every=min(eval_every, switch_step)))
+    state = before.model.state_dict()
+    init = concat_states(*(clock.rescaled(state, c) for c in scales))
+    n = len(scales)
+    after_cfg = gr.config(p, train_frac, d_model, [lr] * n, [weight_decay] * n, after_steps, seeds=[seed] * n,
+                          data_seed=seed, warmup_steps=0, eval_every=after_eval_every)
+    after = continue_from(init, after_cfg)
+    return RescaledSwitch(float(before.metrics["train_acc"][-1, 0]), gr.milestones(after.metrics).generalisation, after)
