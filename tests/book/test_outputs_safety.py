@@ -147,6 +147,7 @@ def test_out_path_too_long_is_refused(tmp_path):
     assert "Traceback" not in result.stderr and list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow  # executes the l2_equilibrium chapter
 def test_cli_refuses_to_rerun_into_a_folder_with_a_users_file(tmp_path):
     """Case 1 as the user met it: `goaldrift run ... --out X`, then notes.txt, then two re-runs."""
     out = tmp_path / "X"
