@@ -64,6 +64,7 @@ def _closed_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # starts Ray
 def test_ray_address_on_a_closed_port_fails_within_30_s(tmp_path):
     """Case 11: hung for over 120 s, printing nothing."""
     address = f"127.0.0.1:{_closed_port()}"
@@ -77,6 +78,7 @@ def test_ray_address_on_a_closed_port_fails_within_30_s(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow  # starts Ray
 def test_ray_address_that_answers_but_is_not_ray_fails_within_30_s(tmp_path):
     """Case 11, the other half: something listens on the port but never answers as Ray."""
     pytest.importorskip("ray")
