@@ -24,6 +24,29 @@ def run_cli(*args, cwd=REPO, timeout=900):
     )
 
 
+def call_cli(*args, cwd=REPO):
+    """The goaldrift command's main() run in this process: for the many cases of one
+    bad-input family (a subprocess costs seconds of imports; one case per family still
+    goes through run_cli)."""
+    import contextlib
+    import io
+    from types import SimpleNamespace
+
+    from goaldrift.book.cli import main
+
+    out, err, here = io.StringIO(), io.StringIO(), os.getcwd()
+    try:
+        os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main([str(a) for a in args])
+            except SystemExit as exit_:  # argparse exits itself
+                code = exit_.code
+    finally:
+        os.chdir(here)
+    return SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
+
+
 @pytest.fixture(scope="session")
 def smoke_book(tmp_path_factory):
     """Every chapter executed once at the smoke profile, through the CLI."""

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from conftest import run_cli
+from conftest import call_cli, run_cli
 
 BAD_INPUTS = [
     ("unknown chapter", ["run", "no_such_chapter"]),
@@ -28,7 +28,8 @@ BAD_INPUTS = [
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, label, args):
     out = tmp_path / "out"
     extra = ["--out", out] if args[0] == "run" and "-p" not in args[-1:] else []
-    result = run_cli(*args, *extra, cwd=tmp_path)
+    cli = run_cli if label == BAD_INPUTS[0][0] else call_cli  # one case as a real process, the rest in-process
+    result = cli(*args, *extra, cwd=tmp_path)
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("goaldrift: error:"), result.stderr

@@ -19,6 +19,7 @@ def _run(chapter, out, x=1):
     return run_chapter(chapter, "default", {"x": x}, out)
 
 
+@pytest.mark.slow  # executes a notebook in a kernel
 def test_a_users_file_in_the_output_folder_is_never_moved_or_deleted(tmp_path):
     """Case 1: notes.txt must survive re-runs; the re-run is refused instead."""
     chapter = stub_chapter(tmp_path)
@@ -35,6 +36,7 @@ def test_a_users_file_in_the_output_folder_is_never_moved_or_deleted(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".X.")]  # nothing stranded
 
 
+@pytest.mark.slow  # executes a notebook in a kernel
 def test_a_failed_output_with_a_users_file_is_kept(tmp_path):
     """Case 1, second half: a failed run's folder is not deleted on the re-run if it holds a user's file."""
     chapter = stub_chapter(tmp_path)
@@ -47,6 +49,7 @@ def test_a_failed_output_with_a_users_file_is_kept(tmp_path):
     assert (out / "notes.txt").read_text() == "n"
 
 
+@pytest.mark.slow  # executes a notebook in a kernel
 def test_rerun_keeps_its_own_previous_and_replaces_it(tmp_path):
     chapter = stub_chapter(tmp_path)
     out = tmp_path / "X"
@@ -69,6 +72,7 @@ def test_an_unrelated_previous_folder_is_never_touched(tmp_path):
     assert (tmp_path / "R.previous" / "important.txt").read_text() == "d"
 
 
+@pytest.mark.slow  # executes a notebook in a kernel
 def test_a_users_file_added_to_our_previous_is_never_deleted(tmp_path):
     chapter = stub_chapter(tmp_path)
     out = tmp_path / "R"
@@ -92,6 +96,7 @@ def test_garbage_run_info_is_refused_before_any_work(tmp_path):
     assert (out / "run_info.json").read_text() == "{garbage"
 
 
+@pytest.mark.slow  # executes a notebook in a kernel
 def test_garbage_run_info_in_our_own_output_does_not_strand_the_result(tmp_path):
     """Case 7, at replace time: run_info.json damaged during the run."""
     chapter = stub_chapter(tmp_path)
@@ -103,6 +108,7 @@ def test_garbage_run_info_in_our_own_output_does_not_strand_the_result(tmp_path)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".X.")]
 
 
+@pytest.mark.slow  # executes a notebook in a kernel
 def test_stale_temporary_folders_of_an_interrupted_run_are_cleaned_up(tmp_path, capsys):
     """Case 14: a hidden work folder left by a killed run is removed (and said so) on the next run;
     one that goaldrift did not make is left alone and reported."""
@@ -121,6 +127,7 @@ def test_stale_temporary_folders_of_an_interrupted_run_are_cleaned_up(tmp_path, 
     assert (foreign / "keep.txt").read_text() == "k" and ".X.userdata" in err
 
 
+@pytest.mark.slow  # starts the l2_equilibrium chapter in a process
 def test_sigint_prints_one_line_and_leaves_nothing(tmp_path):
     """Case 14: Ctrl-C during a run: one line on stderr, no ZMQ traceback, no hidden folder left."""
     out = tmp_path / "out"
@@ -147,6 +154,7 @@ def test_out_path_too_long_is_refused(tmp_path):
     assert "Traceback" not in result.stderr and list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow  # executes the l2_equilibrium chapter
 def test_cli_refuses_to_rerun_into_a_folder_with_a_users_file(tmp_path):
     """Case 1 as the user met it: `goaldrift run ... --out X`, then notes.txt, then two re-runs."""
     out = tmp_path / "X"

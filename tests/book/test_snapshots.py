@@ -156,6 +156,7 @@ def test_committed_snapshots_show_a_banner_exactly_when_stale():
             print(f"stale snapshot {snap.path}: {', '.join(snap.changed)}")
 
 
+@pytest.mark.slow  # executes the l2_equilibrium chapter
 def test_run_with_snapshot_writes_results(tmp_path, monkeypatch):
     from conftest import run_cli
 

@@ -12,6 +12,7 @@ from conftest import REPO
 BENCH = REPO / "benchmarks" / "bench_engine.py"
 
 
+@pytest.mark.slow  # runs the whole benchmark script
 def test_engine_benchmark_runs_and_prints_its_rows(tmp_path):
     # tiny: the "late" state is 2 steps old (the real one trains to loss < 1e-3), one thread
     out = subprocess.run([sys.executable, str(BENCH), "--device", "cpu", "--threads", "1", "--trials", "1",
@@ -36,6 +37,7 @@ def test_bad_phase_threads_is_one_line():
     assert "Traceback" not in out.stderr
 
 
+@pytest.mark.slow  # runs the benchmark script with a real sweep
 def test_sweep_timing_runs_a_real_sweep():
     out = subprocess.run([sys.executable, str(BENCH), "--device", "cpu", "--threads", "1", "--sweep-only",
                           "--sweep-steps", "3", "--sweep-members", "2"], capture_output=True, text=True, timeout=300)

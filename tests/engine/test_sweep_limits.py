@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from conftest import run_cli
+from conftest import call_cli, run_cli
 from goaldrift.engine.sweeps import Sweep
 from goaldrift.engine.train import ConfigError
 from test_sweeps import tiny_sweep
@@ -52,7 +52,8 @@ def test_mistyped_specs_are_refused(tmp_path, label):
     path = _spec(tmp_path, **BAD[label])
     with pytest.raises(ConfigError):
         Sweep.from_dict(json.loads(path.read_text())).validate()
-    result = run_cli("sweep", path, "--runs-dir", tmp_path / "runs", cwd=tmp_path)
+    cli = run_cli if label == next(iter(BAD)) else call_cli  # one case as a real process, the rest in-process
+    result = cli("sweep", path, "--runs-dir", tmp_path / "runs", cwd=tmp_path)
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, (label, result.stderr)
     assert not (tmp_path / "runs").exists()
 
@@ -63,6 +64,7 @@ def _closed_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # starts Ray
 def test_ray_address_on_a_closed_port_fails_within_30_s(tmp_path):
     """Case 11: hung for over 120 s, printing nothing."""
     address = f"127.0.0.1:{_closed_port()}"
@@ -76,6 +78,7 @@ def test_ray_address_on_a_closed_port_fails_within_30_s(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow  # starts Ray
 def test_ray_address_that_answers_but_is_not_ray_fails_within_30_s(tmp_path):
     """Case 11, the other half: something listens on the port but never answers as Ray."""
     pytest.importorskip("ray")

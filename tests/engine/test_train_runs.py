@@ -202,6 +202,7 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # three training processes, one killed mid-run
 def test_killed_run_resumes_to_identical_results(tmp_path):
     script = tmp_path / "train_script.py"
     script.write_text(SCRIPT.format(tests=str(Path(__file__).parent)))

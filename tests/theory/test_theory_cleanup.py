@@ -91,6 +91,7 @@ def test_power_law_fit_recovers_a_known_exponent():
     assert len(fit.per_seed) == 6 and fit(1e-3) == pytest.approx(fit.prefactor * 1e-3**fit.exponent)
 
 
+@pytest.mark.slow  # 400 Monte Carlo fits: the coverage band needs them
 def test_power_law_interval_has_its_nominal_coverage():
     rng = np.random.default_rng(1)
     x = np.tile(np.geomspace(1e-3, 1e-2, 4), 3)
