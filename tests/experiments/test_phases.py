@@ -159,3 +159,21 @@ def test_cleanup_sharpness_needs_the_expected_direction_in_cleanup():
     assert np.isnan(cleanup_sharpness(STEPS, falling, ph, +1))      # expected to rise, but fell
     assert cleanup_sharpness(STEPS, -falling, ph, +1) == pytest.approx((1 / 1400) / (8 / 800))
     assert np.isnan(cleanup_sharpness(STEPS, falling, Phases(200.0, None, None, None), -1))
+
+
+def test_boundaries_over_the_published_ones():
+    from goaldrift.experiments.grokking.phases import over_published
+
+    r = over_published(Phases(memorisation_end=700.0, cleanup_start=9400.0, cleanup_end=None, generalisation=1e4))
+    assert r["memorisation_end"] == pytest.approx(0.5)   # 700 / 1400
+    assert r["cleanup_start"] == 1.0
+    assert np.isnan(r["cleanup_end"])
+
+
+def test_published_setting_is_recognised_exactly():
+    from goaldrift.experiments.grokking.phases import is_published_setting
+
+    published = dict(p=113, train_frac=0.3, d_model=128, learning_rate=0.001, weight_decay=1.0)
+    assert is_published_setting(**published)
+    assert not is_published_setting(**{**published, "p": 47})
+    assert not is_published_setting(**{**published, "learning_rate": 0.003})

@@ -153,6 +153,25 @@ def cleanup_sharpness(steps, values, phases: Phases, sign: int) -> float:
     return r if np.isfinite(r) and sign * during > 0 else float("nan")
 
 
+# Nanda et al. (2023), main run: memorisation to about 1.4k steps, circuit formation to
+# about 9.4k, cleanup to about 13.3k (full batch, so their epochs are our steps).
+PUBLISHED_BOUNDARIES = {"memorisation_end": 1400.0, "cleanup_start": 9400.0, "cleanup_end": 13300.0}
+PUBLISHED_SETTING = {"p": 113, "train_frac": 0.3, "d_model": 128, "learning_rate": 1e-3, "weight_decay": 1.0}
+
+
+def is_published_setting(**setting) -> bool:
+    """Whether a run's p, train_frac, d_model, learning_rate and weight_decay are the published ones
+    (the only setting in which its phase boundaries can be compared with the paper's)."""
+    return all(np.isclose(setting[k], v, rtol=1e-12, atol=0) for k, v in PUBLISHED_SETTING.items())
+
+
+def over_published(phases: Phases) -> dict[str, float]:
+    """Each of the run's boundaries (end of memorisation, start and end of cleanup) divided by the
+    published one; nan where the run has no such boundary."""
+    return {k: float("nan") if getattr(phases, k) is None else getattr(phases, k) / v
+            for k, v in PUBLISHED_BOUNDARIES.items()}
+
+
 PHASE_COLORS = {"memorisation": "#d62728", "circuit formation": "#ff7f0e", "cleanup": "#2ca02c"}
 
 
