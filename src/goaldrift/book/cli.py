@@ -19,7 +19,7 @@ from goaldrift.book.claims import CLAIMS_FILE, EVIDENCE_VERDICTS, format_value, 
 from goaldrift.book.execute import check_out_dir, read_run_info, run_chapter
 from goaldrift.book.params import ParamError
 from goaldrift.book.profiles import ENFORCED, PROFILES, resolve
-from goaldrift.book.site import EXECUTED_DIR, MATHJAX_DIR, build_site
+from goaldrift.paths import EXECUTED_DIR, MATHJAX_DIR
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -158,6 +158,8 @@ def cmd_book(args) -> int:
         _report(result)
         ok &= result.ok
     try:
+        from goaldrift.book.site import build_site  # nbformat and jsonschema take seconds to import
+
         site = build_site(EXECUTED_DIR)
     except FileNotFoundError as err:
         print(f"goaldrift: {err}", file=sys.stderr)

@@ -21,11 +21,9 @@ import yaml
 from goaldrift.book.chapters import CHAPTERS
 from goaldrift.book.site_pages import (bottom_line, build_info_page, headline_figure, hypotheses_page, run_box,
                                         verdicts_page)
-from goaldrift.paths import BOOK_DIR, REPO_ROOT
+from goaldrift.paths import BOOK_DIR, BUILD_DIR, EXECUTED_DIR, MATHJAX_DIR, REPO_ROOT
 from goaldrift.book.snapshots import find_snapshots, snapshot_page
 
-BUILD_DIR = REPO_ROOT / "_build"
-EXECUTED_DIR = BUILD_DIR / "executed"
 
 
 def stage(executed: Path, stage_dir: Path) -> Path:
@@ -79,7 +77,6 @@ def _stage_snapshots(stage_dir: Path, results_root: Path | None = None) -> list:
     return snapshots
 
 
-MATHJAX_DIR = REPO_ROOT / "node_modules" / "mathjax" / "es5"
 
 
 def _copy_mathjax(target: Path) -> None:
