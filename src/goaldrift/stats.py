@@ -33,3 +33,12 @@ def student_t_quantile(q: float, dof: int) -> float:
         mid = 0.5 * (lo + hi)
         lo, hi = (mid, hi) if cdf(mid) < q else (lo, mid)
     return 0.5 * (lo + hi)
+
+
+def farthest_from(values, target: float) -> float:
+    """The value farthest from `target` (the worst case of a law, as measured), over every
+    element of `values` (an array, or a list of arrays of any shapes)."""
+    if isinstance(values, (list, tuple)):
+        values = np.concatenate([np.ravel(x) for x in values])
+    x = np.ravel(np.asarray(values, dtype=float))
+    return float(x[np.argmax(np.abs(x - target))])

@@ -30,6 +30,7 @@ from goaldrift.engine.models.invariant_mlp import SCALE_INVARIANT, ScaleInvarian
 from goaldrift.engine.models.invariant_mlp import network_outputs as forward
 from goaldrift.engine.tasks.stream import Teacher
 from goaldrift.engine.train import OptimConfig, RunConfig, StepView
+from goaldrift.stats import farthest_from
 from goaldrift.theory import rotational as th
 from goaldrift.theory.derivation import numeric
 
@@ -247,8 +248,7 @@ def equilibrium_ratios(run: Run, fraction: float) -> dict[str, list[np.ndarray]]
 
 def worst_ratio(ratios) -> float:
     """The ratio (measured/predicted) farthest from 1, over all arrays in `ratios`."""
-    r = np.concatenate([np.ravel(x) for x in ratios])
-    return float(r[np.argmax(np.abs(r - 1))])
+    return farthest_from(list(ratios), 1.0)
 
 
 def samples_by_seed(per_weight, seeds) -> np.ndarray:
