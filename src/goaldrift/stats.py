@@ -1,6 +1,7 @@
 """Small statistics without scipy (not in the pinned set): the Student-t quantile that
 the seed intervals of claims (goaldrift.book.claims) and of fitted exponents
-(goaldrift.theory.cleanup; cleanup_scaling, ungrokking) are built on."""
+(goaldrift.theory.cleanup; cleanup_scaling, ungrokking) are built on, and the worst case
+of a measured law (farthest_from; l2_equilibrium, rotational_equilibrium)."""
 
 from __future__ import annotations
 
