@@ -1,6 +1,7 @@
 """Small statistics without scipy (not in the pinned set): the Student-t quantile that
 the seed intervals of claims (goaldrift.book.claims) and of fitted exponents
-(goaldrift.theory.cleanup; cleanup_scaling, ungrokking) are built on."""
+(goaldrift.theory.cleanup; cleanup_scaling, ungrokking) are built on, and the worst case
+of a measured law (farthest_from; l2_equilibrium, rotational_equilibrium)."""
 
 from __future__ import annotations
 
@@ -33,3 +34,12 @@ def student_t_quantile(q: float, dof: int) -> float:
         mid = 0.5 * (lo + hi)
         lo, hi = (mid, hi) if cdf(mid) < q else (lo, mid)
     return 0.5 * (lo + hi)
+
+
+def farthest_from(values, target: float) -> float:
+    """The value farthest from `target` (the worst case of a law, as measured), over every
+    element of `values` (an array, or a list of arrays of any shapes)."""
+    if isinstance(values, (list, tuple)):
+        values = np.concatenate([np.ravel(x) for x in values])
+    x = np.ravel(np.asarray(values, dtype=float))
+    return float(x[np.argmax(np.abs(x - target))])

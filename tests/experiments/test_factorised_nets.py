@@ -76,3 +76,63 @@ def test_factorised_matrix_soft_thresholds_singular_values():
     run = fn.train_factorised_matrix(M, 3, lam, eta, 0.1, seed=2, grad_tol=1e-8)  # 300 steps
     assert run.max_grad < 1e-8 and run.steps % fn.CHECK_EVERY == 0
     assert np.allclose(run.singular_values(), th.soft_threshold(s, lam), atol=1e-6)
+
+
+def test_cheapest_factorisation_gap_over_surviving_coordinates_only():
+    u, v = np.array([2.0, 1.0, 0.1]), np.array([2.0, 4.0, 0.3])
+    run = fn.DiagonalRun(np.stack([u, v]), u * v, steps=1, max_grad=0.0)
+    # |c| > lambda for the first two: gaps |u^2 + v^2 - 2|uv|| / (2|uv|) = 0 and 9/8; the third is ignored
+    assert fn.cheapest_factorisation_gap(run, [3.0, -5.0, 0.05], 0.5) == pytest.approx(9 / 8, rel=1e-15)
+    assert fn.cheapest_factorisation_gap(run, [3.0, 0.4, 0.05], 0.5) == 0.0
+    deep = fn.DiagonalRun(np.ones((3, 2)), np.ones(2), steps=1, max_grad=0.0)
+    with pytest.raises(ValueError, match="depth 2"):
+        fn.cheapest_factorisation_gap(deep, [1.0, 1.0], 0.1)
+
+
+def test_balancedness_step_error_on_a_recorded_run_and_a_corrupted_step():
+    lam, eta, record = 0.2, 0.1, 30
+    c = RNG.standard_normal(6)
+    U0 = RNG.standard_normal((2, 6))
+    run = fn.train_diagonal(c, 2, lam, eta, U0, record=record, grad_tol=1e-1)   # the recorded steps only
+    err, checked = fn.balancedness_step_error(run, eta, lam)
+    B = run.history[:, 0] ** 2 - run.history[:, 1] ** 2
+    S = run.history[:, 0] ** 2 + run.history[:, 1] ** 2
+    assert err < 1e-10 and checked == int(np.sum(np.abs(B[:-1]) >= 1e-6 * S[:-1])) > 0
+    # one GD step by hand multiplies B by (1 - eta lam)^2 - eta^2 r^2; a wrong step size shows
+    err_wrong, _ = fn.balancedness_step_error(run, 1.1 * eta, lam)
+    assert err_wrong > 1e-3
+    with pytest.raises(ValueError, match="nothing to check"):
+        fn.balancedness_step_error(run, eta, lam, floor=2.0)
+    unrecorded = fn.train_diagonal(c, 2, lam, eta, U0, max_steps=1, grad_tol=0.0)
+    with pytest.raises(ValueError, match="recorded"):
+        fn.balancedness_step_error(unrecorded, eta, lam)
+
+
+def test_balancedness_flow_error_against_exact_exponentials():
+    times = np.linspace(0, 5, 11)
+    B0 = np.array([0.3, -2.0])
+    exact = B0 * np.exp(-2 * 0.4 * times[:, None])
+    assert fn.balancedness_flow_error(times, exact, 0.4) < 1e-14
+    off = exact.copy()
+    off[7, 1] *= 1.01
+    assert fn.balancedness_flow_error(times, off, 0.4) == pytest.approx(0.01, rel=1e-9)
+    flat = np.tile(B0, (11, 1))
+    flat[3, 0] *= 0.98
+    assert fn.balancedness_flow_error(times, flat, 0.0) == pytest.approx(0.02, rel=1e-9)
+
+
+def test_singular_value_error_pads_and_soft_thresholds():
+    assert np.array_equal(fn.padded_singular_values([1.5, 0.2], 4), [1.5, 0.2, 0.0, 0.0])
+    target = [1.5, 0.8, 0.2]                    # soft-thresholded at 0.3: 1.2, 0.5, 0, (0)
+    assert fn.singular_value_error([1.2, 0.5, 0.0, 0.0], target, 0.3) == pytest.approx(0.0, abs=1e-15)
+    assert fn.singular_value_error([1.2, 0.5, 0.01, 0.0], target, 0.3) == pytest.approx(0.01, rel=1e-12)
+
+
+def test_nuclear_norm_gap_of_balanced_and_unbalanced_factors():
+    U, _ = np.linalg.qr(RNG.standard_normal((4, 4)))
+    V, _ = np.linalg.qr(RNG.standard_normal((4, 4)))
+    root_s = np.sqrt(np.diag([2.0, 1.0, 0.5, 0.0]))
+    balanced = fn.MatrixRun(U @ root_s, V @ root_s, steps=1, max_grad=0.0)   # ||A||^2 + ||B||^2 = 2 ||AB^T||_*
+    assert fn.nuclear_norm_gap(balanced) < 1e-14
+    lopsided = fn.MatrixRun(2 * U @ root_s, V @ root_s / 2, steps=1, max_grad=0.0)  # same product, (4 + 1/4) / 2 - 1
+    assert fn.nuclear_norm_gap(lopsided) == pytest.approx(1.125, rel=1e-12)

@@ -77,3 +77,30 @@ def test_adam_turns_match_torch_adamw_and_control_has_no_decay(tmp_path):
     assert np.allclose(turns.undecayed_share, turns.turn_undecayed / turns.turn_decayed)
     sign0 = np.sign(gh.initial_goal(5, 1.0, seed=3).numpy())
     assert turns.sign_cos_start[0] == pytest.approx(float(gh.cosine(gh.initial_goal(5, 1.0, seed=3).numpy()[None], sign0)[0]))
+
+
+def test_stationarity_residual_against_finite_differences_and_the_equilibrium():
+    data = gh.make_data(40, 3, seed=1)
+    kappa, lams = 1.2, np.array([0.3, 0.05])
+    goal = np.stack([gh.initial_goal(4, 0.9, seed=5).numpy(), gh.initial_goal(4, 2.0, seed=6).numpy()])
+
+    def loss(g):   # the coupled loss by hand: q/2 (1 - s(r))^2, s(r) = r^2 / (r^2 + kappa^2)
+        r2 = float(g @ g)
+        return 0.5 * float((data.h**2).mean()) * (1 - r2 / (r2 + kappa**2)) ** 2
+
+    eps = 1e-6
+    for k in range(2):
+        grad = np.array([(loss(goal[k] + eps * e) - loss(goal[k] - eps * e)) / (2 * eps) for e in np.eye(4)])
+        expected = np.linalg.norm(grad + lams[k] * goal[k]) / (lams[k] * np.linalg.norm(goal[k]))
+        assert gh.stationarity_residual(goal, data.h, kappa, lams)[k] == pytest.approx(expected, rel=1e-7)
+    # at r* = sqrt((2 q kappa^4 / lambda)^(1/3) - kappa^2) the gradient balances the decay exactly
+    r_star = np.sqrt((2 * data.q * kappa**4 / lams) ** (1 / 3) - kappa**2)
+    at_rest = goal / np.linalg.norm(goal, axis=1, keepdims=True) * r_star[:, None]
+    assert np.all(gh.stationarity_residual(at_rest, data.h, kappa, lams) < 1e-12)
+    assert np.all(gh.stationarity_residual(goal, data.h, kappa, lams) > 1e-2)
+
+
+def test_stationarity_residual_rejects_mismatched_decays():
+    data = gh.make_data(8, 2, seed=0)
+    with pytest.raises(ValueError, match="weight decays"):
+        gh.stationarity_residual(np.ones((2, 3)), data.h, 1.0, [0.1])

@@ -92,3 +92,82 @@ def test_the_stream_is_what_the_students_trained_on(tmp_path):
     w = {k: v[None] for k, v in si.init_weights(5, 8, 3).items()}
     x, y = s.stream_batch(0)
     assert run.loss[0, 0] == pytest.approx(float(0.5 * ((si.forward(w, x)[0] - y) ** 2).mean()), rel=1e-14)
+
+
+def _steady_run(kind, lr, lams, angle, norm_sq, unit_grad_sq, shift_sq=None, momentum=0.0, beta1=0.9,
+                n_elements=12, steps=40):
+    """A Run whose every step sits at the given angle and ||w||^2 (per member), for both weights."""
+    K = len(lams)
+    ones = np.ones((steps + 1, K))
+    traces = {n: si.Trace(norm_sq=ones * norm_sq, grad_sq=ones[:-1] * unit_grad_sq / norm_sq, cos_wg=0 * ones[:-1],
+                          angle=ones[:-1] * angle, shift_sq=ones if shift_sq is None else shift_sq,
+                          n_elements=n_elements) for n in si.SCALE_INVARIANT}
+    return si.Run(kind, np.full(K, lr), np.asarray(lams, float), list(range(K)), traces, ones[:-1],
+                  momentum, (beta1, 0.999))
+
+
+ETA, LAM, G, MU, B1, C = 0.1, np.array([0.01, 0.04]), 3.0, 0.9, 0.8, 12
+
+
+@pytest.mark.parametrize("kind, m, angle, norm_sq", [  # (kind, momentum, angle, ||w||^2), by hand from the chapter's statements
+    ("sgd", 0.0, np.arccos(1 - ETA * LAM), np.sqrt(ETA * G / (LAM * (2 - ETA * LAM)))),
+    ("sgd", MU, np.sqrt(2 * ETA * LAM / (1 + MU)), np.sqrt(ETA * G / (2 * LAM * (1 - MU)))),
+    ("adamw", 0.0, np.sqrt(2 * ETA * LAM * (1 - B1) / (1 + B1)), ETA * C / (2 * LAM)),
+])
+def test_equilibrium_ratios_are_one_at_the_chapter_formulas(kind, m, angle, norm_sq):
+    eta, lam, b1 = ETA, LAM, B1
+    r = si.equilibrium_ratios(_steady_run(kind, eta, lam, angle, norm_sq, G, momentum=m, beta1=b1, n_elements=C), 0.5)
+    assert np.allclose(np.array(r["angle"]), 1, rtol=0, atol=1e-12)
+    assert np.allclose(np.array(r["norm"]), 1, rtol=0, atol=1e-12)
+    off = si.equilibrium_ratios(_steady_run(kind, eta, lam, angle * np.array([1.0, 1.03]), norm_sq * 0.81, G,
+                                            momentum=m, beta1=b1, n_elements=C), 0.5)
+    assert si.worst_ratio(off["angle"]) == pytest.approx(1.03, rel=1e-12)
+    assert si.worst_ratio(off["norm"]) == pytest.approx(0.9, rel=1e-12)
+
+
+def test_equilibrium_ratios_need_one_learning_rate_and_a_known_optimiser():
+    mixed = _steady_run("sgd", ETA, LAM, 0.1, 1.0, G)
+    mixed.lrs[1] = 0.2
+    with pytest.raises(ValueError, match="one learning rate"):
+        si.equilibrium_ratios(mixed, 0.5)
+    with pytest.raises(ValueError, match="lion"):
+        si.equilibrium_ratios(_steady_run("lion", ETA, LAM, 0.1, 1.0, G), 0.5)
+
+
+def test_worst_ratio_and_samples_by_seed():
+    assert si.worst_ratio([np.array([0.99, 1.02]), np.array([[1.0], [0.97]])]) == 0.97
+    per_weight = [np.array([1.0, 2, 3, 4, 5, 6]), np.array([7.0, 8, 9, 10, 11, 12])]
+    seeds = [4, 4, 4, 5, 5, 5]     # members seed-major, three decays per seed
+    expected = [[1, 2, 3, 7, 8, 9], [4, 5, 6, 10, 11, 12]]
+    assert np.array_equal(si.samples_by_seed(per_weight, seeds), expected)
+
+
+def test_shift_law_error_against_the_geometric_law_and_a_momentum_run(tmp_path):
+    eta, lam, steps = 0.1, np.array([0.02, 0.05]), 40
+    law = (1 - eta * lam) ** np.arange(steps + 1)[:, None]            # momentum 0: (1 - eta lambda)^t
+    exact = _steady_run("sgd", eta, lam, 0.1, 1.0, 1.0, shift_sq=2.0 * law**2, steps=steps)
+    err, checked = si.shift_law_error(exact)
+    assert err < 1e-12 and checked == 2 * 2 * (steps + 1)
+    bumped = law**2 * 2.0
+    bumped[10, 1] *= 1.002**2
+    err, _ = si.shift_law_error(_steady_run("sgd", eta, lam, 0.1, 1.0, 1.0, shift_sq=bumped, steps=steps))
+    assert err == pytest.approx(0.002, rel=1e-9)
+    err, checked = si.shift_law_error(exact, floor=law[-1, 1] * np.sqrt(2.0) * 1.0000001)  # the last step falls under the floor
+    assert checked == 2 * 2 * (steps + 1) - 2
+    teacher = si.make_teacher(6, 12, seed=0)
+    heavy = si.train("sgd", 0.05, [0.02, 0.05], [0, 1], teacher, steps=30, batch_size=8, label_noise=0.5,
+                     data_seed=0, momentum=0.9, init_scale=0.2, root=tmp_path)
+    err, checked = si.shift_law_error(heavy)
+    assert err < 1e-7 and checked > 0
+    with pytest.raises(ValueError, match="adamw"):
+        si.shift_law_error(_steady_run("adamw", eta, lam, 0.1, 1.0, 1.0))
+
+
+def test_shift_kept_ratio_is_the_smallest_over_weights_and_selected_members():
+    eta, lam, steps = 0.01, np.array([1.0, 2.0, 4.0]), 50
+    decayed = (1 - eta * lam) ** steps
+    shift_sq = np.ones((steps + 1, 3))
+    shift_sq[-1] = (np.array([3.0, 20.0, 12.0]) * decayed) ** 2    # kept 3x, 20x, 12x what decay alone leaves
+    run = _steady_run("adamw", eta, lam, 0.1, 1.0, 1.0, shift_sq=shift_sq, steps=steps)
+    assert si.shift_kept_ratio(run, lam >= 2.0) == pytest.approx(12.0, rel=1e-12)
+    assert si.shift_kept_ratio(run, np.array([True, True, True])) == pytest.approx(3.0, rel=1e-12)

@@ -103,3 +103,35 @@ def test_sgd_noise_variance_matches_the_linear_recursion():
 def test_unknown_noise_optimizer_is_refused():
     with pytest.raises(ValueError, match="unknown optimizer"):
         uw.noise_driven_variance(10, 0.1, 0.1, 1.0, 5, seed=0, optimizer="adamw")
+
+
+def test_ridge_distance_and_stationarity_residual(data):
+    lam = 0.05
+    w_ridge = data.ridge_solution(lam)
+    assert uw.ridge_distance(data, w_ridge, lam) == 0.0
+    assert uw.ridge_distance(data, 1.1 * w_ridge, lam) == pytest.approx(0.1, rel=1e-12)
+    assert uw.stationarity_residual(data, w_ridge, lam) < 1e-12
+    # away from the optimum, against a finite-difference gradient of 1/(2n)||Xw - y||^2
+    w = np.random.default_rng(0).standard_normal(data.X.shape[1])
+    loss = lambda v: 0.5 * np.mean((data.X @ v - data.y) ** 2)
+    eps = 1e-6
+    grad = np.array([(loss(w + eps * e) - loss(w - eps * e)) / (2 * eps) for e in np.eye(len(w))])
+    expected = np.linalg.norm(grad + lam * w) / (lam * np.linalg.norm(w))
+    assert uw.stationarity_residual(data, w, lam) == pytest.approx(expected, rel=1e-6)
+
+
+def test_unit_unused_start_and_first_step_drop():
+    w0 = np.arange(6, dtype=float)
+    w = uw.with_unit_unused(w0, 3, seed=2)
+    assert np.array_equal(w[:3], w0[:3]) and np.array_equal(np.abs(w[3:]), np.ones(3))
+    assert np.array_equal(w, uw.with_unit_unused(w0, 3, seed=2)) and np.array_equal(w0, np.arange(6.0))
+    trajectory = np.array([[5.0, 1.0, -1.0, 1.0], [5.5, 0.7, -0.9, 0.2], [0.0, 0.0, 0.0, 0.0]])
+    assert uw.first_step_drop(trajectory, 3) == pytest.approx((0.3 + 0.1 + 0.8) / 3, rel=1e-12)
+
+
+def test_predicted_noise_variance_is_the_linear_recursion():
+    eta, lam, sigma, steps = 0.5, 0.01, 3.0, 150
+    v = 0.0
+    for _ in range(steps):   # w' = (1 - eta lam) w - eta g, g ~ N(0, sigma^2): V' = (1 - eta lam)^2 V + eta^2 sigma^2
+        v = (1 - eta * lam) ** 2 * v + eta**2 * sigma**2
+    assert uw.predicted_noise_variance(eta, lam, sigma, steps) == pytest.approx(v, rel=1e-12)

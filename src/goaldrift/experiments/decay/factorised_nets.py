@@ -16,12 +16,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
+import sympy as sp
 import torch
 
 from goaldrift.engine.models.factorised import DiagonalConfig, FactorisedMatrixConfig, diagonal_init
 from goaldrift.engine.train import OptimConfig, RunConfig, StepView, StopRule, train
+from goaldrift.theory import factorised as th
+from goaldrift.theory.derivation import numeric
 
 CHECK_EVERY = 25  # steps between convergence checks (a check costs a device sync)
 
@@ -86,6 +90,47 @@ def train_diagonal(targets, depth: int, weight_decay: float, lr: float, init, gr
                        m["factors"][:, 0] if record else None, m["residual"][:, 0] if record else None)
 
 
+def cheapest_factorisation_gap(run: DiagonalRun, targets, weight_decay: float) -> float:
+    """Worst relative gap |u^2 + v^2 - 2|uv|| / (2|uv|) of a depth-2 run's surviving
+    coordinates (|c| > lambda): zero when each ends at its cheapest factorisation |u| = |v|."""
+    if run.factors.shape[0] != 2:
+        raise ValueError(f"the cheapest-factorisation gap is for depth 2 (got depth {run.factors.shape[0]})")
+    alive = np.abs(np.asarray(targets, dtype=float)) > weight_decay
+    u, v = run.factors
+    return float((np.abs(u**2 + v**2 - 2 * np.abs(u * v))[alive] / (2 * np.abs(run.products[alive]))).max())
+
+
+@cache
+def _balancedness_factor():
+    """(eta, lambda, r) -> the derived one-step factor of u^2 - v^2, derived once per process."""
+    return numeric(th.balancedness_gd_factor().result, th.eta, th.lam, sp.Symbol("r", real=True))
+
+
+def balancedness_step_error(run: DiagonalRun, lr: float, weight_decay: float, floor: float = 1e-6) -> tuple[float, int]:
+    """Worst relative error of B_{t+1} / B_t (B = u^2 - v^2, per coordinate) against the
+    derived one-step factor (1 - eta lambda)^2 - eta^2 r_t^2, over the recorded steps of a
+    depth-2 run where |B_t| >= floor (u_t^2 + v_t^2) (below, rounding dominates B); and how
+    many (step, coordinate) pairs were checked."""
+    if run.history is None or run.history.shape[1] != 2:
+        raise ValueError("need a depth-2 run with recorded steps (train_diagonal(..., record=N))")
+    H = run.history
+    B_t, S_t = H[:, 0] ** 2 - H[:, 1] ** 2, H[:, 0] ** 2 + H[:, 1] ** 2
+    factor = _balancedness_factor()
+    usable = np.abs(B_t[:-1]) >= floor * S_t[:-1]
+    if not usable.any():
+        raise ValueError(f"no recorded step has |u^2 - v^2| >= {floor:g} (u^2 + v^2): nothing to check")
+    ratio = B_t[1:][usable] / B_t[:-1][usable]
+    predicted = factor(lr, weight_decay, run.residuals[:-1][usable])
+    return np.max(np.abs(ratio / predicted - 1)), int(usable.sum())
+
+
+def balancedness_flow_error(times, B, weight_decay: float) -> float:
+    """Worst relative error of u^2 - v^2 along a flow ([times, n], from balancedness_flow_rk4)
+    against B_0 exp(-2 lambda t); at lambda = 0, the worst relative change of B."""
+    times, B = np.asarray(times, dtype=float), np.asarray(B, dtype=float)
+    return np.abs(B / (B[0] * np.exp(-2 * weight_decay * times[:, None])) - 1).max()
+
+
 def small_init(depth: int, n: int, scale: float, seed: int) -> np.ndarray:
     """[depth, n] factors N(0, scale^2): the engine's diagonal-network init for `seed`."""
     return diagonal_init(DiagonalConfig(n=n, depth=depth, init_scale=scale), seed)["U"].numpy()
@@ -142,11 +187,17 @@ def balancedness_flow_rk4(u0, v0, targets, weight_decay: float, t_end: float, dt
 def matrix_target(d: int, singular_values, seed: int) -> np.ndarray:
     """M = U diag(s) V^T with random orthogonal U, V (seeded)."""
     rng = np.random.default_rng([seed, 12])
-    s = np.zeros(d)
-    s[: len(singular_values)] = singular_values
+    s = padded_singular_values(singular_values, d)
     Uq, _ = np.linalg.qr(rng.standard_normal((d, d)))
     Vq, _ = np.linalg.qr(rng.standard_normal((d, d)))
     return Uq @ np.diag(s) @ Vq.T
+
+
+def padded_singular_values(singular_values, d: int) -> np.ndarray:
+    """The d singular values of a d x d matrix with the given nonzero ones: zeros appended."""
+    s = np.zeros(d)
+    s[: len(singular_values)] = singular_values
+    return s
 
 
 def spread_singular_values(n_above: int, n_below: int, threshold: float, s_max: float, margin: float) -> np.ndarray:
@@ -188,3 +239,16 @@ def train_factorised_matrix(M, width: int, weight_decay: float, lr: float, init_
 
 def numerical_rank(singular_values, tol: float) -> int:
     return int(np.sum(np.asarray(singular_values) > tol))
+
+
+def singular_value_error(singular_values, target_singular_values, weight_decay: float) -> float:
+    """Worst |s_i - max(t_i - lambda, 0)| between a run's singular values and the target's
+    (zero-padded to as many) soft-thresholded at lambda."""
+    sv = np.asarray(singular_values, dtype=float)
+    return np.abs(sv - th.soft_threshold(padded_singular_values(target_singular_values, len(sv)), weight_decay)).max()
+
+
+def nuclear_norm_gap(run: MatrixRun) -> float:
+    """|(||A||^2 + ||B||^2) / (2 ||AB^T||_*) - 1|: zero when the factors are the cheapest
+    factorisation of their product."""
+    return abs(((run.A**2).sum() + (run.B**2).sum()) / (2 * run.singular_values().sum()) - 1)

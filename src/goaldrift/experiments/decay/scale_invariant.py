@@ -20,6 +20,7 @@ step observer records every scale-invariant weight before and after each step.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 import torch
@@ -29,6 +30,9 @@ from goaldrift.engine.models.invariant_mlp import SCALE_INVARIANT, ScaleInvarian
 from goaldrift.engine.models.invariant_mlp import network_outputs as forward
 from goaldrift.engine.tasks.stream import Teacher
 from goaldrift.engine.train import OptimConfig, RunConfig, StepView
+from goaldrift.stats import farthest_from
+from goaldrift.theory import rotational as th
+from goaldrift.theory.derivation import numeric
 
 def make_teacher(d_in: int, d_hidden: int, seed: int) -> Teacher:
     """The teacher of the engine's "teacher_stream" task for teacher_seed = seed: a K = 1
@@ -72,6 +76,8 @@ class Run:
     seeds: list[int]
     traces: dict[str, Trace]
     loss: np.ndarray         # [steps, K] training loss per step
+    momentum: float = 0.0    # SGD's heavy-ball momentum (kind "sgd")
+    betas: tuple = (0.9, 0.999)  # Adam's betas (kind "adamw")
 
 
 def rotation_records(view: StepView) -> dict[str, torch.Tensor]:
@@ -124,7 +130,8 @@ def train(kind: str, lrs, weight_decays, seeds, teacher: Teacher, steps: int, ba
                 shift_sq=np.concatenate([m[f"{n}.shift_sq"], shift_component(w_end).pow(2).flatten(1).sum(1).numpy()[None]]),
                 n_elements=w_end[0].numel(),
             )
-    return Run(kind, lrs, weight_decays, list(seeds), traces, m["step_loss"])
+    return Run(kind, lrs, weight_decays, list(seeds), traces, m["step_loss"], float(momentum),
+               tuple(float(b) for b in betas))
 
 
 def scaled_gradient_error(teacher: Teacher, seed: int, scale: float, batch_size: int = 64) -> dict[str, float]:
@@ -188,3 +195,94 @@ def sgd_step_identity_error(run: Run) -> float:
         predicted = (1 - run.lrs * run.weight_decays) ** 2 * tr.norm_sq[:-1] + run.lrs**2 * tr.grad_sq
         worst = max(worst, float(np.abs(tr.norm_sq[1:] / predicted - 1).max()))
     return worst
+
+
+def _one_lr(run: Run) -> float:
+    if not np.all(run.lrs == run.lrs[0]):
+        raise ValueError("the equilibrium predictions here need one learning rate for every member")
+    return float(run.lrs[0])
+
+
+@cache
+def _equilibrium_laws(which: str):
+    """(theta, norm law) of the rotational theory as numpy functions, derived once per process."""
+    if which == "sgd":
+        d = th.sgd_equilibrium()
+        return numeric(d.result["theta"], th.eta, th.lam), numeric(d.result["norm4"], th.eta, th.lam, th.Gt)
+    if which == "sgdm":
+        d = th.sgdm_equilibrium()
+        return (numeric(d.result["theta"], th.eta, th.lam, th.mu),
+                numeric(d.result["norm4"], th.eta, th.lam, th.mu, th.Gt))
+    d = th.adamw_equilibrium()
+    return numeric(d.result["theta"], th.eta, th.lam, th.beta1), numeric(d.result["norm"], th.eta, th.lam, th.C)
+
+
+def equilibrium_ratios(run: Run, fraction: float) -> dict[str, list[np.ndarray]]:
+    """Measured over predicted equilibrium of each scale-invariant weight (one [K] array per
+    weight, in SCALE_INVARIANT order), over the last `fraction` of the run: "angle", the rms
+    angle per step, and "norm", sqrt of the mean ||w||^2. The predictions are the rotational
+    theory's for the run's optimiser: SGD (momentum 0), SGD with momentum, or AdamW (beta_1);
+    the SGD norms use G~, the window mean of the gradient at unit norm."""
+    lr, lam = _one_lr(run), run.weight_decays
+    if run.kind == "adamw":
+        theta_law, norm_law = _equilibrium_laws("adamw")
+        theta = theta_law(lr, lam, run.betas[0])
+        predicted_norm = lambda tr: norm_law(lr, lam, tr.n_elements)
+    elif run.kind == "sgd" and run.momentum == 0:
+        theta_law, norm4 = _equilibrium_laws("sgd")
+        theta = theta_law(lr, lam)
+        predicted_norm = lambda tr: norm4(lr, lam, window(tr.unit_grad_sq, fraction).mean(0)) ** 0.25
+    elif run.kind == "sgd":
+        theta_law, norm4 = _equilibrium_laws("sgdm")
+        theta = theta_law(lr, lam, run.momentum)
+        predicted_norm = lambda tr: norm4(lr, lam, run.momentum, window(tr.unit_grad_sq, fraction).mean(0)) ** 0.25
+    else:
+        raise ValueError(f"no equilibrium prediction for optimiser kind {run.kind!r}")
+    out = {"angle": [], "norm": []}
+    for name in SCALE_INVARIANT:
+        tr = run.traces[name]
+        out["angle"].append(rms_angle(tr, fraction) / theta)
+        out["norm"].append(mean_norm(tr, fraction) / predicted_norm(tr))
+    return out
+
+
+def worst_ratio(ratios) -> float:
+    """The ratio (measured/predicted) farthest from 1, over all arrays in `ratios`."""
+    return farthest_from(list(ratios), 1.0)
+
+
+def samples_by_seed(per_weight, seeds) -> np.ndarray:
+    """[seeds, members]: one row per seed (members of one seed share its data and start, so
+    only seeds are independent samples), one column per (weight, member of that seed), from
+    one [K] array per weight and the members' seeds."""
+    seeds = np.asarray(seeds)
+    return np.array([np.concatenate([np.ravel(x)[seeds == s] for x in per_weight]) for s in np.unique(seeds)])
+
+
+def shift_law_error(run: Run, floor: float = 1e-6) -> tuple[float, int]:
+    """Worst relative error of ||s_t|| / ||s_0|| (the shift component of every scale-invariant
+    weight and member) against the zero-gradient recursion of SGD with the run's momentum,
+    over the steps where ||s_t|| >= floor ||w_t|| (below, rounding of the rest of w
+    dominates); and how many steps were checked."""
+    if run.kind != "sgd":
+        raise ValueError(f"the zero-gradient recursion is SGD's, not {run.kind!r}'s")
+    worst, checked = 0.0, 0
+    for tr in run.traces.values():
+        steps = len(tr.shift_sq) - 1
+        for k in range(len(run.seeds)):
+            law = th.momentum_decay_factors(run.lrs[k], run.weight_decays[k], run.momentum, steps)
+            ratio = np.sqrt(tr.shift_sq[:, k] / tr.shift_sq[0, k])
+            usable = np.sqrt(tr.shift_sq[:, k]) >= floor * np.sqrt(tr.norm_sq[:, k])
+            worst = max(worst, float(np.abs(ratio[usable] / np.abs(law[usable]) - 1).max()))
+            checked += int(usable.sum())
+    return worst, checked
+
+
+def shift_kept_ratio(run: Run, members) -> float:
+    """Smallest ||s_T|| / ||s_0|| over (1 - eta lambda)^T, the part of the shift component that
+    decay alone would leave, over every scale-invariant weight and the selected members
+    (`members`: a [K] mask or indices)."""
+    lr, lam = run.lrs[members], run.weight_decays[members]
+    return min(float(np.min(np.sqrt(tr.shift_sq[-1, members] / tr.shift_sq[0, members])
+                            / (1 - lr * lam) ** (len(tr.shift_sq) - 1)))
+               for tr in run.traces.values())

@@ -21,6 +21,8 @@ from goaldrift.engine import runs
 from goaldrift.engine.models import MLPConfig
 from goaldrift.engine.tasks.regression import linear_regression
 from goaldrift.engine.train import OptimConfig, RunConfig
+from goaldrift.theory import l2_equilibrium as th
+from goaldrift.theory.derivation import numeric
 
 
 @dataclass
@@ -99,6 +101,19 @@ def gradient_descent(data: Regression, w0: np.ndarray, learning_rate: float,
     return GDRun(w, null_norms, steps)
 
 
+def ridge_distance(data: Regression, w: np.ndarray, weight_decay: float) -> float:
+    """||w - w_ridge|| / ||w_ridge||: how far w is from the ridge solution at this decay."""
+    w_ridge = data.ridge_solution(weight_decay)
+    return np.linalg.norm(w - w_ridge) / np.linalg.norm(w_ridge)
+
+
+def stationarity_residual(data: Regression, w: np.ndarray, weight_decay: float) -> float:
+    """||grad L(w) + lambda w|| / (lambda ||w||), grad L(w) = X^T X w / n - X^T y / n: the
+    relative residual of the stationarity condition grad L = -lambda w."""
+    grad_loss = data.covariance @ w - data.target_moment
+    return np.linalg.norm(grad_loss + weight_decay * w) / (weight_decay * np.linalg.norm(w))
+
+
 def per_step_factors(norms: np.ndarray, floor: float = 1e-8) -> np.ndarray:
     """Ratios norm_{t+1}/norm_t while the norm is still above floor * norm_0
     (below that, rounding of the loss gradient dominates the tiny remainder)."""
@@ -137,6 +152,20 @@ def adam_trajectory(data: Regression, w0: np.ndarray, learning_rate: float,
     return r.metrics["weights"][:, 0, :]
 
 
+def with_unit_unused(w0: np.ndarray, n_zero: int, seed: int) -> np.ndarray:
+    """w0 with its last n_zero coordinates (those of the all-zero features) set to random
+    signs +-1 (seeded): unused weights of magnitude exactly 1."""
+    signs = np.where(np.random.default_rng([seed, 3]).random(n_zero) < 0.5, -1.0, 1.0)
+    w = w0.copy()
+    w[-n_zero:] = signs
+    return w
+
+
+def first_step_drop(trajectory: np.ndarray, n_zero: int) -> float:
+    """Mean |w_1 - w_0| over the last n_zero coordinates of a trajectory [steps + 1, d]."""
+    return np.abs(trajectory[1, -n_zero:] - trajectory[0, -n_zero:]).mean()
+
+
 def null_direction(data: Regression, seed: int) -> np.ndarray:
     """A unit vector in the null space of the dense features, mixing many
     coordinates: invisible to the loss, but not a coordinate axis."""
@@ -161,6 +190,13 @@ class NoiseRun:
     variance: float          # cross-sectional mean of w^2 over independent chains
     standard_error: float    # of that variance, for Gaussian chains: V sqrt(2/N)
     steps: int
+
+
+def predicted_noise_variance(learning_rate: float, weight_decay: float, sigma: float, steps: int) -> float:
+    """Variance after `steps` of SGD with decay on a weight fed only gradient noise N(0, sigma^2),
+    from 0: the stationary eta sigma^2 / (lambda (2 - eta lambda)) times 1 - (1 - eta lambda)^(2 t)."""
+    stationary = numeric(th.noise_stationary_variance().result, th.eta, th.lam, th.sigma)(learning_rate, weight_decay, sigma)
+    return stationary * (1 - (1 - learning_rate * weight_decay) ** (2 * steps))
 
 
 def noise_driven_variance(n_chains: int, learning_rate: float, weight_decay: float,

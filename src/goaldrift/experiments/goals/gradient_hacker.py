@@ -48,6 +48,20 @@ def member_losses(goal: torch.Tensor, h: torch.Tensor, kappa: float, coupled: bo
     return 0.5 * ((h[None, :] - s[:, None] * h[None, :]) ** 2).mean(1)
 
 
+def stationarity_residual(goal: np.ndarray, h: torch.Tensor, kappa: float, weight_decays) -> np.ndarray:
+    """[K] relative residuals ||grad L(g_k) + lambda_k g_k|| / (lambda_k ||g_k||) of the
+    stationarity condition grad L = -lambda g, one per member of ``goal`` [K, m]. The
+    gradient is one autograd evaluation of the coupled loss, not a training step."""
+    goal = np.asarray(goal, dtype=np.float64)
+    lam = np.asarray(weight_decays, dtype=np.float64)
+    if goal.ndim != 2 or lam.shape != (goal.shape[0],):
+        raise ValueError(f"need goals [K, m] and K weight decays (got {goal.shape} and {lam.shape})")
+    G = torch.tensor(goal, requires_grad=True)
+    (grad,) = torch.autograd.grad(member_losses(G, h, kappa).sum(), G)
+    norms = G.detach().norm(dim=1).numpy()   # as the engine's goal_norm metric computes ||g||
+    return np.linalg.norm(grad.numpy() + lam[:, None] * goal, axis=1) / (lam * norms)
+
+
 @dataclass
 class HackerRun:
     goal: np.ndarray            # [K, m] final goal parameters
