@@ -99,6 +99,9 @@ def test_recipe_decay_budget_and_regimes():
     assert law.recipe_decay_budget(const) == pytest.approx(0.1, rel=1e-3)  # ≈ eta * lambda * t
     unstated = [r for r in RECIPES if r.weight_decay is None][0]
     assert math.isnan(law.recipe_decay_budget(unstated))
+    from goaldrift.experiments.decay.recipes import decay_totals   # one formula: the recipes' own total
+    assert [law.recipe_decay_budget(r) for r in RECIPES if r.weight_decay is not None] == \
+        [decay_totals(r).exact for r in RECIPES if r.weight_decay is not None]
     assert law.regimes_reaching({"a": 0.5, "b": 0.1, "c": float("nan")}, 0.35) == ["a"]
     assert law.regimes_reaching({"a": 0.5}, float("inf")) == []
 

@@ -55,3 +55,15 @@ def test_at_budget_reads_the_first_evaluation_past_it():
     assert got.tolist() == [0.7, 0.8] and where.tolist() == [0.2, 0.2]
     got, _ = et.at_budget(x, v, 1.0)
     assert np.all(np.isnan(got))
+
+
+def test_largest_budget_picks_the_stage_and_stated_decay():
+    from goaldrift.experiments.decay.recipes import Recipe
+    def recipe(name, stage, lr, wd, steps):
+        return Recipe(name, "x", stage, lr, wd, steps=steps, warmup=0, decay_end=0, final_fraction=1.0,
+                      decay="constant", source="test")
+    recipes = [recipe("small", "fine-tuning", 1e-5, 0.1, 1000), recipe("big", "fine-tuning", 2e-5, 0.1, 1000),
+               recipe("unstated", "fine-tuning", 1e-3, None, 10_000), recipe("pre", "pretraining", 1e-3, 0.1, 10_000)]
+    best, budget = et.largest_budget(recipes)
+    assert best.name == "big" and budget == pytest.approx(2e-5 * 1000 * 0.1, rel=1e-12)
+    assert et.largest_budget(recipes, stage="pretraining")[0].name == "pre"

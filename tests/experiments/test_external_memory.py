@@ -2,8 +2,11 @@
 reader's two phases, against a plain gradient-descent check of the read gain."""
 
 import numpy as np
+import pytest
 import torch
 
+from goaldrift.engine.models import build_model
+from goaldrift.engine.models.store import parity_table
 from goaldrift.engine.tasks.proxy import ProxyTask
 from goaldrift.experiments.goals import external_memory as em
 from goaldrift.experiments.goals import proxy_drift as drift
@@ -30,3 +33,21 @@ def test_store_phase2_exempt_read_is_not_decayed_and_decayed_read_follows_sgd(tm
     assert torch.allclose(got[1::2], want_exempt.detach(), rtol=1e-5)
     assert np.allclose(res.read_start, r0.numpy()[[0, 0, 1, 1]])
     assert res.by_variant(res.read, em.VARIANTS[1]).shape == (2,)
+
+
+def test_derived_read_gain_is_the_minimiser_of_the_regularised_loss():
+    # J(a) = (1 - a)^2 + lambda/2 a^2 (decayed): a* = 2 / (2 + lambda); exempt: a* = 1
+    assert em.derived_read_gain(em.VARIANTS[0], 1.0) == pytest.approx(2 / 3, rel=1e-12)
+    assert em.derived_read_gain(em.VARIANTS[0], 0.5) == pytest.approx(0.8, rel=1e-12)
+    assert em.derived_read_gain(em.VARIANTS[1], 1.0) == pytest.approx(1.0, rel=1e-12)
+
+
+def test_store_change_is_zero_only_for_an_untouched_buffer():
+    setup = drift.Setup(ProxyTask(n_bits=6, k=2), width=8, n_train=16, n_test=16, data_seed=0)
+    model = build_model(em.store_model(setup), [0])
+    result = type("Result", (), {"run": type("Run", (), {"model": model})()})()
+    assert em.store_change(result, setup) == 0.0
+    model.store[1] += 0.25
+    assert em.store_change(result, setup) == 0.25
+    model.store = torch.nn.Parameter(parity_table(2).float())   # a store the optimiser would train
+    assert em.store_change(result, setup) == 1.0

@@ -60,3 +60,25 @@ def test_bisection_without_a_lower_end_halves_and_gives_up_at_max_rounds():
     assert rounds == 4 and lo2[0] == 0.0 and hi2[0] == pytest.approx(0.01 / 16)
     assert pr.bisection_point(np.array([0.01]), np.array([0.04]))[0] == pytest.approx(0.02)
     assert not pr.resolved(np.array([0.0]), np.array([0.01]), 1.3)[0]
+
+
+def test_unused_row_error_against_the_exact_law():
+    steps = np.arange(0, 101, 10)
+    wd = np.array([0.0, 0.5, 2.0])
+    row = 3.0 * (1 - 4e-3 * wd)[None, :] ** steps[:, None]
+    row[:, 0] = 7.0                                     # lambda = 0: not judged by this check
+    assert pr.unused_row_error(steps, 4e-3, wd, row) == pytest.approx(0.0, abs=1e-15)
+    row[5, 2] *= 1.01
+    assert pr.unused_row_error(steps, 4e-3, wd, row) == pytest.approx(0.01, rel=1e-9)
+
+
+def test_margin_decay_exponents_fit_each_decayed_member_within_the_window():
+    steps = np.arange(0, 2001, 50)
+    lr, wd = 1e-3, np.array([0.0, 0.5, 1.0, 1.0])
+    x = steps[:, None] * lr * wd[None, :]
+    margin = 0.8 * np.exp(-np.array([0.0, 2.0, 1.0, 1.0]) * x)
+    margin[:, 3] = np.where(x[:, 3] <= 1.0, 0.8 * np.exp(-3.0 * x[:, 3]), 5.0)  # beyond x = 1 outside the window
+    got = pr.margin_decay_exponents(steps, lr, wd, margin)
+    assert got == pytest.approx([2.0, 1.0, 3.0], rel=1e-9)
+    margin[1:, 1] = -1.0                               # only the first evaluation has a positive margin
+    assert np.isnan(pr.margin_decay_exponents(steps, lr, wd, margin)[0])

@@ -154,3 +154,39 @@ def test_rescaled_switch_continues_each_copy_from_the_rescaled_weights(tmp_path,
     np.testing.assert_allclose(start, before.metrics["weight_norm_sq"][-1, 0] * np.array([1.0, 0.25, 4.0]), rtol=1e-5)
     assert r.after.config.K == 3 and r.after.config.optim.warmup_steps == 0
     assert r.generalisation.shape == (3,)
+
+
+def test_timing_runs_continue_each_grokked_network_at_every_member(tmp_path, monkeypatch):
+    monkeypatch.setenv("GOALDRIFT_RUNS_DIR", str(tmp_path))
+    grid = [(0.01, 1.0), (0.02, 2.0)]
+    tr = ug.timing_runs(5, 0.5, 8, [0, 1], 0.01, 1.0, grid, grok_steps=6, ungrok_frac=0.3, ungrok_steps=4,
+                        eval_every=2, warmup_control_steps=3)
+    assert tr.trained_now == 6 and tr.eta_lam.tolist() == [0.01, 0.04]
+    for s, (cfg, base, run, warm) in enumerate(zip(tr.base_cfgs, tr.bases, tr.timing, tr.warm)):
+        assert cfg.seeds == [s] and cfg.data_seed == s and cfg.optim.warmup_steps == 10
+        assert list(zip(run.config.optim.lr, run.config.optim.weight_decay)) == grid + [(0.01, 0.0)]
+        assert run.config.task["train_frac"] == 0.3 and warm.config.optim.warmup_steps == 3
+        assert ug.start_gap(run, base) < 1e-6 and ug.start_gap(warm, base) < 1e-6
+        # t_1/2 by a plain loop over the evaluations
+        for k in range(len(grid) + 1):
+            below = [st for st, a in zip(run.metrics["step"], run.metrics["test_acc"][:, k]) if a < 0.5]
+            want = below[0] if below else np.nan
+            got = tr.t_half[s, k] if k < len(grid) else tr.t_zero[s]
+            assert got == want or (np.isnan(got) and np.isnan(want))
+        assert tr.zero_min_acc[s] == run.metrics["test_acc"][:, len(grid)].min()
+        assert tr.base_test_acc[s] == ug.final_accuracy(base.metrics["test_acc"])[0]
+    again = ug.timing_runs(5, 0.5, 8, [0, 1], 0.01, 1.0, grid, 6, 0.3, 4, 2, 3)
+    assert again.trained_now == 0 and np.array_equal(again.t_warm, tr.t_warm, equal_nan=True)
+
+
+def test_time_exponent_recovers_a_known_power_law_and_is_nan_when_it_cannot_fit():
+    grid = [(0.01, 0.5), (0.01, 2.0), (0.04, 0.5), (0.04, 2.0)]
+    el = np.array([lr * wd for lr, wd in grid])
+    t_half = np.stack([3 / el, 7 * el ** -1.2, 5 * el ** -0.8])     # per-seed slopes -1, -1.2, -0.8
+    law = ug.time_exponent(t_half, grid, seeds=[0, 1, 2])
+    assert law.exponent == pytest.approx(-1.0) and law.fit.per_seed == pytest.approx([-1.0, -1.2, -0.8])
+    half = 4.302652729911275 * 0.2 / np.sqrt(3)                     # t(0.975, 2) * sd / sqrt(n)
+    assert law.ci == pytest.approx((-1.0 - half, -1.0 + half))
+    t_half[1, 1:] = np.nan                                          # seed 1 ungrokked at one setting only
+    none = ug.time_exponent(t_half, grid, seeds=[0, 1, 2])
+    assert none.fit is None and np.isnan(none.exponent) and all(np.isnan(none.ci))

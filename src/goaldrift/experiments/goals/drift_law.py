@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from goaldrift.experiments.decay import recipes
 from goaldrift.experiments.goals import proxy_drift as drift
 from goaldrift.experiments.goals.proxy_drift import complex_inputs, margin, model_inputs
 from goaldrift.theory.drift_law import predicted_drift_point
@@ -91,10 +92,10 @@ def law_hit(measured: np.ndarray, predicted: np.ndarray, budget: float, factor: 
 
 def recipe_decay_budget(recipe) -> float:
     """The ηλt a published recipe supplies, as e-folds of decay of an unused weight,
-    -Σ_t ln(1 - η_t λ) (≈ Σ_t η_t λ); nan where the recipe states no λ."""
-    if recipe.weight_decay is None:
-        return float("nan")
-    return float(-np.log1p(-recipe.weight_decay * recipe.schedule()).sum())
+    -Σ_t ln(1 - η_t λ) (≈ Σ_t η_t λ): ``recipes.decay_totals(recipe).exact``; nan where
+    the recipe states no λ or no length."""
+    totals = recipes.decay_totals(recipe)
+    return float("nan") if totals is None else float(totals.exact)
 
 
 def regimes_reaching(budgets: dict[str, float], drift_point: float) -> list[str]:

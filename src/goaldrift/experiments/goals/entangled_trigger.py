@@ -86,3 +86,11 @@ def at_budget(x_axis, values, budget: float):
         if i.size:
             out[j], where[j] = values[i[0], j], x_axis[i[0], j]
     return out, where
+
+
+def largest_budget(recipes, stage: str = "fine-tuning"):
+    """Among the ``recipes`` of ``stage`` that state a weight decay, the one whose
+    ηλt = λ Σ_t η_t (closed-form integral, ``Recipe.lr_integral``) is largest, and that ηλt."""
+    stated = [r for r in recipes if r.stage == stage and r.weight_decay is not None]
+    best = max(stated, key=lambda r: r.lr_integral() * r.weight_decay)
+    return best, best.lr_integral() * best.weight_decay

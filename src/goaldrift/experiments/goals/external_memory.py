@@ -15,8 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from goaldrift.engine.models import StoreMLPConfig
+from goaldrift.engine.models.store import parity_table
 from goaldrift.experiments.goals import protection as pr
 from goaldrift.experiments.goals import proxy_drift as drift
+from goaldrift.theory import memory as thm
+from goaldrift.theory.derivation import numeric
 
 VARIANTS = ("read path decayed", "read path exempt")
 
@@ -60,3 +63,18 @@ def store_phase2(setup: drift.Setup, run1, n_seeds: int, lr: float, weight_decay
     read0 = run1.model.read.detach()[[s for s, _ in plan], 0].double().numpy()
     return StoreResult(plan, run.metrics["conflict_agreement"][-1], run.model.read.detach()[:, 0].double().numpy(),
                        read0, run.model.W_1.detach().flatten(1).norm(dim=1).double().numpy(), run)
+
+
+def derived_read_gain(variant: str, weight_decay: float) -> float:
+    """The read gain a* at the minimiser of the regularised loss (goaldrift.theory.memory),
+    with the read gain decayed (``VARIANTS[0]``) or exempt."""
+    return float(numeric(thm.read_gain_equilibrium(variant == VARIANTS[0]).result, thm.lam)(weight_decay))
+
+
+def store_change(result: StoreResult, setup: drift.Setup) -> float:
+    """Largest change of the store's entries from the parity table over both phases, plus 1 if
+    the store is a parameter: exactly 0 for a store outside the optimiser."""
+    model = result.run.model
+    table = parity_table(len(store_model(setup).store_bits))
+    return (float((model.store.detach().double().cpu() - table).abs().max())
+            + float("store" in dict(model.named_parameters())))

@@ -187,3 +187,30 @@ def refine_bracket(lo: np.ndarray, hi: np.ndarray, evaluate, factor: float = 1.3
         hi[todo[ok]] = mid[ok]
         lo[todo[~ok]] = mid[~ok]
     return lo, hi, max_rounds
+
+
+# ---- the trigger's erasure (chapter protecting_goals, H8) ---------------------------------
+
+def unused_row_error(steps, lr: float, weight_decays, row_norm) -> float:
+    """Worst relative error of ||w_t|| / ||w_0|| against (1 - η λ)^t (float64) over the members
+    with λ > 0: exactly 0 for weights whose gradient is exactly zero, up to rounding.
+    ``steps`` [T], ``weight_decays`` [K], ``row_norm`` [T, K]."""
+    steps, wd, row = np.asarray(steps), np.asarray(weight_decays), np.asarray(row_norm)
+    factor = (1 - lr * wd)[None, :] ** steps[:, None]
+    decays = wd > 0
+    return float(np.max(np.abs(row[:, decays] / row[0, decays] - factor[:, decays]) / factor[:, decays]))
+
+
+def margin_decay_exponents(steps, lr: float, weight_decays, margin, max_x: float = 1.0) -> np.ndarray:
+    """Per member with λ > 0: the exponent p of margin(t) ∝ exp(-p η λ t), by least squares on
+    log(margin / margin_0) against x = η λ t over the evaluations with x <= ``max_x`` and a
+    positive margin; nan where fewer than two evaluations qualify.
+    ``steps`` [T], ``weight_decays`` [K], ``margin`` [T, K] → [members with λ > 0]."""
+    steps, wd, margin = np.asarray(steps), np.asarray(weight_decays), np.asarray(margin)
+    out = []
+    for i in np.nonzero(wd > 0)[0]:
+        x_i = steps * lr * wd[i]
+        window = (x_i <= max_x) & (margin[:, i] > 0)
+        out.append(-np.polyfit(x_i[window], np.log(margin[window, i] / margin[0, i]), 1)[0]
+                   if window.sum() >= 2 else np.nan)
+    return np.array(out)

@@ -26,6 +26,7 @@ from goaldrift.engine.models import build_model
 from goaldrift.experiments.grokking.phases import first_step
 from goaldrift.engine.tasks.modular import split_pairs
 from goaldrift.engine.train import RunConfig
+from goaldrift.theory import cleanup
 
 
 def stacked_state(state: dict, K: int) -> dict:
@@ -154,6 +155,90 @@ def complete_seed_exponents(t_half, grid, seeds) -> clock.SeedExponents:
     n = int(complete.sum())
     return clock.seed_exponents(t_half[complete].ravel(), np.tile([g[0] for g in grid], n),
                                 np.tile([g[1] for g in grid], n), np.repeat(np.array(seeds)[complete], len(grid)))
+
+
+@dataclass
+class TimingRuns:
+    """Per seed: the grokked network, its continuation on the small set at every (η, λ) of
+    ``grid`` plus the λ = 0 control (one ensemble), and the warm-up control; and the steps
+    t_1/2 after the switch until the test accuracy falls below 1/2 (nan: never)."""
+
+    grid: list                 # (η, λ) of the timing members
+    base_cfgs: list            # per seed: the grokking run's config
+    bases: list                # per seed: the grokked run
+    timing: list               # per seed: members grid + [(η, 0)]
+    warm: list                 # per seed: the warm-up control at (η, λ)
+    base_test_acc: np.ndarray  # [seed] final test accuracy of the grokked network
+    t_half: np.ndarray         # [seed, grid]
+    t_zero: np.ndarray         # [seed] the λ = 0 control's t_1/2
+    t_warm: np.ndarray         # [seed] the warm-up control's t_1/2
+
+    @property
+    def eta_lam(self) -> np.ndarray:
+        return np.array([lr * wd for lr, wd in self.grid])
+
+    @property
+    def zero_min_acc(self) -> np.ndarray:
+        """[seed] the λ = 0 control's lowest test accuracy after the switch."""
+        return np.array([float(r.metrics["test_acc"][:, len(self.grid)].min()) for r in self.timing])
+
+    @property
+    def trained_now(self) -> int:
+        """How many of the runs were trained by this call (the rest came from the cache)."""
+        return sum(r.trained for r in self.bases + self.timing + self.warm)
+
+
+def timing_runs(p: int, grok_frac: float, d_model: int, seeds, lr: float, weight_decay: float, grid,
+                grok_steps: int, ungrok_frac: float, ungrok_steps: int, eval_every: int,
+                warmup_control_steps: int, grok_warmup_steps: int = 10) -> TimingRuns:
+    """Grok each seed's network at (``lr``, ``weight_decay``) on ``grok_frac`` of the pairs, then
+    continue it on ``ungrok_frac`` at every (η, λ) in ``grid`` and at (``lr``, 0); and, as the
+    control for the optimiser's restart, at (``lr``, ``weight_decay``) with a warm-up of
+    ``warmup_control_steps``."""
+    grid = [tuple(g) for g in grid]
+    members = grid + [(lr, 0.0)]
+    base_cfgs, bases, timing, warm = [], [], [], []
+    for s in seeds:
+        cfg = gr.config(p, grok_frac, d_model, lr, weight_decay, grok_steps, seeds=[s], data_seed=s,
+                        warmup_steps=grok_warmup_steps, eval_every=eval_every)
+        base_cfgs.append(cfg)
+        bases.append(gr.run_plain(cfg))
+    for cfg, base in zip(base_cfgs, bases):
+        c2 = continuation_config(cfg, ungrok_frac, [g[0] for g in members], [g[1] for g in members], ungrok_steps,
+                                 eval_every)
+        timing.append(continue_from(stacked_state(base.model.state_dict(), len(members)), c2))
+        c_warm = continuation_config(cfg, ungrok_frac, [lr], [weight_decay], ungrok_steps, eval_every,
+                                     warmup_steps=warmup_control_steps)
+        warm.append(continue_from(base.model.state_dict(), c_warm))
+    t_all = np.stack([first_step_below(r.metrics["step"], r.metrics["test_acc"], 0.5) for r in timing])
+    return TimingRuns(grid=grid, base_cfgs=base_cfgs, bases=bases, timing=timing, warm=warm,
+                      base_test_acc=np.array([final_accuracy(b.metrics["test_acc"])[0] for b in bases]),
+                      t_half=t_all[:, :len(grid)], t_zero=t_all[:, len(grid)],
+                      t_warm=np.array([first_step_below(r.metrics["step"], r.metrics["test_acc"], 0.5)[0]
+                                       for r in warm]))
+
+
+@dataclass(frozen=True)
+class TimeExponent:
+    """The exponent of t_1/2 against ηλ, with its seed interval; ``fit`` is None (and the
+    numbers nan) when too few members ungrokked to fit a slope on every seed."""
+
+    fit: cleanup.PowerLawFit | None
+    exponent: float
+    ci: tuple[float, float]
+
+
+def time_exponent(t_half, grid, seeds) -> TimeExponent:
+    """``theory.cleanup.fit_power_law`` of t_1/2 ``[seed, member]`` against η λ of ``grid``, one
+    slope per seed; nan where it cannot be fitted (a seed with fewer than two finite t_1/2, or
+    fewer than two seeds)."""
+    eta_lam = np.array([lr * wd for lr, wd in grid])
+    try:
+        fit = cleanup.fit_power_law(np.tile(eta_lam, len(seeds)), np.asarray(t_half).ravel(),
+                                    np.repeat(seeds, len(grid)))
+    except ValueError:  # too few members ungrokked to fit a slope per seed
+        return TimeExponent(None, float("nan"), (float("nan"), float("nan")))
+    return TimeExponent(fit, fit.exponent, (fit.ci_low, fit.ci_high))
 
 
 @dataclass(frozen=True)
