@@ -66,3 +66,12 @@ def test_previous_sibling_name_too_long_is_refused(tmp_path):
     result = run_cli("run", "l2_equilibrium", "--profile", "smoke", "--out", tmp_path / name, cwd=tmp_path)
     _one_line_exit_2(result)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("args", [("-p", "wd_low", "1.0"), ("-p", "wd_high", "0.8"),
+                                  ("-p", "wd_high_steps", "100")])
+def test_a_lambda_scan_that_does_not_bracket_the_main_run_is_refused(tmp_path, args):
+    """grokking_replication's lambda scan must bracket lambda and hold ten evaluations a run."""
+    result = call_cli("run", "grokking_replication", *args, "--out", tmp_path / "o", cwd=tmp_path)
+    _one_line_exit_2(result)
+    assert ("wd_low" in result.stderr) and list(tmp_path.iterdir()) == []

@@ -136,3 +136,42 @@ def test_law_fits_by_seed_select_each_seeds_checked_decayed_members():
     ok2[1] = False
     fits2 = clock.law_fits_by_seed(runs, [0, 1], grid, ok2, seed_of, mem, delay, eta, lam)
     assert fits2.clock[1] == fits.clock[1] and fits2.critical_norms[1] == fits.critical_norms[1]
+
+
+def test_exponent_by_seed_recovers_a_known_slope_and_refuses_censored_seeds():
+    lam = np.array([0.3, 1.0, 3.0])
+    delay = np.array([5000.0 * lam ** -1.0, 800.0 * lam ** -0.5, [np.nan, 900.0, 300.0]])
+    e = clock.exponent_by_seed(delay, lam)
+    assert e[0] == pytest.approx(-1.0, abs=1e-12)
+    assert e[1] == pytest.approx(-0.5, abs=1e-12)
+    assert math.isnan(e[2])  # a run that never generalised leaves its seed without a slope
+    # two points: the slope is ln(d2/d1)/ln(l2/l1), by hand
+    two = clock.exponent_by_seed([[400.0, 100.0]], [1.0, 4.0])
+    assert two[0] == pytest.approx(math.log(100 / 400) / math.log(4.0))
+    with pytest.raises(ValueError):
+        clock.exponent_by_seed([[1.0, 2.0]], [1.0, 1.0])
+
+
+def test_lambda_scan_stacks_milestones_and_counts_runs_within_budget():
+    from goaldrift.experiments.grokking.grokking_runs import Milestones
+
+    def ms(mem, gen, norm):
+        return Milestones(np.array([mem]), np.array([gen]), np.array([1.0]), np.array([norm]))
+
+    by_lambda = {3.0: [ms(200, 1400, 30.0), ms(200, 2200, 31.0)],
+                 0.3: [ms(200, 20200, 28.0), ms(200, np.nan, np.nan)],
+                 1.0: [ms(200, 4200, 29.0), ms(200, 7000, 30.0)]}
+    scan = clock.lambda_scan(by_lambda, {0.3: 30000, 1.0: 18000, 3.0: 6000})
+    assert list(scan.lambdas) == [0.3, 1.0, 3.0]
+    assert scan.delay[0].tolist() == [20000, 4000, 1200]
+    # by hand: seed 0 fits ln(delay) on ln(lambda) through (0.3, 20000), (1, 4000), (3, 1200)
+    x, y = np.log([0.3, 1.0, 3.0]), np.log([20000.0, 4000.0, 1200.0])
+    slope = ((x - x.mean()) * (y - y.mean())).sum() / ((x - x.mean()) ** 2).sum()
+    assert scan.exponents()[0] == pytest.approx(slope)
+    assert math.isnan(scan.exponents()[1])
+    # within 80% of budget: 20200 <= 24000 yes, 4200 <= 14400, 1400 <= 4800, nan no, 7000 yes, 2200 yes
+    assert scan.share_within(0.8) == pytest.approx(5 / 6)
+    # within 40%: 0.3 -> 12000 (none), 1.0 -> 7200 (4200, 7000), 3.0 -> 2400 (1400, 2200)
+    assert scan.share_within(0.4) == pytest.approx(4 / 6)
+    with pytest.raises(ValueError):
+        clock.lambda_scan({1.0: [ms(1, 2, 3)], 3.0: []}, {1.0: 10, 3.0: 10})

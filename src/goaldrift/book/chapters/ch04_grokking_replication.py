@@ -18,6 +18,14 @@ def grokking_shape(v: dict) -> str | None:
     return None
 
 
+def _lambda_scan(v: dict) -> str | None:
+    if not v["wd_low"] < v["weight_decay"] < v["wd_high"]:
+        return "need wd_low < weight_decay < wd_high (the scan brackets the main run's lambda)"
+    if min(v["wd_low_steps"], v["wd_high_steps"]) < 10 * v["eval_every"]:
+        return "wd_low_steps and wd_high_steps must be at least 10 * eval_every"
+    return None
+
+
 GROKKING_REPLICATION = Chapter(
     name="grokking_replication",
     title="Grokking and its cleanup phase, replicated",
@@ -32,16 +40,24 @@ GROKKING_REPLICATION = Chapter(
         Param("warmup_steps", int, 10, "linear warm-up steps", low=0, high=10_000),
         Param("steps", int, 2000, "full-batch training steps", low=50, high=200_000),
         Param("eval_every", int, 20, "steps between evaluations and weight snapshots", low=1, high=10_000),
+        Param("wd_low", float, 0.5, "smaller lambda of the clock scan (same seeds, same eta)", low=0.0, low_open=True, high=10.0),
+        Param("wd_low_steps", int, 4500, "step budget of the runs at wd_low", low=50, high=200_000),
+        Param("wd_high", float, 3.0, "larger lambda of the clock scan", low=0.0, low_open=True, high=10.0),
+        Param("wd_high_steps", int, 1000, "step budget of the runs at wd_high", low=50, high=200_000),
         Param("key_share_factor", float, 2.0, "a frequency is key if its energy share is this many times the uniform share",
               low=1.0, low_open=True, high=20.0),
     ],
     profiles={
-        "smoke": {"n_seeds": 1, "p": 23, "d_model": 32, "steps": 400, "eval_every": 20},
+        "smoke": {"n_seeds": 1, "p": 23, "d_model": 32, "steps": 400, "eval_every": 20, "wd_low_steps": 400,
+                  "wd_high_steps": 200},
         # Cut from 5 seeds x 40k steps before any paper run, to fit a 2-core CPU (see the chapter's design history).
         "paper": {"n_seeds": 3, "p": 113, "train_frac": 0.3, "d_model": 128, "learning_rate": 0.001,
-                  "steps": 18_000, "eval_every": 200},
+                  "steps": 18_000, "eval_every": 200,
+                  # The lambda scan's budgets: the clock's prediction from the lambda = 1 runs, with a margin
+                  # (fixed before any scan run; see the chapter's design history).
+                  "wd_low": 0.3, "wd_low_steps": 36_000, "wd_high": 3.0, "wd_high_steps": 12_000},
     },
-    constraints=[grokking_shape],
+    constraints=[grokking_shape, _lambda_scan],
     hypotheses=("H3",),
     headline_claim="memorisation_precedes_generalisation",
 )

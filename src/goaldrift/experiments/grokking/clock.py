@@ -153,3 +153,58 @@ def law_fits_by_seed(runs, seeds, grid, ok, seed_of, memorisation, delay, eta, l
         rms_crit.append(rms)
         n_crit.append(n_c)
     return LawFits(np.array(rms_clock), np.array(rms_crit), n_crit)
+
+
+def exponent_by_seed(delay, values) -> np.ndarray:
+    """Per seed (a row of ``delay``, shape [seeds, members]): the log-log slope of the
+    delay in ``values`` (one per member). A seed with a member that never generalised
+    (nan) or did so at once (delay <= 0) gets nan: a censored delay is no evidence
+    for a slope, so the seed interval becomes unbounded rather than resting on the rest."""
+    d = np.asarray(delay, dtype=float)
+    x = np.log(np.asarray(values, dtype=float))
+    if d.ndim != 2 or d.shape[1] != x.size or len(np.unique(x)) < 2:
+        raise ValueError("need delays [seeds, members] and at least two distinct values, one per member")
+    out = np.full(d.shape[0], np.nan)
+    for i, row in enumerate(d):
+        if np.all(np.isfinite(row) & (row > 0)):
+            out[i] = np.polyfit(x, np.log(row), 1)[0]
+    return out
+
+
+@dataclass(frozen=True)
+class LambdaScan:
+    """The same seeds (same split and init) trained at several lambda, eta fixed, each
+    lambda with its own step budget. Arrays are [seeds, lambdas], lambdas ascending."""
+
+    lambdas: np.ndarray
+    budgets: np.ndarray
+    memorisation: np.ndarray
+    generalisation: np.ndarray
+    norm_at_generalisation: np.ndarray
+
+    @property
+    def delay(self) -> np.ndarray:
+        return self.generalisation - self.memorisation
+
+    def exponents(self) -> np.ndarray:
+        """Per seed: the slope of ln(delay) in ln(lambda); the clock predicts -1."""
+        return exponent_by_seed(self.delay, self.lambdas)
+
+    def share_within(self, fraction: float = 0.8) -> float:
+        """Share of the runs that generalised within the first ``fraction`` of their own budget."""
+        g = self.generalisation
+        return float(np.mean(np.isfinite(g) & (g <= fraction * self.budgets)))
+
+
+def lambda_scan(milestones_by_lambda: dict, budgets: dict) -> LambdaScan:
+    """Stack per-seed milestones (``grokking_runs.Milestones`` of one member each, the
+    seeds in the same order at every lambda) into a ``LambdaScan``."""
+    lams = sorted(milestones_by_lambda)
+    if len({len(milestones_by_lambda[l]) for l in lams}) != 1 or set(budgets) != set(lams):
+        raise ValueError("every lambda needs the same seeds and a budget")
+
+    def stack(field):
+        return np.column_stack([np.concatenate([getattr(m, field) for m in milestones_by_lambda[l]]) for l in lams])
+
+    return LambdaScan(np.array(lams, dtype=float), np.array([budgets[l] for l in lams], dtype=float),
+                      stack("memorisation"), stack("generalisation"), stack("norm_at_generalisation"))
