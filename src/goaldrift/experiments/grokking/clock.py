@@ -53,9 +53,9 @@ def seed_exponents(delay, eta, lam, seeds) -> SeedExponents:
                            for k in ("seeds", "eta_lambda", "in_lambda", "in_eta")))
 
 
-def share_generalised_by(generalisation, step: float) -> float:
-    """Share of runs that generalised at or before ``step`` (a run that never
-    generalised, nan, counts as not)."""
+def share_generalised_by(generalisation, step) -> float:
+    """Share of runs that generalised at or before ``step`` (one step for all, or one
+    per run; a run that never generalised, nan, counts as not)."""
     g = np.asarray(generalisation, dtype=float)
     if g.size == 0:
         raise ValueError("no runs to check")
@@ -192,8 +192,7 @@ class LambdaScan:
 
     def share_within(self, fraction: float = 0.8) -> float:
         """Share of the runs that generalised within the first ``fraction`` of their own budget."""
-        g = self.generalisation
-        return float(np.mean(np.isfinite(g) & (g <= fraction * self.budgets)))
+        return share_generalised_by(self.generalisation, fraction * self.budgets)
 
 
 def lambda_scan(milestones_by_lambda: dict, budgets: dict) -> LambdaScan:
