@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from goaldrift.engine import runs
+from goaldrift.engine import parallel, runs
 from goaldrift.experiments.grokking.grokking_measures import weight_snapshot
 from goaldrift.engine.models import TransformerConfig
 from goaldrift.experiments.grokking.phases import first_step
@@ -57,6 +57,17 @@ def run_with_snapshots(cfg: RunConfig, progress: bool | None = False):
 def run_plain(cfg: RunConfig, progress: bool | None = False):
     """The cached run with the trainer's built-in metrics only."""
     return runs.run(cfg, progress=progress)
+
+
+def run_with_snapshots_all(configs: list[RunConfig]) -> list[runs.Run]:
+    """``run_with_snapshots`` of each config; those not cached are trained side by
+    side first, one worker process each (``goaldrift.engine.parallel``)."""
+    return parallel.run_all([parallel.Job(c, {"metric_fns": {"weight_snapshot": weight_snapshot}}) for c in configs])
+
+
+def run_plain_all(configs: list[RunConfig]) -> list[runs.Run]:
+    """``run_plain`` of each config; those not cached are trained side by side first."""
+    return parallel.run_all([parallel.Job(c) for c in configs])
 
 
 @dataclass

@@ -21,7 +21,7 @@ import torch
 
 from goaldrift.experiments.grokking import clock
 from goaldrift.experiments.grokking import grokking_runs as gr
-from goaldrift.engine import runs
+from goaldrift.engine import parallel, runs
 from goaldrift.engine.models import build_model
 from goaldrift.experiments.grokking.phases import first_step
 from goaldrift.engine.tasks.modular import split_pairs
@@ -75,6 +75,11 @@ def continuation_config(base: RunConfig, train_frac: float, lrs, weight_decays, 
 def continue_from(state: dict, cfg: RunConfig, progress: bool | None = False) -> runs.Run:
     """The cached run of ``cfg`` starting from the ensemble weights ``state``."""
     return runs.run(cfg, init_state=state, progress=progress)
+
+
+def continuation_job(state: dict, cfg: RunConfig) -> parallel.Job:
+    """``continue_from(state, cfg)`` as a job for ``parallel.run_all``."""
+    return parallel.Job(cfg, {"init_state": state})
 
 
 def first_step_below(steps, acc, level: float) -> np.ndarray:
@@ -197,19 +202,19 @@ def timing_runs(p: int, grok_frac: float, d_model: int, seeds, lr: float, weight
     ``warmup_control_steps``."""
     grid = [tuple(g) for g in grid]
     members = grid + [(lr, 0.0)]
-    base_cfgs, bases, timing, warm = [], [], [], []
-    for s in seeds:
-        cfg = gr.config(p, grok_frac, d_model, lr, weight_decay, grok_steps, seeds=[s], data_seed=s,
-                        warmup_steps=grok_warmup_steps, eval_every=eval_every)
-        base_cfgs.append(cfg)
-        bases.append(gr.run_plain(cfg))
+    base_cfgs = [gr.config(p, grok_frac, d_model, lr, weight_decay, grok_steps, seeds=[s], data_seed=s,
+                           warmup_steps=grok_warmup_steps, eval_every=eval_every) for s in seeds]
+    bases = gr.run_plain_all(base_cfgs)
+    jobs = []  # per seed: the timing grid, then the warm-up control
     for cfg, base in zip(base_cfgs, bases):
         c2 = continuation_config(cfg, ungrok_frac, [g[0] for g in members], [g[1] for g in members], ungrok_steps,
                                  eval_every)
-        timing.append(continue_from(stacked_state(base.model.state_dict(), len(members)), c2))
         c_warm = continuation_config(cfg, ungrok_frac, [lr], [weight_decay], ungrok_steps, eval_every,
                                      warmup_steps=warmup_control_steps)
-        warm.append(continue_from(base.model.state_dict(), c_warm))
+        jobs += [continuation_job(stacked_state(base.model.state_dict(), len(members)), c2),
+                 continuation_job(base.model.state_dict(), c_warm)]
+    continued = parallel.run_all(jobs)
+    timing, warm = continued[0::2], continued[1::2]
     t_all = np.stack([first_step_below(r.metrics["step"], r.metrics["test_acc"], 0.5) for r in timing])
     return TimingRuns(grid=grid, base_cfgs=base_cfgs, bases=bases, timing=timing, warm=warm,
                       base_test_acc=np.array([final_accuracy(b.metrics["test_acc"])[0] for b in bases]),
@@ -255,10 +260,11 @@ def hysteresis_scan(base_cfg: RunConfig, seed: int, grokked_state: dict, fracs, 
     """At each training fraction, one ensemble of two members: a fresh network and the grokked one.
     Both run grok_steps + ungrok_steps, so the scratch member's budget matches the grokked network's
     whole history; the grokked member is read at ungrok_steps after the switch."""
+    cfgs = [continuation_config(base_cfg, f, [lr] * 2, [weight_decay] * 2, grok_steps + ungrok_steps, eval_every)
+            for f in fracs]
     scratch, scratch_short, grokked = [], [], []
-    for f in fracs:
-        cfg = continuation_config(base_cfg, f, [lr] * 2, [weight_decay] * 2, grok_steps + ungrok_steps, eval_every)
-        m = continue_from(concat_states(fresh_state(cfg, seed), grokked_state), cfg).metrics
+    for r in parallel.run_all([continuation_job(concat_states(fresh_state(cfg, seed), grokked_state), cfg) for cfg in cfgs]):
+        m = r.metrics
         upto = m["step"] <= ungrok_steps
         scratch.append(final_accuracy(m["test_acc"][:, 0:1])[0])
         scratch_short.append(final_accuracy(m["test_acc"][upto, 0:1])[0])
@@ -281,17 +287,27 @@ class RescaledSwitch:
     after: runs.Run             # the continuation, member k rescaled by scales[k]
 
 
+def rescaled_switches(p: int, train_frac: float, d_model: int, lr: float, weight_decay: float, seeds,
+                      switch_step: int, after_steps: int, scales, warmup_steps: int, eval_every: int,
+                      after_eval_every: int) -> list[RescaledSwitch]:
+    """Per seed: train one network to ``switch_step``, multiply every weight by each of ``scales``
+    and continue all copies in one ensemble (same η, λ, data and seed; no second warm-up).
+    The seeds' runs are trained side by side, stage by stage."""
+    befores = gr.run_plain_all([gr.config(p, train_frac, d_model, [lr], [weight_decay], switch_step, seeds=[s],
+                                          data_seed=s, warmup_steps=warmup_steps,
+                                          eval_every=min(eval_every, switch_step)) for s in seeds])
+    n = len(scales)
+    jobs = [continuation_job(concat_states(*(clock.rescaled(before.model.state_dict(), c) for c in scales)),
+                             gr.config(p, train_frac, d_model, [lr] * n, [weight_decay] * n, after_steps,
+                                       seeds=[s] * n, data_seed=s, warmup_steps=0, eval_every=after_eval_every))
+            for s, before in zip(seeds, befores)]
+    return [RescaledSwitch(float(before.metrics["train_acc"][-1, 0]), gr.milestones(after.metrics).generalisation, after)
+            for before, after in zip(befores, parallel.run_all(jobs))]
+
+
 def rescaled_switch(p: int, train_frac: float, d_model: int, lr: float, weight_decay: float, seed: int,
                     switch_step: int, after_steps: int, scales, warmup_steps: int, eval_every: int,
                     after_eval_every: int) -> RescaledSwitch:
-    """Train one network to ``switch_step``, multiply every weight by each of ``scales`` and continue
-    all copies in one ensemble (same η, λ, data and seed; no second warm-up)."""
-    before = gr.run_plain(gr.config(p, train_frac, d_model, [lr], [weight_decay], switch_step, seeds=[seed],
-                                    data_seed=seed, warmup_steps=warmup_steps, eval_every=min(eval_every, switch_step)))
-    state = before.model.state_dict()
-    init = concat_states(*(clock.rescaled(state, c) for c in scales))
-    n = len(scales)
-    after_cfg = gr.config(p, train_frac, d_model, [lr] * n, [weight_decay] * n, after_steps, seeds=[seed] * n,
-                          data_seed=seed, warmup_steps=0, eval_every=after_eval_every)
-    after = continue_from(init, after_cfg)
-    return RescaledSwitch(float(before.metrics["train_acc"][-1, 0]), gr.milestones(after.metrics).generalisation, after)
+    """``rescaled_switches`` for one seed."""
+    return rescaled_switches(p, train_frac, d_model, lr, weight_decay, [seed], switch_step, after_steps, scales,
+                             warmup_steps, eval_every, after_eval_every)[0]

@@ -1,0 +1,124 @@
+"""Independent runs trained side by side, one worker process each; used by chapters
+grokking_replication, cleanup_scaling and ungrokking.
+
+A chapter executes in one kernel, which trains one run at a time on one core:
+on the 2-core machine that builds the book, the other core idles. Threads do
+not help these small models (see ``device.set_cpu_threads``), processes do:
+each worker trains one run with one thread, as the kernel would.
+
+``run_all(jobs)`` trains, in worker processes, the jobs that are not yet in
+the run cache, then loads every job's run in order. A worker trains through ``runs.run`` with the same arguments, so a run
+trained here is the same cache entry, bit for bit, as one the kernel would
+have trained itself (tests/engine/test_parallel.py checks this on the bits).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+
+from goaldrift.engine import runs
+from goaldrift.engine.device import pick_device
+from goaldrift.engine.train import ConfigError, RunConfig
+
+WORKERS_VAR = "GOALDRIFT_WORKERS"
+# A worker process costs about 3 s to start (it imports torch). Below this much
+# work (member-steps of the runs still to train) the kernel trains them itself sooner.
+MIN_MEMBER_STEPS = 20_000
+
+
+@dataclass
+class Job:
+    """One ``runs.run`` call: the configuration and its keyword arguments
+    (``init_state``, ``data``, ``masks``, ``metric_fns``, ``observers``: functions by
+    reference, so they must be importable module-level functions)."""
+
+    config: RunConfig
+    kwargs: dict = field(default_factory=dict)
+
+    @property
+    def member_steps(self) -> int:
+        return self.config.steps * self.config.K
+
+    def is_cached(self, root=None) -> bool:
+        return runs.is_finished(runs.run_dir(self.config, root, **self.kwargs))
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (a container's share, not the host's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def worker_setting() -> int | None:
+    """GOALDRIFT_WORKERS as a count (None when unset); ValueError, one line, for
+    anything but a whole number >= 1."""
+    raw = os.environ.get(WORKERS_VAR)
+    if raw is None:
+        return None
+    try:
+        workers = int(raw.strip())
+    except ValueError:
+        workers = 0
+    if workers < 1:
+        raise ValueError(f"{WORKERS_VAR}={raw!r}: must be a whole number of worker processes >= 1 "
+                         "(default: one per usable core on a CPU, 1 on a GPU)")
+    return workers
+
+
+def worker_count(jobs: list[Job]) -> int:
+    """How many workers to start for ``jobs``: GOALDRIFT_WORKERS if set, else one
+    per usable core on a CPU and one on a GPU (processes sharing a GPU each step
+    slower), never more than there are jobs; 1 (no workers) for too little work."""
+    if not jobs:
+        return 1
+    try:
+        setting = worker_setting()
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    if setting is None:
+        on_gpu = any(pick_device(j.config.device).type == "cuda" for j in jobs)
+        if on_gpu or sum(j.member_steps for j in jobs) < MIN_MEMBER_STEPS:
+            return 1
+        setting = usable_cores()
+    return max(1, min(setting, len(jobs)))
+
+
+def _train(job: Job, root) -> bool:
+    """The worker's unit of work: train (or load) one run; whether it trained."""
+    return runs.run(job.config, root=root, progress=False, **job.kwargs).trained
+
+
+def train_ahead(jobs: list[Job], root=None) -> list[bool]:
+    """Train, in worker processes (the longest first), the jobs that are not in
+    the run cache; return which jobs were trained. With one worker nothing is
+    started and nothing trained: the caller's own ``runs.run`` calls train them."""
+    todo = [k for k, j in enumerate(jobs) if not j.is_cached(root)]
+    trained = [False] * len(jobs)
+    if worker_count([jobs[k] for k in todo]) <= 1:
+        return trained
+    todo.sort(key=lambda k: -jobs[k].member_steps)
+    # spawn, not fork: a forked child inherits torch's thread pools mid-state.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(worker_count([jobs[k] for k in todo]), mp_context=context) as pool:
+        futures = {k: pool.submit(_train, jobs[k], root) for k in todo}
+        for k, future in futures.items():
+            trained[k] = future.result()
+    return trained
+
+
+def run_all(jobs: list[Job], root=None) -> list[runs.Run]:
+    """Every job's run, in order: those not in the cache are trained side by side
+    first, then all are loaded. ``Run.trained`` says whether this call trained it,
+    here or in a worker."""
+    ahead = train_ahead(jobs, root)
+    out = []
+    for job, was_trained in zip(jobs, ahead):
+        r = runs.run(job.config, root=root, progress=False, **job.kwargs)
+        r.trained = r.trained or was_trained
+        out.append(r)
+    return out
