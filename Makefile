@@ -47,8 +47,9 @@ test: $(STAMP) $(RAY_STAMP) $(MATHJAX) browser  ## the test suite (every chapter
 test-fast: $(STAMP)  ## the unit tests only: no smoke book, no Ray, no browser (tests marked slow are skipped)
 	$(BIN)/python -m pytest -m "not slow"
 
-bench: $(STAMP)  ## engine benchmark: prints seconds per step and speed-up ratios
+bench: $(STAMP)  ## engine benchmarks: seconds per step and speed-up ratios; runs in worker processes
 	$(BIN)/python benchmarks/bench_engine.py
+	$(BIN)/python benchmarks/bench_workers.py
 
 lab: $(LAB_STAMP)  ## JupyterLab on book/chapters/: a chapter run top to bottom uses PROFILE, writes to _build/interactive/
 	GOALDRIFT_PROFILE=$(PROFILE) $(BIN)/jupyter lab --notebook-dir=book/chapters $(LAB_ARGS) \

@@ -33,6 +33,15 @@ def test_bad_thread_count_is_one_line_and_writes_nothing(tmp_path, value):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_bad_worker_count_is_one_line_and_writes_nothing(tmp_path):
+    """GOALDRIFT_WORKERS is checked with the other variables, before any work."""
+    result = _cli("run", "cleanup_scaling", "--profile", "smoke", "--out", tmp_path / "out",
+                  env_extra={"GOALDRIFT_WORKERS": "two"}, cwd=tmp_path)
+    _one_line_exit_2(result)
+    assert "GOALDRIFT_WORKERS" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_bad_thread_count_does_not_break_import():
     code = "import goaldrift.engine.device, goaldrift.engine.runs; print('ok')"
     env = dict(os.environ, GOALDRIFT_NUM_THREADS="abc")

@@ -50,3 +50,21 @@ def test_a_device_that_is_not_there_is_one_line():
     out = subprocess.run([sys.executable, str(BENCH), "--device", "cuda"], capture_output=True, text=True)
     assert out.returncode == 2 and out.stderr.strip().splitlines() == [
         "bench_engine: error: device 'cuda' requested but CUDA is not available"]
+
+
+WORKERS_BENCH = REPO / "benchmarks" / "bench_workers.py"
+
+
+@pytest.mark.slow  # trains the runs twice, once in worker processes
+def test_workers_benchmark_runs_and_finds_the_same_bits():
+    out = subprocess.run([sys.executable, str(WORKERS_BENCH), "--runs", "2", "--steps", "50", "--workers", "2"],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    for row in ("one after another", "side by side, 2 worker", "speed-up", "same bits both ways              : True"):
+        assert row in out.stdout, row
+
+
+def test_workers_benchmark_bad_input_is_one_line():
+    out = subprocess.run([sys.executable, str(WORKERS_BENCH), "--runs", "0"], capture_output=True, text=True)
+    last = out.stderr.strip().splitlines()[-1]
+    assert out.returncode == 2 and last.startswith("bench_workers.py: error:") and "Traceback" not in out.stderr

@@ -95,11 +95,13 @@ def check_environment(runs_dir: Path | None = None) -> None:
     """The environment variables the training code reads, checked before any
     work: a bad value is one line here, not a traceback in a kernel later."""
     from goaldrift.engine.device import cpu_threads_setting
+    from goaldrift.engine.parallel import worker_setting
 
-    try:
-        cpu_threads_setting()
-    except ValueError as err:
-        raise ParamError(str(err)) from None
+    for setting in (cpu_threads_setting, worker_setting):
+        try:
+            setting()
+        except ValueError as err:
+            raise ParamError(str(err)) from None
     if runs_dir is not None:
         where = f"--runs-dir {str(runs_dir)!r}"
     elif os.environ.get(RUNS_VAR):

@@ -27,6 +27,14 @@ def _cleanup_grid(v: dict) -> str | None:
     if v["steps"] * v["lr_low"] * v["wd_min"] < MIN_DECAY_OVER_BUDGET:
         return (f"steps * lr_low * wd_min must be >= {MIN_DECAY_OVER_BUDGET:g} (the slowest member "
                 "must generalise before the last 20% of the budget)")
+    if v["lr_slow"] > 0:
+        if not v["lr_slow"] < v["lr_low"]:
+            return "lr_slow must be smaller than lr_low (it extends the grid downward), or 0 for no third eta"
+        if v["slow_steps"] * v["lr_slow"] * v["wd_min"] < MIN_DECAY_OVER_BUDGET:
+            return (f"slow_steps * lr_slow * wd_min must be >= {MIN_DECAY_OVER_BUDGET:g} (the slowest member "
+                    "must generalise before the last 20% of its budget)")
+        if v["slow_steps"] < 10 * v["eval_every"]:
+            return "slow_steps must be at least 10 evaluations long"
     if v["shift_lr"] * v["shift_wd"] > v["max_eta_lambda"]:
         return "shift_lr * shift_wd must be <= max_eta_lambda"
     if v["switch_step"] >= v["steps"]:
@@ -43,7 +51,7 @@ def _cleanup_runs(values: dict) -> list:
     from goaldrift.experiments.grokking.grokking_runs import cleanup_sweep
 
     names = ("seed", "n_seeds", "p", "train_frac", "d_model", "lr_low", "lr_high", "wd_min", "wd_max",
-             "n_wd", "max_eta_lambda", "warmup_steps", "steps", "eval_every")
+             "n_wd", "max_eta_lambda", "warmup_steps", "steps", "eval_every", "lr_slow", "slow_steps")
     return cleanup_sweep(**{n: values[n] for n in names})[2]
 
 
@@ -58,6 +66,10 @@ CLEANUP_SCALING = Chapter(
         Param("d_model", int, 32, "residual width (4 heads; d_mlp = 4 d_model)", low=8, high=512),
         Param("lr_low", float, 0.01, "smaller AdamW eta of the grid", low=1e-5, high=0.03),
         Param("lr_high", float, 0.02, "larger AdamW eta of the grid", low=1e-5, high=0.03),
+        Param("lr_slow", float, 0.005, "a third, smaller eta, in an ensemble of its own (its lambdas and a control) "
+              "with its own budget; 0: none", low=0.0, high=0.03),
+        Param("slow_steps", int, 16_000, "the budget of the lr_slow ensemble (unused when lr_slow is 0)",
+              low=50, high=400_000),
         Param("wd_min", float, 0.1, "smallest nonzero lambda", low=0.0, low_open=True, high=10.0),
         Param("wd_max", float, 0.8, "largest lambda", low=0.0, low_open=True, high=10.0),
         Param("n_wd", int, 3, "log-spaced lambda values from wd_min to wd_max", low=1, high=16),
@@ -74,10 +86,10 @@ CLEANUP_SCALING = Chapter(
     ],
     profiles={
         "smoke": {"n_seeds": 2, "lr_low": 0.005, "lr_high": 0.006, "wd_min": 3.0, "wd_max": 3.0, "n_wd": 1,
-                  "max_eta_lambda": 0.018, "steps": 400, "eval_every": 20, "shift_lr": 0.005, "shift_wd": 3.0, "switch_step": 100,
+                  "max_eta_lambda": 0.018, "steps": 400, "eval_every": 20, "lr_slow": 0.004, "slow_steps": 500, "shift_lr": 0.005, "shift_wd": 3.0, "switch_step": 100,
                   "shift_steps": 200, "shift_eval_every": 10},
         "paper": {"n_seeds": 3, "p": 113, "train_frac": 0.3, "d_model": 128, "lr_low": 0.001, "lr_high": 0.002,
-                  "wd_min": 0.3, "wd_max": 3.0, "n_wd": 3, "max_eta_lambda": 0.006, "steps": 40_000,
+                  "wd_min": 0.3, "wd_max": 3.0, "n_wd": 3, "max_eta_lambda": 0.006, "steps": 40_000, "lr_slow": 0.0,
                   "eval_every": 100, "shift_lr": 0.001, "shift_wd": 1.0, "switch_step": 2000,
                   "shift_steps": 20_000, "shift_eval_every": 50},
     },

@@ -86,16 +86,18 @@ def critical_norm_rms(steps, norms, t_mem, delay, n_grid: int = 400) -> tuple[fl
     """(N_c, RMS error in ln(delay)) of the critical-norm law fitted to these runs
     (one seed's): generalise when the measured norm first reaches one level N_c,
     the level chosen on a grid to minimise the error. A run whose norm never
-    reaches N_c is predicted to wait to the end of the budget (a lower bound, the
-    most favourable reading for the law)."""
+    reaches N_c is predicted to wait to the end of its budget (a lower bound, the
+    most favourable reading for the law); a run's budget ends at its last finite norm
+    (runs joined from ensembles of different budgets are nan after their own)."""
     steps, norms = np.asarray(steps, dtype=float), np.asarray(norms, dtype=float)
     t_mem, delay = np.asarray(t_mem, dtype=float), np.asarray(delay, dtype=float)
     after = norms[steps >= np.nanmin(t_mem)]
-    candidates = np.geomspace(after.min(), after.max(), n_grid)
+    candidates = np.geomspace(np.nanmin(after), np.nanmax(after), n_grid)
+    ends = np.array([steps[np.isfinite(norms[:, k])][-1] for k in range(norms.shape[1])])
     best = (np.nan, np.inf)
     for n_c in candidates:
         pred = critical_norm_delays(steps, norms, t_mem, n_c)
-        pred = np.where(np.isfinite(pred), pred, steps[-1] - t_mem)
+        pred = np.where(np.isfinite(pred), pred, ends - t_mem)
         pred = np.maximum(pred, steps[1] - steps[0])  # generalising at memorisation: one evaluation later
         rms = float(np.sqrt(np.mean(np.log(pred / delay) ** 2)))
         if rms < best[1]:

@@ -103,11 +103,12 @@ def milestones(metrics: dict, mem_acc: float = 0.99, gen_acc: float = 0.95) -> M
 
 @dataclass
 class SweepPoint:
-    """One member of a sweep ensemble."""
+    """One member of a sweep ensemble, with its ensemble's step budget."""
 
     seed: int
     lr: float
     weight_decay: float
+    budget: int
 
 
 def sweep_grid(lrs, weight_decays, zero_decay_lr=None, max_eta_lambda: float | None = None) -> list[tuple[float, float]]:
@@ -132,25 +133,77 @@ def sweep_configs(grid, seeds, p: int, train_frac: float, d_model: int, steps: i
 
 def cleanup_sweep(seed: int, n_seeds: int, p: int, train_frac: float, d_model: int, lr_low: float,
                   lr_high: float, wd_min: float, wd_max: float, n_wd: int, max_eta_lambda: float,
-                  warmup_steps: int, steps: int, eval_every: int
+                  warmup_steps: int, steps: int, eval_every: int, lr_slow: float = 0.0, slow_steps: int = 0
                   ) -> tuple[list[tuple[float, float]], list[int], list[RunConfig]]:
     """The cleanup-scaling chapter's sweep, from its parameters: the (lr, weight_decay)
     grid (both lrs times log-spaced lambdas, less the members above ``max_eta_lambda``,
     plus a lambda = 0 control at each lr), the seeds, and one ensemble run per seed.
-    Declared once here so the chapter and `goaldrift sweep cleanup_scaling` train
-    the same runs (and so share the run cache)."""
+    With ``lr_slow`` > 0, each seed has a second ensemble at that smaller lr (the same
+    lambdas and a control) with its own budget ``slow_steps``: a smaller lr needs
+    proportionally more steps for the same decay, and giving them to the whole grid
+    would multiply the cost. ``configs`` is seed-major; ``grid`` lists one seed's members
+    in the order ``join_ensembles`` puts them. Declared once here so the chapter and
+    `goaldrift sweep cleanup_scaling` train the same runs (and so share the run cache)."""
     seeds = list(range(seed, seed + n_seeds))
-    grid = sweep_grid([lr_low, lr_high], np.geomspace(wd_min, wd_max, n_wd), zero_decay_lr=[lr_low, lr_high],
-                      max_eta_lambda=max_eta_lambda)
-    configs = sweep_configs(grid, seeds, p, train_frac, d_model, steps, warmup_steps=warmup_steps, eval_every=eval_every)
+    lams = np.geomspace(wd_min, wd_max, n_wd)
+    parts = [(sweep_grid([lr_low, lr_high], lams, zero_decay_lr=[lr_low, lr_high], max_eta_lambda=max_eta_lambda), steps)]
+    if lr_slow > 0:
+        parts.append((sweep_grid([lr_slow], lams, zero_decay_lr=[lr_slow], max_eta_lambda=max_eta_lambda), slow_steps))
+    grid = [g for part, _ in parts for g in part]
+    configs = [cfg for s in seeds for part, budget in parts
+               for cfg in sweep_configs(part, [s], p, train_frac, d_model, budget, warmup_steps=warmup_steps,
+                                        eval_every=eval_every)]
     return grid, seeds, configs
 
 
+@dataclass
+class JoinedRun:
+    """One seed's sweep ensembles read as one ensemble: the members side by side in
+    grid order, every ensemble on the evaluation steps of the longest (nan after its
+    own budget), and each member's budget."""
+
+    metrics: dict[str, np.ndarray]
+    budgets: np.ndarray
+    trained: bool
+
+
+def join_ensembles(ensembles: list) -> JoinedRun:
+    """Join one seed's ensemble runs (same evaluation steps, budgets may differ)."""
+    longest = max(ensembles, key=lambda r: len(r.metrics["step"]))
+    steps = longest.metrics["step"]
+    for r in ensembles:
+        if not np.array_equal(r.metrics["step"], steps[:len(r.metrics["step"])]):
+            raise ValueError("ensembles to join must be evaluated on the same steps (the same eval_every)")
+    metrics = {"step": steps}
+    for key in longest.metrics:
+        if key == "step":
+            continue
+        blocks = []
+        for r in ensembles:
+            v = np.asarray(r.metrics[key], dtype=float)
+            block = np.full((longest.metrics[key].shape[0], *v.shape[1:]), np.nan)
+            block[:v.shape[0]] = v
+            blocks.append(block)
+        metrics[key] = np.concatenate(blocks, axis=1)
+    budgets = np.concatenate([[r.config.steps] * r.config.K for r in ensembles])
+    return JoinedRun(metrics, budgets, any(r.trained for r in ensembles))
+
+
+def sweep_runs(configs: list[RunConfig], seeds) -> list[JoinedRun]:
+    """Train a sweep's ensembles (those not cached side by side) and join them seed by
+    seed; ``configs`` seed-major, the same number per seed, as ``cleanup_sweep`` gives them."""
+    ensembles = run_plain_all(configs)
+    per = len(configs) // len(seeds)
+    if per * len(seeds) != len(configs):
+        raise ValueError("every seed needs the same number of ensembles")
+    return [join_ensembles(ensembles[i * per:(i + 1) * per]) for i in range(len(seeds))]
+
+
 def sweep_milestones(runs_by_seed, grid, seeds) -> tuple[list[SweepPoint], Milestones]:
-    """Flatten the per-seed ensembles into one row per (seed, lr, weight_decay)."""
+    """Flatten the per-seed (joined) ensembles into one row per (seed, lr, weight_decay)."""
     points, parts = [], []
     for s, run in zip(seeds, runs_by_seed):
-        points += [SweepPoint(s, lr, wd) for lr, wd in grid]
+        points += [SweepPoint(s, lr, wd, int(b)) for (lr, wd), b in zip(grid, run.budgets)]
         parts.append(milestones(run.metrics))
     joined = Milestones(*(np.concatenate([getattr(m, f) for m in parts])
                           for f in ("memorisation", "generalisation", "norm_at_memorisation", "norm_at_generalisation")))
