@@ -63,19 +63,24 @@ def describe(device: torch.device) -> str:
 THREADS_VAR = "GOALDRIFT_NUM_THREADS"
 
 
-def cpu_threads_setting() -> int:
-    """GOALDRIFT_NUM_THREADS as a thread count (default 1); ValueError, one
+def count_setting(var: str, noun: str, default_note: str) -> int | None:
+    """Environment variable ``var`` as a count (None when unset); ValueError, one
     line, for anything but a whole number >= 1 (an empty value included)."""
-    raw = os.environ.get(THREADS_VAR)
+    raw = os.environ.get(var)
     if raw is None:
-        return 1
+        return None
     try:
-        threads = int(raw.strip())
+        count = int(raw.strip())
     except ValueError:
-        threads = 0
-    if threads < 1:
-        raise ValueError(f"{THREADS_VAR}={raw!r}: must be a whole number of CPU threads >= 1 (default 1)")
-    return threads
+        count = 0
+    if count < 1:
+        raise ValueError(f"{var}={raw!r}: must be a whole number of {noun} >= 1 ({default_note})")
+    return count
+
+
+def cpu_threads_setting() -> int:
+    """GOALDRIFT_NUM_THREADS as a thread count (default 1); ValueError, one line, if bad."""
+    return count_setting(THREADS_VAR, "CPU threads", "default 1") or 1
 
 
 def set_cpu_threads() -> int:

@@ -7,9 +7,10 @@ not help these small models (see ``device.set_cpu_threads``), processes do:
 each worker trains one run with one thread, as the kernel would.
 
 ``run_all(jobs)`` trains, in worker processes, the jobs that are not yet in
-the run cache, then loads every job's run in order. A worker trains through ``runs.run`` with the same arguments, so a run
-trained here is the same cache entry, bit for bit, as one the kernel would
-have trained itself (tests/engine/test_parallel.py checks this on the bits).
+the run cache, then loads every job's run in order. A worker trains through
+``runs.run`` with the same arguments, so a run trained here is the same cache
+entry, bit for bit, as one the kernel would have trained itself
+(tests/engine/test_parallel.py checks this on the bits).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 from goaldrift.engine import runs
-from goaldrift.engine.device import pick_device
+from goaldrift.engine.device import count_setting, pick_device
 from goaldrift.engine.train import ConfigError, RunConfig
 
 WORKERS_VAR = "GOALDRIFT_WORKERS"
@@ -56,19 +57,9 @@ def usable_cores() -> int:
 
 
 def worker_setting() -> int | None:
-    """GOALDRIFT_WORKERS as a count (None when unset); ValueError, one line, for
-    anything but a whole number >= 1."""
-    raw = os.environ.get(WORKERS_VAR)
-    if raw is None:
-        return None
-    try:
-        workers = int(raw.strip())
-    except ValueError:
-        workers = 0
-    if workers < 1:
-        raise ValueError(f"{WORKERS_VAR}={raw!r}: must be a whole number of worker processes >= 1 "
-                         "(default: one per usable core on a CPU, 1 on a GPU)")
-    return workers
+    """GOALDRIFT_WORKERS as a count (None when unset); ValueError, one line, if bad."""
+    return count_setting(WORKERS_VAR, "worker processes",
+                         "default: one per usable core on a CPU, 1 on a GPU")
 
 
 def worker_count(jobs: list[Job]) -> int:
@@ -98,14 +89,13 @@ def train_ahead(jobs: list[Job], root=None) -> list[bool]:
     """Train, in worker processes (the longest first), the jobs that are not in
     the run cache; return which jobs were trained. With one worker nothing is
     started and nothing trained: the caller's own ``runs.run`` calls train them."""
-    todo = [k for k, j in enumerate(jobs) if not j.is_cached(root)]
+    todo = sorted((k for k, j in enumerate(jobs) if not j.is_cached(root)), key=lambda k: -jobs[k].member_steps)
     trained = [False] * len(jobs)
-    if worker_count([jobs[k] for k in todo]) <= 1:
+    workers = worker_count([jobs[k] for k in todo])
+    if workers <= 1:
         return trained
-    todo.sort(key=lambda k: -jobs[k].member_steps)
     # spawn, not fork: a forked child inherits torch's thread pools mid-state.
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(worker_count([jobs[k] for k in todo]), mp_context=context) as pool:
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = {k: pool.submit(_train, jobs[k], root) for k in todo}
         for k, future in futures.items():
             trained[k] = future.result()

@@ -192,10 +192,10 @@ def join_ensembles(ensembles: list) -> JoinedRun:
 def sweep_runs(configs: list[RunConfig], seeds) -> list[JoinedRun]:
     """Train a sweep's ensembles (those not cached side by side) and join them seed by
     seed; ``configs`` seed-major, the same number per seed, as ``cleanup_sweep`` gives them."""
-    ensembles = run_plain_all(configs)
     per = len(configs) // len(seeds)
     if per * len(seeds) != len(configs):
         raise ValueError("every seed needs the same number of ensembles")
+    ensembles = run_plain_all(configs)
     return [join_ensembles(ensembles[i * per:(i + 1) * per]) for i in range(len(seeds))]
 
 

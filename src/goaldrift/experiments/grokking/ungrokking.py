@@ -263,7 +263,8 @@ def hysteresis_scan(base_cfg: RunConfig, seed: int, grokked_state: dict, fracs, 
     cfgs = [continuation_config(base_cfg, f, [lr] * 2, [weight_decay] * 2, grok_steps + ungrok_steps, eval_every)
             for f in fracs]
     scratch, scratch_short, grokked = [], [], []
-    for r in parallel.run_all([continuation_job(concat_states(fresh_state(cfg, seed), grokked_state), cfg) for cfg in cfgs]):
+    jobs = [continuation_job(concat_states(fresh_state(cfg, seed), grokked_state), cfg) for cfg in cfgs]
+    for r in parallel.run_all(jobs):
         m = r.metrics
         upto = m["step"] <= ungrok_steps
         scratch.append(final_accuracy(m["test_acc"][:, 0:1])[0])
