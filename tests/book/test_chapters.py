@@ -5,6 +5,7 @@ import json
 import shutil
 from pathlib import Path
 
+import jupytext
 import nbformat
 import pytest
 
@@ -12,6 +13,7 @@ from conftest import REPO
 from goaldrift.book import cli
 from goaldrift.book.chapter import Chapter
 from goaldrift.book.chapters import CHAPTERS
+from goaldrift.book.notebooks import executable_notebook, parameter_cells, read_notebook, stored_parameters_source
 from goaldrift.book.params import Param
 
 pytestmark = pytest.mark.slow
@@ -27,8 +29,7 @@ def test_chapter_runs_at_smoke(smoke_book, name):
     assert claims, "a chapter must record at least one claim"
     ids = {c["id"] for c in claims}
     chapter = CHAPTERS[name]
-    named = {chapter.headline_claim} | {i for group in chapter.claims_by_hypothesis.values() for i in group}
-    assert named - {None} <= ids, f"{name}: the registry names claims the chapter does not record"
+    assert ids == {d.id for d in chapter.claims}, f"{name}: recorded claims differ from the declared ones"
     info = json.loads((out / "run_info.json").read_text())
     assert info["profile"] == "smoke" and info["ok"]
     nb = nbformat.read(out / f"{name}.ipynb", as_version=4)
@@ -48,18 +49,37 @@ def test_site_builds_with_warnings_as_errors(smoke_site):
     assert "Run this chapter" in (html / "book/chapters/l2_equilibrium.html").read_text()
 
 
-def test_source_notebooks_are_stored_without_outputs():
+def test_chapters_are_stored_as_text_without_outputs_or_values():
+    assert not list((REPO / "book" / "chapters").glob("*.ipynb")), "chapters are stored as MyST Markdown"
     for name, chapter in CHAPTERS.items():
-        nb = nbformat.read(chapter.notebook, as_version=4)
+        assert chapter.notebook.suffix == ".md" and chapter.notebook.exists(), name
+        nb = read_notebook(chapter.notebook)
         for cell in nb.cells:
             if cell.cell_type == "code":
-                assert not cell.outputs and cell.execution_count is None, name
-        tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+                assert not cell.get("outputs") and cell.get("execution_count") is None, name
+        tagged = parameter_cells(nb)
         assert len(tagged) == 1, f"{name}: exactly one cell must be tagged 'parameters'"
-        declared = {p.name for p in chapter.params} | {"profile", "output_dir"}
-        assigned = {line.split("=")[0].strip() for line in tagged[0].source.splitlines()
-                    if "=" in line and not line.startswith("#")}
-        assert assigned == declared, f"{name}: parameters cell and schema disagree"
+        # the stored cell holds no values: the spec is the one place a default is written
+        assert tagged[0].source == stored_parameters_source(name), f"{name}: the parameters cell holds values"
+
+
+def test_generated_parameters_cell_assigns_every_declared_parameter():
+    for name, chapter in CHAPTERS.items():
+        cell = parameter_cells(executable_notebook(chapter))[0]
+        namespace = {}
+        exec(cell.source, namespace)
+        namespace.pop("__builtins__")
+        assert namespace == {"profile": "default", "output_dir": "", **chapter.defaults()}, name
+
+
+def test_every_chapter_declares_its_claims():
+    for name, chapter in CHAPTERS.items():
+        assert chapter.claims, f"{name} declares no claims"
+        ids = [d.id for d in chapter.claims]
+        assert len(ids) == len(set(ids)), name
+        assert {chapter.headline_claim} - {None} <= set(ids), name
+        for d in chapter.claims:
+            assert d.hypothesis in (None, *chapter.hypotheses), f"{name}: {d.id} names {d.hypothesis}"
 
 
 FAILING_NOTEBOOK = """
@@ -78,7 +98,7 @@ def _failing_chapter(tmp_path, monkeypatch) -> Chapter:
     params.metadata["tags"] = ["parameters"]
     nb.cells = [params, nbformat.v4.new_code_cell(FAILING_NOTEBOOK)]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, book / "chapters" / "failing_demo.ipynb")
+    jupytext.write(nb, book / "chapters" / "failing_demo.md", fmt="md:myst")
     monkeypatch.setattr("goaldrift.book.chapter.BOOK_DIR", book)
     chapter = Chapter("failing_demo", "A failing demo", [Param("seed", int, 0, low=0)])
     monkeypatch.setitem(CHAPTERS, "failing_demo", chapter)

@@ -10,6 +10,7 @@ import pytest
 from nbclient import NotebookClient
 
 from conftest import REPO
+from goaldrift.book.notebooks import read_notebook
 
 pytestmark = pytest.mark.slow
 
@@ -24,7 +25,7 @@ def test_chapter_runs_top_to_bottom_without_papermill(tmp_path, monkeypatch):
     monkeypatch.setenv("GOALDRIFT_INTERACTIVE_DIR", str(tmp_path / "interactive"))
     book = REPO / "book"
     before = _snapshot(book)
-    nb = nbformat.read(book / "chapters" / f"{name}.ipynb", as_version=4)
+    nb = read_notebook(book / "chapters" / f"{name}.md")
     NotebookClient(nb, timeout=600, kernel_name="python3",
                    resources={"metadata": {"path": str(book / "chapters")}}).execute()
     claims = json.loads((tmp_path / "interactive" / name / "claims.json").read_text())
@@ -36,14 +37,10 @@ def test_chapter_runs_top_to_bottom_without_papermill(tmp_path, monkeypatch):
 
 def test_default_profile_without_the_variable(monkeypatch):
     from goaldrift.book.chapters import CHAPTERS
-    from goaldrift.book.profiles import interactive_defaults
+    from goaldrift.book.profiles import interactive_parameters
 
     monkeypatch.delenv("GOALDRIFT_PROFILE", raising=False)
-    namespace = {"output_dir": ""}
-    interactive_defaults("proxy_drift", namespace)
-    assert namespace["profile"] == "default"
-    assert namespace["n_seeds"] == CHAPTERS["proxy_drift"].defaults()["n_seeds"]
-    assert "book" not in os.path.relpath(namespace["output_dir"], REPO).split(os.sep)
-    papermill = {"output_dir": "/somewhere", "profile": "paper"}
-    interactive_defaults("proxy_drift", papermill)
-    assert papermill == {"output_dir": "/somewhere", "profile": "paper"}  # papermill's values win
+    values = interactive_parameters("proxy_drift")
+    assert values["profile"] == "default"
+    assert values["n_seeds"] == CHAPTERS["proxy_drift"].defaults()["n_seeds"]
+    assert "book" not in os.path.relpath(values["output_dir"], REPO).split(os.sep)

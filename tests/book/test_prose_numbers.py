@@ -2,14 +2,14 @@
 the run, sits in mathematics, or is on the commented allow-list below (figures
 from the literature, with their citation, and names that contain digits)."""
 
-import json
 import re
 
 import pytest
 
 from conftest import REPO
+from goaldrift.book.notebooks import read_notebook
 
-CHAPTERS = sorted((REPO / "book" / "chapters").glob("*.ipynb"))
+CHAPTERS = sorted((REPO / "book" / "chapters").glob("*.md"))
 
 # Each entry: (chapter, the exact phrase that holds the digits). Keep it short,
 # and say why each is allowed.
@@ -63,13 +63,13 @@ def test_stray_numbers_are_found():
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=[p.stem for p in CHAPTERS])
 def test_markdown_numbers_are_glued_or_math(path):
-    nb = json.loads(path.read_text())
+    nb = read_notebook(path)
     allowed = [phrase for chapter, phrase in ALLOWED if chapter == path.stem]
     problems = []
-    for i, cell in enumerate(nb["cells"]):
-        if cell["cell_type"] != "markdown":
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "markdown":
             continue
-        source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        source = cell.source
         for phrase in allowed:
             source = source.replace(phrase, " ")
         problems += [f"cell {i}: {line}" for line in stray_numbers(source)]

@@ -7,6 +7,8 @@ import subprocess
 import sys
 
 import nbformat
+
+from goaldrift.book.notebooks import executable_notebook, read_notebook
 import pytest
 import yaml
 
@@ -71,7 +73,7 @@ def test_changed_modules():
 def _fake_executed(tmp_path):
     executed = tmp_path / "executed"
     executed.mkdir()
-    shutil.copy(CHAPTER.notebook, executed / f"{CHAPTER.name}.ipynb")
+    nbformat.write(executable_notebook(CHAPTER), executed / f"{CHAPTER.name}.ipynb")
     (executed / "claims.json").write_text("[]")
     (executed / "run_info.json").write_text(json.dumps(
         {"git_commit": "abc123", "device": "cuda:Test GPU", "finished": "2026-11-27T00:00:00Z",
@@ -172,7 +174,7 @@ def test_a_changed_code_cell_makes_the_page_stale(tmp_path, monkeypatch):
     results = tmp_path / "results"
     write_snapshot(CHAPTER, _fake_executed(tmp_path), "paper", root=results)
     assert not find_snapshots({CHAPTER.name: CHAPTER}, results)[0].stale
-    nb = nbformat.read(CHAPTER.notebook, as_version=4)
+    nb = read_notebook(CHAPTER.notebook)
     code = next(c for c in nb.cells if c.cell_type == "code" and "parameters" not in c.metadata.get("tags", []))
     code.source += "\nx_changed = 1"
     edited = tmp_path / "edited" / f"{CHAPTER.name}.ipynb"

@@ -1,10 +1,14 @@
 """What a chapter of the book is: its notebook, declared parameters, profiles and
-checks (the specification each module in goaldrift.book.chapters fills in).
+claims (the specification each module in goaldrift.book.chapters fills in).
 
-A chapter is a notebook in book/chapters/ with one cell tagged `parameters`
-whose values are the `default` profile. Its declared parameters (with valid
+A chapter is a MyST Markdown notebook in book/chapters/ (read with jupytext)
+with one cell tagged `parameters`. That cell holds no values: `goaldrift run`
+writes the spec's defaults into it (goaldrift.book.notebooks) and papermill
+injects the profile's values after it. The declared parameters (with valid
 ranges and cross-parameter rules) are checked before papermill starts, so a
-bad value never reaches a half-written run.
+bad value never reaches a half-written run. The declared claims
+(goaldrift.book.declarations) fix every prediction and decision rule before
+the notebook measures anything.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from goaldrift.book.declarations import Declared
 from goaldrift.book.params import Constraint, Param
 from goaldrift.paths import BOOK_DIR
 
@@ -29,17 +34,26 @@ class Chapter:
     # claim whose measured value the front page quotes for them.
     hypotheses: tuple[str, ...] = ()
     headline_claim: str | None = None
-    # For a chapter that tests several hypotheses: which claims bear on which
-    # (hypothesis -> claim ids; the first id is that hypothesis's headline).
-    claims_by_hypothesis: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # The chapter's training runs as a function of its parameters, for chapters
     # whose runs `goaldrift sweep CHAPTER` can train ahead (locally or on Ray)
     # into the cache the chapter then reads.
     sweep: Callable[[dict], list] | None = None
+    # Every claim the notebook records, declared before it measures (in the order of the page).
+    claims: tuple[Declared, ...] = ()
 
     @property
     def notebook(self) -> Path:
-        return BOOK_DIR / "chapters" / f"{self.name}.ipynb"
+        """The stored chapter: a MyST Markdown notebook."""
+        return BOOK_DIR / "chapters" / f"{self.name}.md"
+
+    @property
+    def claims_by_hypothesis(self) -> dict[str, tuple[str, ...]]:
+        """hypothesis -> the ids of the declared claims that bear on it."""
+        out: dict[str, tuple[str, ...]] = {}
+        for d in self.claims:
+            if d.hypothesis is not None:
+                out[d.hypothesis] = out.get(d.hypothesis, ()) + (d.id,)
+        return out
 
     def defaults(self) -> dict:
         return {p.name: p.default for p in self.params}

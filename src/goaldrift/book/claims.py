@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from goaldrift.book.declarations import COMPARISONS
 from goaldrift.book.profiles import ENFORCED
 from goaldrift.stats import student_t_quantile
 from goaldrift.tables import markdown_table
@@ -41,14 +42,6 @@ from goaldrift.tables import markdown_table
 CLAIMS_FILE = "claims.json"
 SERIES_FILE = "series.json"  # measured values a chapter offers the front page's figure
 
-# How `measured` is compared with `predicted`.
-COMPARISONS = {
-    "rel": "|measured - predicted| <= tolerance * |predicted|",
-    "abs": "|measured - predicted| <= tolerance",
-    "at_most": "measured <= predicted",
-    "at_least": "measured >= predicted",
-    "equal": "measured == predicted",
-}
 
 
 class ClaimFailure(AssertionError):
@@ -79,6 +72,7 @@ class Claim:
     interval_high: float | None = None
     alternative: str | None = None
     rule: str | None = None
+    hypothesis: str | None = None  # the hypothesis it bears on, as declared in the chapter spec
 
     def __post_init__(self):
         if self.verdict is None:  # a check, or a record written before evidence had verdicts
@@ -235,15 +229,103 @@ def format_value(value: Any) -> str:
 
 
 class ClaimBook:
-    """The claims of one executed chapter."""
+    """The claims of one executed chapter.
 
-    def __init__(self, chapter: str, profile: str = "default", output_dir: str | os.PathLike = ""):
+    A chapter opens its book with `ClaimBook.open(name, globals())`: the claims
+    its spec declares (goaldrift.book.declarations) and the parameters it runs
+    with. The notebook then records each measurement with `record`; `finish`
+    fails the chapter on a declared claim it never recorded, or on a claim it
+    recorded without declaring it. `check` and `evidence` record a claim whose
+    rule is given at the call; a declared chapter may not use them.
+    """
+
+    def __init__(self, chapter: str, profile: str = "default", output_dir: str | os.PathLike = "",
+                 declared=(), parameters: dict | None = None):
+        from goaldrift.book.declarations import by_id
+
         self.chapter = chapter
         self.profile = profile
         self.enforcing = ENFORCED.get(profile, True)
         self.output_dir = Path(output_dir) if output_dir else None
         self.claims: list[Claim] = []
         self.series: dict[str, dict] = {}
+        self.declared = by_id(declared)
+        self.parameters = dict(parameters or {})
+        self._recording_declared = False
+
+    @classmethod
+    def open(cls, chapter: str, namespace: dict) -> "ClaimBook":
+        """The claim book of a registered chapter, from the notebook's namespace (its parameters)."""
+        from goaldrift.book.chapters import get_chapter
+
+        spec = get_chapter(chapter)
+        parameters = {p.name: namespace[p.name] for p in spec.params}
+        return cls(chapter, namespace["profile"], namespace["output_dir"], declared=spec.claims,
+                   parameters=parameters)
+
+    def record(self, id: str, measured: Any, *, samples: Any = None, interval: tuple[float, float] | None = None,
+               context: dict | None = None, **computed_values) -> Claim:
+        """Record the measurement of a declared claim. Its prediction and rule come from the
+        declaration; only the values it declares as `computed(...)` are passed here (e.g.
+        `predicted=` from a derivation evaluated at run time). `context` fills the statement's
+        `{name}` fields that are not parameters."""
+        from goaldrift.book.declarations import Computed, fill, value_of
+
+        if id not in self.declared:
+            raise ValueError(f"claim {id!r} is not declared in the spec of chapter {self.chapter!r}")
+        d = self.declared[id]
+        values = {}
+        for name in ("predicted", "tolerance", "alternative_value", "worst_of"):
+            declared_value = getattr(d, name)
+            if isinstance(declared_value, Computed):
+                if name not in computed_values:
+                    raise ValueError(f"claim {id!r}: its {name} is declared as computed ({declared_value.how}); "
+                                     f"pass {name}= to record")
+                values[name] = computed_values.pop(name)
+            elif name in computed_values:
+                raise ValueError(f"claim {id!r}: its {name} is fixed in the chapter spec; record cannot change it")
+            else:
+                values[name] = value_of(declared_value, self.parameters)
+        if computed_values:
+            raise TypeError(f"record() got unexpected keyword(s): {', '.join(sorted(computed_values))}")
+        statement = fill(d.statement, self.parameters, context)
+        self._recording_declared = True
+        try:
+            if not d.is_evidence:
+                if samples is not None or interval is not None:
+                    raise ValueError(f"check {id!r}: a check has no samples or interval")
+                claim = self.check(id, statement, values["predicted"], measured, values["tolerance"], d.comparison)
+            else:
+                claim = self.evidence(id, statement, values["predicted"], measured,
+                                      fill(d.alternative, self.parameters, context), values["tolerance"],
+                                      d.comparison, samples=samples, interval=interval,
+                                      alternative_value=values["alternative_value"], worst_of=values["worst_of"])
+        finally:
+            self._recording_declared = False
+        claim.hypothesis = d.hypothesis
+        return claim
+
+    def predictions(self):
+        """The chapter's predictions, as its spec declared them before measuring (a displayable table)."""
+        from IPython.display import Markdown
+
+        from goaldrift.book.declarations import predictions_markdown
+
+        return Markdown(predictions_markdown(list(self.declared.values()), self.parameters))
+
+    def undeclared_or_unrecorded(self) -> str | None:
+        """Why the recorded claims are not exactly the declared ones, or None."""
+        if not self.declared:
+            return None
+        recorded = [c.id for c in self.claims]
+        missing = [i for i in self.declared if i not in recorded]
+        extra = [i for i in recorded if i not in self.declared]
+        problems = []
+        if missing:
+            problems.append(f"declared but never recorded: {', '.join(missing)}")
+        if extra:
+            problems.append(f"recorded but not declared: {', '.join(extra)}")
+        return "; ".join(problems) or None
 
     def check(
         self,
@@ -312,6 +394,9 @@ class ClaimBook:
 
     def _record(self, id, statement, predicted, measured, tolerance, comparison, **kind_fields) -> Claim:
         """Build the claim (its `passed` from the comparison rule) and record it, once."""
+        if self.declared and not self._recording_declared:
+            raise ValueError(f"chapter {self.chapter!r} declares its claims in its spec: record {id!r} "
+                             f"with record(), not with a rule typed at the call")
         claim = Claim(id=id, chapter=self.chapter, statement=statement, predicted=predicted, measured=measured,
                       tolerance=tolerance, comparison=comparison,
                       passed=bool(compare(predicted, measured, comparison, tolerance)), **kind_fields)
@@ -354,8 +439,12 @@ class ClaimBook:
         return path
 
     def finish(self) -> None:
-        """Write claims.json; under an enforced profile, fail on any failed claim."""
+        """Write claims.json; fail if the recorded claims are not the declared ones (at every
+        profile), and under an enforced profile on any failed check."""
         self.save()
+        mismatch = self.undeclared_or_unrecorded()
+        if mismatch:
+            raise ClaimFailure(f"chapter {self.chapter!r}: {mismatch}")
         failed = self.failures()
         if failed and self.enforcing:
             lines = "; ".join(
@@ -465,6 +554,7 @@ OPTIONAL_FIELDS = {
     "interval_high": (lambda v: v is None or _number(v) or isinstance(v, str), "a number or a string"),
     "alternative": (lambda v: v is None or _number(v) or isinstance(v, str), "a number or a string"),
     "rule": (lambda v: v is None or _number(v) or isinstance(v, str), "a number or a string"),
+    "hypothesis": (lambda v: v is None or isinstance(v, str), "a string or null"),
 }
 
 

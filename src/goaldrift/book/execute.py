@@ -167,27 +167,32 @@ def clean_stale_work(out_dir: Path) -> None:
 
 # ---- the notebook's parameters ---------------------------------------------------
 
-def unconsumed_parameters(notebook: Path, parameters: dict) -> str | None:
-    """Why papermill would not apply every parameter, or None: without a cell
-    tagged `parameters`, or with a name that cell does not assign, the
-    notebook would silently run with its own values."""
-    import nbformat
-
-    try:
-        nb = nbformat.read(str(notebook), as_version=4)
-    except Exception as err:  # missing, unreadable or not a notebook
-        return f"cannot read {notebook}: {type(err).__name__}: {(str(err).strip().splitlines() or [''])[0]}"
-    tagged = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
-    if len(tagged) != 1:
-        return f"{notebook.name} has {len(tagged)} cells tagged 'parameters' (needs exactly one)"
+def unconsumed_parameters(nb, parameters: dict) -> str | None:
+    """Why papermill would not apply every parameter, or None: with a name the
+    notebook's parameters cell does not assign, the notebook would silently run
+    with its own values."""
     from papermill.inspection import inspect_notebook
 
-    declared = set(inspect_notebook(str(notebook)))
+    declared = set(inspect_notebook(nb))
     missing = sorted(set(parameters) - declared)
     if missing:
-        return (f"{notebook.name}'s parameters cell does not declare {missing[0]!r}"
+        return (f"the parameters cell does not declare {missing[0]!r}"
                 f"{f' (and {len(missing) - 1} more)' if len(missing) > 1 else ''}: it would be ignored")
     return None
+
+
+def executable(chapter: Chapter, parameters: dict):
+    """The chapter as papermill runs it, and why it cannot run (or None)."""
+    from goaldrift.book.notebooks import executable_notebook
+
+    try:
+        nb = executable_notebook(chapter)
+    except ValueError as err:
+        return None, str(err)
+    except Exception as err:  # missing, unreadable or not a notebook
+        return None, (f"cannot read {chapter.notebook}: {type(err).__name__}: "
+                      f"{(str(err).strip().splitlines() or [''])[0]}")
+    return nb, unconsumed_parameters(nb, parameters)
 
 
 def _quiet_interrupt(signum, frame):
@@ -232,7 +237,7 @@ def run_chapter(chapter: Chapter, profile: str, values: dict, out_dir: Path) -> 
         return ChapterResult(chapter.name, out_dir, False, problem, 0.0)
     ok, message = True, "all enforced claims passed"
     parameters = dict(values, profile=profile, output_dir="")
-    problem = unconsumed_parameters(chapter.notebook, parameters)
+    source, problem = executable(chapter, parameters)
     if problem:
         return ChapterResult(chapter.name, out_dir, False, f"not run: {problem}", 0.0, written=False)
     try:
@@ -246,7 +251,7 @@ def run_chapter(chapter: Chapter, profile: str, values: dict, out_dir: Path) -> 
     previous_handler = signal.signal(signal.SIGINT, _quiet_interrupt) if in_main else None
     try:
         papermill.execute_notebook(
-            str(chapter.notebook),
+            source,
             str(work / f"{chapter.name}.ipynb"),
             parameters=parameters,
             kernel_name="python3",
@@ -273,7 +278,7 @@ def run_chapter(chapter: Chapter, profile: str, values: dict, out_dir: Path) -> 
         if in_main:
             signal.signal(signal.SIGINT, previous_handler)
     if ok:
-        ok, message = _verdict_from_claims(work, profile)
+        ok, message = _verdict_from_claims(work, profile, chapter)
     wall = time.time() - started
     info = {
         "chapter": chapter.name,
@@ -302,8 +307,9 @@ def _in_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-def _verdict_from_claims(work: Path, profile: str) -> tuple[bool, str]:
-    """The run's verdict read back from claims.json, as `goaldrift claims` reads it."""
+def _verdict_from_claims(work: Path, profile: str, chapter: Chapter | None = None) -> tuple[bool, str]:
+    """The run's verdict read back from claims.json, as `goaldrift claims` reads it; a
+    chapter that declares its claims must have recorded exactly those."""
     path = work / CLAIMS_FILE
     if not path.is_file():
         return False, f"the chapter wrote no {CLAIMS_FILE}: its claims were never recorded"
@@ -311,6 +317,15 @@ def _verdict_from_claims(work: Path, profile: str) -> tuple[bool, str]:
         claims = load_claims(path)
     except ClaimSchemaError as err:
         return False, f"the chapter wrote an invalid {CLAIMS_FILE}: {err}"
+    if chapter is not None and chapter.claims:
+        declared, recorded = [d.id for d in chapter.claims], [c.id for c in claims]
+        if sorted(declared) != sorted(recorded):
+            missing = [i for i in declared if i not in recorded]
+            extra = [i for i in recorded if i not in declared]
+            return False, ("claims differ from the chapter spec: "
+                           + "; ".join(part for part in (
+                               f"declared but not recorded: {', '.join(missing)}" if missing else "",
+                               f"recorded but not declared: {', '.join(extra)}" if extra else "") if part))
     failed = [c for c in claims if c.enforced and not c.passed]
     if not failed:
         return True, "all enforced claims passed"

@@ -39,18 +39,16 @@ PROFILE_ENV = "GOALDRIFT_PROFILE"
 INTERACTIVE_ENV = "GOALDRIFT_INTERACTIVE_DIR"
 
 
-def interactive_defaults(name: str, namespace: dict) -> None:
-    """For a chapter opened in JupyterLab and run top to bottom (no papermill, so
-    `output_dir` is still ""): take the profile from $GOALDRIFT_PROFILE (default
-    "default"), set every parameter to that profile's value, and send claims.json
-    to _build/interactive/CHAPTER (or $GOALDRIFT_INTERACTIVE_DIR/CHAPTER), so the
-    stored notebooks in book/ stay clean. Under papermill (output_dir set) it does nothing."""
-    if namespace.get("output_dir"):
-        return
+def interactive_parameters(name: str) -> dict:
+    """The parameters of a chapter opened in JupyterLab and run top to bottom (no
+    papermill): the values of the profile named by $GOALDRIFT_PROFILE (default
+    "default"), with claims.json sent to _build/interactive/CHAPTER (or
+    $GOALDRIFT_INTERACTIVE_DIR/CHAPTER), so the stored chapters in book/ stay clean.
+    Under `goaldrift run` this call is replaced by the spec's defaults and papermill's values."""
     profile = os.environ.get(PROFILE_ENV, "default")
     values = resolve(get_chapter(name), profile)
     root = Path(os.environ.get(INTERACTIVE_ENV) or REPO_ROOT / "_build" / "interactive")
-    namespace.update(values)
-    namespace["profile"] = profile
-    namespace["output_dir"] = str(root / name)
-    print(f"interactive run: profile {profile!r}, claims go to {namespace['output_dir']}")
+    values["profile"] = profile
+    values["output_dir"] = str(root / name)
+    print(f"interactive run: profile {profile!r}, claims go to {values['output_dir']}")
+    return values

@@ -1,6 +1,6 @@
 """Assemble and build the site from executed chapters.
 
-The sources in book/ stay clean (notebooks without outputs). The site is
+The sources in book/ stay clean (text notebooks without outputs). The site is
 built from a staging copy in which each chapter notebook is replaced by the
 one papermill just executed, plus two generated pages: the verdicts of every
 claim, and how the book was built. Jupyter Book renders that copy with
@@ -32,7 +32,11 @@ def stage(executed: Path, stage_dir: Path) -> Path:
     stage_dir.mkdir(parents=True)
     for name in ("_config.yml", "_toc.yml"):
         shutil.copy2(REPO_ROOT / name, stage_dir / name)
-    shutil.copytree(BOOK_DIR, stage_dir / "book", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    # The stored chapters (text notebooks) stay behind: the executed .ipynb takes each one's place.
+    stored = {f"{name}.md" for name in CHAPTERS}
+    shutil.copytree(BOOK_DIR, stage_dir / "book",
+                    ignore=lambda folder, names: [n for n in names if n == ".ipynb_checkpoints"
+                                                  or (Path(folder).name == "chapters" and n in stored)])
     for name, chapter in CHAPTERS.items():
         executed_nb = executed / name / f"{name}.ipynb"
         if not executed_nb.exists():

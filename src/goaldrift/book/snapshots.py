@@ -125,7 +125,9 @@ def current_sources(chapter: Chapter, src_root: Path | None = None) -> dict[str,
 
 
 def notebook_code(path: Path) -> str:
-    nb = nbformat.read(path, as_version=4)
+    from goaldrift.book.notebooks import read_notebook
+
+    nb = read_notebook(path)
     lines = []
     for cell in nb.cells:
         if cell.cell_type == "code":

@@ -1,10 +1,11 @@
-"""The spec of chapter 1 (book/chapters/l2_equilibrium.ipynb): L2 equilibrium and the decay
+"""The spec of chapter 1 (book/chapters/l2_equilibrium.md): L2 equilibrium and the decay
 of unused weights (H1): its parameters, profiles and checks."""
 
 from __future__ import annotations
 
 from goaldrift.book.chapter import Chapter, seed_param
 from goaldrift.book.params import Param
+from goaldrift.book.declarations import check, computed, evidence
 
 
 def _l2_gd_is_stable(v: dict) -> str | None:
@@ -34,6 +35,51 @@ def _l2_underdetermined(v: dict) -> str | None:
     return None
 
 
+CLAIMS = (
+    check(
+        "null_space_decay_per_step",
+        "GD: the null-space component shrinks by 1 - eta*lambda every step (worst step, float64)",
+        predicted=computed("predicted_factor"), comparison="rel", tolerance=1e-06, hypothesis="H1",
+    ),
+    check(
+        "gd_converges_to_ridge",
+        "GD with decay converges to the ridge solution (relative distance)",
+        predicted=0.0, comparison="abs", tolerance=1e-08, hypothesis="H1",
+    ),
+    check(
+        "gradient_balances_decay",
+        "at the end of GD, grad L(w) = -lambda w (relative residual)",
+        predicted=0.0, comparison="abs", tolerance=1e-08, hypothesis="H1",
+    ),
+    check(
+        "ridge_shrinkage_per_eigendirection",
+        "each eigendirection is shrunk by s/(s+lambda) (worst direction, absolute)",
+        predicted=0.0, comparison="abs", tolerance=1e-06, hypothesis="H1",
+    ),
+    check(
+        "adamw_zero_gradient_coordinate",
+        "AdamW: a coordinate with exactly zero gradient decays by 1 - eta*lambda per step (worst relative error of the rate)",
+        predicted=0.0, comparison="abs", tolerance=1e-06, hypothesis="H1",
+    ),
+    check(
+        "adamw_general_null_direction_breaks_law",
+        "AdamW: a mixed null-space direction does NOT decay at eta*lambda (worst step's relative error of the rate is above 0.1)",
+        predicted=0.1, comparison="at_least", hypothesis="H1",
+    ),
+    check(
+        "adam_l2_first_step_is_eta",
+        "Adam with coupled L2: an unused coordinate loses eta on the first step, independent of lambda",
+        predicted=computed("eta"), comparison="rel", tolerance=0.001, hypothesis="H1",
+    ),
+    check(
+        "sgd_noise_stationary_variance",
+        "SGD + decay: a weight fed only gradient noise settles at variance eta sigma^2 / (lambda (2 - eta lambda))",
+        predicted=computed("V_predicted"), comparison="abs",
+        tolerance=computed("4 * V_predicted * np.sqrt(2 / noise_chains)"), hypothesis="H1",
+    ),
+)
+
+
 L2_EQUILIBRIUM = Chapter(
     name="l2_equilibrium",
     title="L2 equilibrium and the decay of unused weights",
@@ -55,4 +101,5 @@ L2_EQUILIBRIUM = Chapter(
     constraints=[_l2_gd_is_stable, _l2_decay_budget, _l2_underdetermined],
     hypotheses=("H1",),
     headline_claim="null_space_decay_per_step",
+    claims=CLAIMS,
 )

@@ -1,10 +1,11 @@
-"""The spec of chapter 2 (book/chapters/factorised_simplicity.ipynb): factorised weights
+"""The spec of chapter 2 (book/chapters/factorised_simplicity.md): factorised weights
 become sparse and low rank (H2): its parameters, profiles and checks."""
 
 from __future__ import annotations
 
 from goaldrift.book.chapter import Chapter, seed_param
 from goaldrift.book.params import Param
+from goaldrift.book.declarations import check, computed, evidence
 
 
 def _fact_targets_exist(v: dict) -> str | None:
@@ -36,6 +37,75 @@ def _fact_matrix_fits(v: dict) -> str | None:
     return None
 
 
+CLAIMS = (
+    check(
+        "diagonal_soft_threshold",
+        "depth-2 diagonal net with decay: each product ends at sign(c) max(|c| - lambda, 0) (worst coordinate)",
+        predicted=0.0, comparison="abs", tolerance=computed("tol"), hypothesis="H2",
+    ),
+    check(
+        "diagonal_zeroed_count",
+        "the coordinates set to zero (|uv| < 1e-8) are exactly those with |c| < lambda (count)",
+        predicted=computed("int(np.sum(np.abs(targets) < lam))"), comparison="equal", hypothesis="H2",
+    ),
+    check(
+        "cheapest_factorisation_reached",
+        "surviving coordinates end at the cheapest factorisation, u^2 + v^2 = 2|uv| (worst relative gap)",
+        predicted=0.0, comparison="abs", tolerance=computed("tol"), hypothesis="H2",
+    ),
+    check(
+        "no_decay_no_threshold",
+        "lambda = 0: every product ends at its target c, small ones included (worst coordinate)",
+        predicted=0.0, comparison="abs", tolerance=computed("tol"), hypothesis="H2",
+    ),
+    check(
+        "balancedness_gd_factor",
+        "one GD step multiplies u^2 - v^2 by (1 - eta lambda)^2 - eta^2 r^2 (worst relative error over checked steps)",
+        predicted=0.0, comparison="abs", tolerance=1e-08, hypothesis="H2",
+    ),
+    check(
+        "balancedness_flow",
+        "gradient flow with decay: u^2 - v^2 = B_0 exp(-2 lambda t) (worst relative error to t = 3/lambda)",
+        predicted=0.0, comparison="abs", tolerance=1e-06, hypothesis="H2",
+    ),
+    check(
+        "balancedness_conserved_without_decay",
+        "lambda = 0: gradient flow conserves u^2 - v^2 (worst relative change)",
+        predicted=0.0, comparison="abs", tolerance=1e-06, hypothesis="H2",
+    ),
+    check(
+        "deep_threshold_products",
+        "depth 3 from the fit: each product ends at the largest root of p + lambda p^(-1/3) = |c|, or 0 below c_crit (worst coordinate)",
+        predicted=0.0, comparison="abs", tolerance=computed("tol"), hypothesis="H2",
+    ),
+    check(
+        "deep_threshold_survivors",
+        "depth 3: the surviving coordinates (|p| > 1e-8) are exactly those with |c| > c_crit (count)",
+        predicted=computed("int(np.sum(np.abs(targets3) > c_crit))"), comparison="equal", hypothesis="H2",
+    ),
+    check(
+        "matrix_rank",
+        "with decay, the rank of AB^T (singular values > 1e-6) equals the number of target singular values above lambda",
+        predicted=computed("n_above"), comparison="equal", hypothesis="H2",
+    ),
+    check(
+        "matrix_singular_values",
+        "with decay, the singular values of AB^T are those of the target soft-thresholded at lambda (worst)",
+        predicted=0.0, comparison="abs", tolerance=computed("tol"), hypothesis="H2",
+    ),
+    check(
+        "matrix_nuclear_norm",
+        "with decay, ||A||^2 + ||B||^2 ends at 2 ||AB^T||_* (relative gap)",
+        predicted=0.0, comparison="abs", tolerance=computed("tol"), hypothesis="H2",
+    ),
+    check(
+        "matrix_no_decay_full_rank",
+        "lambda = 0: AB^T keeps every nonzero target singular value (rank)",
+        predicted=computed("n_above + n_below"), comparison="equal", hypothesis="H2",
+    ),
+)
+
+
 FACTORISED_SIMPLICITY = Chapter(
     name="factorised_simplicity",
     title="Factorised weights become sparse and low rank",
@@ -58,4 +128,5 @@ FACTORISED_SIMPLICITY = Chapter(
     constraints=[_fact_targets_exist, _fact_gd_is_stable, _fact_converges_in_budget, _fact_matrix_fits],
     hypotheses=("H2",),
     headline_claim="diagonal_soft_threshold",
+    claims=CLAIMS,
 )

@@ -1,10 +1,11 @@
-"""The spec of chapter 3 (book/chapters/rotational_equilibrium.ipynb): rotational
+"""The spec of chapter 3 (book/chapters/rotational_equilibrium.md): rotational
 equilibrium of scale-invariant weights (H2): its parameters, profiles and checks."""
 
 from __future__ import annotations
 
 from goaldrift.book.chapter import Chapter, seed_param
 from goaldrift.book.params import Param
+from goaldrift.book.declarations import check, evidence
 
 
 # Members train at lambda, 2 lambda and 4 lambda; the smallest must reach its equilibrium
@@ -31,6 +32,74 @@ def _rot_small_eta_lambda(v: dict) -> str | None:
     if worst > 0.06:
         return f"the largest eta * lambda (times 4 for the largest member; over 1 - momentum for SGDM) is {worst:g}, must be <= 0.06"
     return None
+
+
+CLAIMS = (
+    check(
+        "scale_invariance_exact",
+        "f(3w) = f(w) and 3 grad f(3w) = grad f(w) for W_0 and W_1 of the LayerNorm MLP (worst relative error)",
+        predicted=0.0, comparison="abs", tolerance=1e-12, hypothesis="H2",
+    ),
+    check(
+        "gradient_orthogonal",
+        "the gradient of a scale-invariant weight is orthogonal to it, every step, member and optimiser (worst |cos(w, g)|)",
+        predicted=0.0, comparison="abs", tolerance=1e-12, hypothesis="H2",
+    ),
+    check(
+        "sgd_norm_step_identity",
+        "SGD: ||w_{{t+1}}||^2 = (1 - eta lambda)^2 ||w_t||^2 + eta^2 ||g_t||^2 at every step (worst relative error)",
+        predicted=0.0, comparison="abs", tolerance=1e-12, hypothesis="H2",
+    ),
+    check(
+        "sgd_equilibrium_angle",
+        "SGD: the rms angle per step of W_0 and W_1 is arccos(1 - eta lambda) ~ sqrt(2 eta lambda) (measured/predicted, worst member)",
+        predicted=1.0, comparison="abs", tolerance=0.05, hypothesis="H2",
+    ),
+    check(
+        "sgd_equilibrium_norm",
+        "SGD: ||w||^4 = eta G~ / (lambda (2 - eta lambda)), G~ = E||grad at unit norm||^2 (measured/predicted ||w||, worst member)",
+        predicted=1.0, comparison="abs", tolerance=0.05, hypothesis="H2",
+    ),
+    check(
+        "shift_decays_sgd",
+        "SGD: the zero-gradient shift component of W_0, W_1 decays as (1 - eta lambda)^t despite the noise (worst relative error)",
+        predicted=0.0, comparison="abs", tolerance=1e-07, hypothesis="H2",
+    ),
+    check(
+        "shift_decays_sgdm",
+        "SGD with momentum: the shift component follows the zero-gradient momentum recursion (worst relative error)",
+        predicted=0.0, comparison="abs", tolerance=1e-07, hypothesis="H2",
+    ),
+    check(
+        "shift_held_under_adamw",
+        "AdamW: the shift component ends at least 10x above (1 - eta lambda)^T of its start (members at 4 lambda, smallest ratio)",
+        predicted=10.0, comparison="at_least", hypothesis="H2",
+    ),
+    evidence(
+        "sgdm_equilibrium_angle",
+        "SGD with momentum turns W_0, W_1 by sqrt(2 eta lambda / (1 + mu)) per step (rms; measured/predicted, worst member)",
+        alternative="a ratio outside 1 +- 0.05 for some member",
+        predicted=1.0, comparison="abs", tolerance=0.05, hypothesis="H2",
+    ),
+    evidence(
+        "sgdm_equilibrium_norm",
+        "SGD with momentum: ||w||^4 = eta G~ / (2 lambda (1 - mu)) (measured/predicted ||w||, worst member)",
+        alternative="a ratio outside 1 +- 0.05 for some member",
+        predicted=1.0, comparison="abs", tolerance=0.05, hypothesis="H2",
+    ),
+    evidence(
+        "adamw_equilibrium_angle",
+        "AdamW turns W_0, W_1 by sqrt(2 eta lambda (1 - beta_1)/(1 + beta_1)) per step (rms; measured/predicted, worst member)",
+        alternative="a ratio outside 1 +- 0.05 for some member",
+        predicted=1.0, comparison="abs", tolerance=0.05, hypothesis="H2",
+    ),
+    evidence(
+        "adamw_equilibrium_norm",
+        "AdamW: ||w|| = sqrt(eta C / (2 lambda)), whatever the gradient (measured/predicted, worst member)",
+        alternative="a ratio outside 1 +- 0.05 for some member",
+        predicted=1.0, comparison="abs", tolerance=0.05, hypothesis="H2",
+    ),
+)
 
 
 ROTATIONAL_EQUILIBRIUM = Chapter(
@@ -60,4 +129,5 @@ ROTATIONAL_EQUILIBRIUM = Chapter(
     constraints=[_rot_equilibrates, _rot_small_eta_lambda],
     hypotheses=("H2",),
     headline_claim="sgd_equilibrium_angle",
+    claims=CLAIMS,
 )

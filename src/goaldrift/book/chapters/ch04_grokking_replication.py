@@ -1,10 +1,11 @@
-"""The spec of chapter 4 (book/chapters/grokking_replication.ipynb): grokking and its
+"""The spec of chapter 4 (book/chapters/grokking_replication.md): grokking and its
 cleanup phase, replicated (H3): its parameters, profiles and checks."""
 
 from __future__ import annotations
 
 from goaldrift.book.chapter import Chapter, seed_param
 from goaldrift.book.params import Param
+from goaldrift.book.declarations import check, evidence
 
 
 def grokking_shape(v: dict) -> str | None:
@@ -24,6 +25,50 @@ def _lambda_scan(v: dict) -> str | None:
     if min(v["wd_low_steps"], v["wd_high_steps"]) < 10 * v["eval_every"]:
         return "wd_low_steps and wd_high_steps must be at least 10 * eval_every"
     return None
+
+
+CLAIMS = (
+    check(
+        "float64_losses_match_trainer",
+        "train loss recomputed in float64 from the snapshots equals the trainer's record (worst relative gap)",
+        predicted=0.0, comparison="abs", tolerance=0.001, hypothesis="H3",
+    ),
+    check(
+        "restricted_plus_excluded_is_exact",
+        "restricted + excluded logits = logits + their constant part (worst relative error, float64)",
+        predicted=0.0, comparison="abs", tolerance=1e-10, hypothesis="H3",
+    ),
+    evidence(
+        "memorisation_precedes_generalisation",
+        "step of test acc >= 0.95 over step of train acc >= 0.99 (smallest over seeds) is at least 3",
+        alternative="generalisation follows memorisation within 3x (no delay)",
+        predicted=3.0, comparison="at_least", hypothesis="H3",
+    ),
+    evidence(
+        "excluded_rises_test_falls_in_circuit_formation",
+        "circuit formation: excluded loss up and test loss down (min over seeds of the smaller margin) is positive",
+        alternative="excluded loss falls or test loss rises in circuit formation",
+        predicted=0.0, comparison="at_least", hypothesis="H3",
+    ),
+    evidence(
+        "norm_falls_sharply_in_cleanup",
+        "rate of ln(sum of squared weights) in circuit formation / in cleanup, norm falling in cleanup (worst seed) is at most 0.5",
+        alternative="the norm falls as fast before cleanup as in it (ratio above 0.5)",
+        predicted=0.5, comparison="at_most", hypothesis="H3",
+    ),
+    evidence(
+        "gini_rises_sharply_in_cleanup",
+        "rate of the Gini coefficient (W_E and W_L) in circuit formation / in cleanup, rising in cleanup (worst) is at most 0.5",
+        alternative="sparsity rises as fast before cleanup as in it (ratio above 0.5)",
+        predicted=0.5, comparison="at_most", hypothesis="H3",
+    ),
+    evidence(
+        "delay_scales_as_one_over_lambda",
+        "exponent of the delay in lambda at fixed eta (mean over the seeds with a slope; 95% seed interval, unbounded if a run did not generalise) is -1 within 0.25",
+        alternative="exponent -1/2",
+        predicted=-1.0, comparison="abs", tolerance=0.25, alternative_value=-0.5, hypothesis="H3",
+    ),
+)
 
 
 GROKKING_REPLICATION = Chapter(
@@ -60,4 +105,5 @@ GROKKING_REPLICATION = Chapter(
     constraints=[grokking_shape, _lambda_scan],
     hypotheses=("H3",),
     headline_claim="memorisation_precedes_generalisation",
+    claims=CLAIMS,
 )

@@ -1,4 +1,4 @@
-"""The spec of chapter 5 (book/chapters/cleanup_scaling.ipynb): cleanup as weight decay at
+"""The spec of chapter 5 (book/chapters/cleanup_scaling.md): cleanup as weight decay at
 work, delay against eta*lambda (H3): its parameters, profiles and checks."""
 
 from __future__ import annotations
@@ -6,6 +6,7 @@ from __future__ import annotations
 from goaldrift.book.chapter import Chapter, seed_param
 from goaldrift.book.chapters.ch04_grokking_replication import grokking_shape
 from goaldrift.book.params import Param
+from goaldrift.book.declarations import check, computed, evidence
 
 
 # The budget rule stated a priori: the pilot (see the chapter's design history) put
@@ -55,6 +56,72 @@ def _cleanup_runs(values: dict) -> list:
     return cleanup_sweep(**{n: values[n] for n in names})[2]
 
 
+CLAIMS = (
+    evidence(
+        "budget_long_enough",
+        "share of decayed members that generalise within the first 80% of their budget",
+        alternative="some member generalises late or not at all: the budget is too short",
+        predicted=1.0, comparison="at_least",
+    ),
+    evidence(
+        "no_decay_no_generalisation",
+        "lambda = 0 at every eta: highest test accuracy of any control within its budget stays below 0.95",
+        alternative="the lambda = 0 controls generalise too (test accuracy above 0.95)",
+        predicted=0.95, comparison="at_most", hypothesis="H3",
+    ),
+    evidence(
+        "delay_exponent_is_minus_one",
+        "exponent of the delay in eta*lambda (mean over seeds, 95% seed interval) is -1 within 0.25",
+        alternative="exponent -1/2",
+        predicted=-1.0, comparison="abs", tolerance=0.25, alternative_value=-0.5, hypothesis="H3",
+    ),
+    evidence(
+        "clock_exponents_equal",
+        "exponent in lambda minus exponent in eta (paired per seed, 95% interval) is 0 within 0.25",
+        alternative="eta and lambda act with different exponents (difference beyond 0.25)",
+        predicted=0.0, comparison="abs", tolerance=0.25, hypothesis="H3",
+    ),
+    evidence(
+        "norm_follows_pure_decay",
+        "median over runs of (N_gen/N_mem) / exp(-eta*lambda*delay) equals 1",
+        alternative="the norm falls faster or slower than decay alone (ratio outside 1 +- 0.25)",
+        predicted=1.0, comparison="rel", tolerance=0.25,
+    ),
+    evidence(
+        "clock_fits_at_least_as_well",
+        "RMS error in ln(delay): critical-norm law minus clock law (paired per seed, 95% interval) is >= 0",
+        alternative="the critical-norm law fits better (difference below 0)",
+        predicted=0.0, comparison="at_least", hypothesis="H3",
+    ),
+    evidence(
+        "memorised_at_switch",
+        "lowest train accuracy at the switch over seeds",
+        alternative="some network has not memorised at the switch",
+        predicted=0.99, comparison="at_least",
+    ),
+    evidence(
+        "rescale_up_leaves_delay",
+        "shift of the generalisation step when every weight is multiplied by 1.25 at the switch "
+        "(paired per seed, 95% interval) is 0 within half the critical-norm shift",
+        alternative="the critical-norm shift ln(c)/(eta*lambda) = {critical_shift:.0f} steps",
+        predicted=0.0, comparison="abs",
+        tolerance=computed("half the critical-norm shift |ln c|/(2 eta lambda), the sympy derivation at the switch's eta, lambda"),
+        alternative_value=computed("the critical-norm shift ln(c)/(eta lambda), the sympy derivation at the switch's eta, lambda"),
+        hypothesis="H3",
+    ),
+    evidence(
+        "rescale_down_leaves_delay",
+        "shift of the generalisation step when every weight is multiplied by 0.8 at the switch "
+        "(paired per seed, 95% interval) is 0 within half the critical-norm shift",
+        alternative="the critical-norm shift ln(c)/(eta*lambda) = {critical_shift:.0f} steps",
+        predicted=0.0, comparison="abs",
+        tolerance=computed("half the critical-norm shift |ln c|/(2 eta lambda), the sympy derivation at the switch's eta, lambda"),
+        alternative_value=computed("the critical-norm shift ln(c)/(eta lambda), the sympy derivation at the switch's eta, lambda"),
+        hypothesis="H3",
+    ),
+)
+
+
 CLEANUP_SCALING = Chapter(
     name="cleanup_scaling",
     title="Cleanup as weight decay at work: how the delay scales with eta*lambda",
@@ -96,7 +163,6 @@ CLEANUP_SCALING = Chapter(
     constraints=[_cleanup_grid],
     hypotheses=("H3",),
     headline_claim="clock_exponents_equal",
-    claims_by_hypothesis={"H3": ("no_decay_no_generalisation", "delay_exponent_is_minus_one", "clock_exponents_equal",
-                                 "clock_fits_at_least_as_well", "rescale_up_leaves_delay", "rescale_down_leaves_delay")},
+    claims=CLAIMS,
     sweep=_cleanup_runs,
 )

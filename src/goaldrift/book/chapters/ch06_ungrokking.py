@@ -1,4 +1,4 @@
-"""The spec of chapter 6 (book/chapters/ungrokking.ipynb): drift back: ungrokking below the
+"""The spec of chapter 6 (book/chapters/ungrokking.md): drift back: ungrokking below the
 critical training set (H3): its parameters, profiles and checks."""
 
 from __future__ import annotations
@@ -6,6 +6,7 @@ from __future__ import annotations
 from goaldrift.book.chapter import Chapter, seed_param
 from goaldrift.book.chapters.ch04_grokking_replication import grokking_shape
 from goaldrift.book.params import Param
+from goaldrift.book.declarations import check, evidence
 
 
 def _ungrokking_setup(v: dict) -> str | None:
@@ -23,6 +24,62 @@ def _ungrokking_setup(v: dict) -> str | None:
         if v[name] < 10 * v["eval_every"]:
             return f"{name} must be at least 10 * eval_every"
     return grokking_shape(v | {"steps": v["grok_steps"]})
+
+
+CLAIMS = (
+    check(
+        "small_sets_are_subsets",
+        "every smaller training set is a subset of the grokked training set",
+        predicted=True, comparison="equal",
+    ),
+    check(
+        "continuation_starts_from_grokked_weights",
+        "sum of squared weights at the switch / grokked run's final value - 1 (worst member)",
+        predicted=0.0, comparison="abs", tolerance=1e-06,
+    ),
+    evidence(
+        "networks_grok_before_switch",
+        "lowest final test accuracy of the grokked networks",
+        alternative="some network has not grokked (test accuracy below 0.95)",
+        predicted=0.95, comparison="at_least",
+    ),
+    evidence(
+        "ungrokking_happens",
+        "share of (seed, eta, lambda) members whose test accuracy falls below 0.5 after the switch",
+        alternative="some member keeps generalising after the switch",
+        predicted=1.0, comparison="at_least", hypothesis="H3",
+    ),
+    evidence(
+        "no_decay_no_ungrokking",
+        "lambda = 0 continuation: lowest test accuracy after the switch stays >= 0.5 (per seed, 95% interval)",
+        alternative="the lambda = 0 continuation ungroks too (the drift is not decay-driven)",
+        predicted=0.5, comparison="at_least", hypothesis="H3",
+    ),
+    evidence(
+        "ungrokking_survives_warm_up",
+        "share of seeds whose warm-up continuation falls below 0.5 test accuracy",
+        alternative="with a warm-up the network keeps generalising (the restart caused the fall)",
+        predicted=1.0, comparison="at_least", hypothesis="H3",
+    ),
+    evidence(
+        "ungrok_exponents_equal",
+        "exponent of t_1/2 in lambda minus exponent in eta (paired per seed over the seeds whose four members all ungrokked, 95% interval) is 0 within 0.25",
+        alternative="eta and lambda act with different exponents (difference beyond 0.25)",
+        predicted=0.0, comparison="abs", tolerance=0.25, hypothesis="H3",
+    ),
+    evidence(
+        "ungrok_time_exponent_minus_one",
+        "fitted exponent of t_1/2 (test acc < 0.5 after the switch) against eta*lambda, mean over seeds (95% seed interval)",
+        alternative="exponent -1/2",
+        predicted=-1.0, comparison="abs", tolerance=0.25, alternative_value=-0.5, hypothesis="H3",
+    ),
+    evidence(
+        "hysteresis",
+        "number of scanned fractions where the grokked network stays generalised (test acc >= 0.95) but training from scratch does not get there at a matched total budget",
+        alternative="no fraction where the grokked network keeps what scratch training cannot reach",
+        predicted=1, comparison="at_least", hypothesis="H3",
+    ),
+)
 
 
 UNGROKKING = Chapter(
@@ -59,6 +116,5 @@ UNGROKKING = Chapter(
     constraints=[_ungrokking_setup],
     hypotheses=("H3",),
     headline_claim="ungrokking_happens",
-    claims_by_hypothesis={"H3": ("ungrokking_happens", "no_decay_no_ungrokking", "ungrokking_survives_warm_up",
-                                 "ungrok_time_exponent_minus_one", "ungrok_exponents_equal", "hysteresis")},
+    claims=CLAIMS,
 )

@@ -1,10 +1,11 @@
-"""The spec of chapter 7 (book/chapters/proxy_drift.ipynb): does weight decay turn an
+"""The spec of chapter 7 (book/chapters/proxy_drift.md): does weight decay turn an
 aligned goal into its proxy? (H4): its parameters, profiles and checks."""
 
 from __future__ import annotations
 
 from goaldrift.book.chapter import Chapter, seed_param
 from goaldrift.book.params import Param
+from goaldrift.book.declarations import check, computed, evidence
 
 
 def _drift_in_budget(v: dict) -> str | None:
@@ -30,6 +31,92 @@ def _drift_task_fits(v: dict) -> str | None:
     if v["learning_rate"] * v["lr_ratio"] * v["weight_decay"] > 0.05:
         return "learning_rate * lr_ratio * weight_decay must be <= 0.05 (1 - eta*lambda per step must stay near 1)"
     return None
+
+
+CLAIMS = (
+    check(
+        "phase1_goal_proxy_uncorrelated",
+        "phase 1: sample correlation of goal and proxy is exactly 0",
+        predicted=0.0, comparison="equal", hypothesis="H4",
+    ),
+    check(
+        "phase2_proxy_equals_goal",
+        "phase 2: fraction of examples with proxy = goal",
+        predicted=1.0, comparison="equal", hypothesis="H4",
+    ),
+    check(
+        "conflict_proxy_opposes_goal",
+        "conflict set: fraction of examples with proxy = -goal",
+        predicted=1.0, comparison="equal", hypothesis="H4",
+    ),
+    evidence(
+        "mse_lambda0_no_drift",
+        "squared error, AdamW, lambda = 0: lowest aligned agreement over the whole budget (no drift: >= 0.9)",
+        alternative="the loss alone drifts the goal (agreement below 0.9)",
+        predicted=0.9, comparison="at_least", hypothesis="H4",
+    ),
+    evidence(
+        "all_decayed_members_drift",
+        "squared error, AdamW, lambda > 0: fraction of members that drift in the budget",
+        alternative="some decayed member keeps the goal within the budget",
+        predicted=1.0, comparison="equal", hypothesis="H4",
+    ),
+    evidence(
+        "collapse_on_eta_lambda_t",
+        "spread (std of log) of eta*lambda*t_d over all lambda, eta, seeds",
+        alternative="the drift point is not set by eta*lambda*t (spread above 0.1)",
+        predicted=0.1, comparison="at_most", hypothesis="H4",
+    ),
+    evidence(
+        "drift_point_ln2_over_2",
+        "mean eta*lambda*t_d equals ln(2)/2 (degree-2 network)",
+        alternative="ln 2 (the degree-1 rate)",
+        predicted=computed("predicted_x"), comparison="rel", tolerance=0.15,
+        alternative_value=computed("float(np.log(2))"), hypothesis="H4",
+    ),
+    evidence(
+        "norm_ratio_at_drift",
+        "total weight norm at t_d over its phase-2 start equals 2^(-1/2)",
+        alternative="a norm ratio outside 2^(-1/2) +- 5%",
+        predicted=computed("predicted_ratio"), comparison="rel", tolerance=0.05, hypothesis="H4",
+    ),
+    evidence(
+        "drift_step_scales_as_inverse_eta_lambda",
+        "log-log slope of t_d against eta*lambda is -1",
+        alternative="a slope outside -1 +- 0.1",
+        predicted=-1.0, comparison="abs", tolerance=0.1, hypothesis="H4",
+    ),
+    evidence(
+        "ce_adamw_loss_alone_drifts",
+        "cross-entropy + AdamW, lambda = 0: mean drift at the end of the budget (>= 0.5: the loss alone drives it)",
+        alternative="without decay cross-entropy keeps the goal (drift below 0.5)",
+        predicted=0.5, comparison="at_least",
+    ),
+    evidence(
+        "mse_sgd_lambda0_no_drift",
+        "squared error + SGD, lambda = 0: mean drift at the end of the budget (<= 0.1)",
+        alternative="squared error + SGD drifts without decay (drift above 0.1)",
+        predicted=0.1, comparison="at_most", hypothesis="H4",
+    ),
+    evidence(
+        "reversal_no_drift",
+        "reversed (proxy is the complex rule), lambda > 0: lowest aligned agreement over the budget (>= 0.9)",
+        alternative="decay drifts the goal even toward a more complex proxy",
+        predicted=0.9, comparison="at_least", hypothesis="H4",
+    ),
+    evidence(
+        "equal_complexity_no_drift",
+        "parity of k = 1 (goal as simple as the proxy): fraction of seeds that drift (0)",
+        alternative="a goal as simple as the proxy drifts too",
+        predicted=0.0, comparison="equal", hypothesis="H4",
+    ),
+    evidence(
+        "drift_point_independent_of_k",
+        "parity k >= 2: every eta*lambda*t_d within 25% of ln(2)/2 (k-independent)",
+        alternative="the drift point depends on k (some deviation above 25%)",
+        predicted=0.25, comparison="at_most", hypothesis="H4",
+    ),
+)
 
 
 PROXY_DRIFT = Chapter(
@@ -68,11 +155,5 @@ PROXY_DRIFT = Chapter(
     headline_claim="drift_point_ln2_over_2",
     # ce_adamw_loss_alone_drifts measures a different mechanism (the loss alone drives the
     # drift): it is reported on the chapter's verdicts, and H4 neither predicts nor excludes it.
-    claims_by_hypothesis={
-        "H4": ("drift_point_ln2_over_2", "phase1_goal_proxy_uncorrelated", "phase2_proxy_equals_goal",
-               "conflict_proxy_opposes_goal", "mse_lambda0_no_drift", "all_decayed_members_drift",
-               "collapse_on_eta_lambda_t", "norm_ratio_at_drift", "drift_step_scales_as_inverse_eta_lambda",
-               "mse_sgd_lambda0_no_drift", "reversal_no_drift", "equal_complexity_no_drift",
-               "drift_point_independent_of_k"),
-    },
+    claims=CLAIMS,
 )

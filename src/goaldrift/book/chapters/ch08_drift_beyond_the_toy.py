@@ -1,4 +1,4 @@
-"""The spec of chapter drift_beyond_the_toy (book/chapters/drift_beyond_the_toy.ipynb):
+"""The spec of chapter drift_beyond_the_toy (book/chapters/drift_beyond_the_toy.md):
 does the drift point follow the cost ratio of goal and proxy? (H4): its parameters,
 profiles and checks."""
 
@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from goaldrift.book.chapter import Chapter, seed_param
 from goaldrift.book.params import Param
+from goaldrift.book.declarations import check, computed, evidence
 
 
 def _budget_reaches_slow_drifts(v: dict) -> str | None:
@@ -56,6 +57,81 @@ def _task_fits(v: dict) -> str | None:
     if v["n_train"] % 2:
         return "n_train must be even (phase-1 goal and proxy are exactly balanced)"
     return None
+
+
+CLAIMS = (
+    check(
+        "law_free_proxy_limit_is_ln2_over_2",
+        "derivation: the law's limit rho -> inf, A_0 -> 1 equals ln(2)/2",
+        predicted=computed("float(np.log(2) / 2)"), comparison="rel", tolerance=1e-12,
+    ),
+    check(
+        "law_equal_cost_no_drift",
+        "derivation: at equal cost (rho -> 1) the drift point diverges",
+        predicted=True, comparison="equal",
+    ),
+    evidence(
+        "drift_point_vs_cost_ratio",
+        "fraction of (task, seed) whose drift point matches the cost-ratio law within a factor 1.5 (no drift in budget counts when predicted)",
+        alternative="the drift point does not follow the cost ratio (ln2/2 whatever the costs)",
+        predicted=0.8, comparison="at_least", hypothesis="H4",
+    ),
+    evidence(
+        "transformer_drift_point",
+        "transformer: fraction of (seed, lambda > 0) whose drift point matches the law's prediction from the measured costs (factor 1.5; no drift counts when predicted beyond the budget)",
+        alternative="the law's prediction does not hold for the transformer",
+        predicted=0.8, comparison="at_least", hypothesis="H4",
+    ),
+    evidence(
+        "transformer_lambda0_no_drift",
+        "transformer, lambda = 0: lowest aligned agreement over the budget (>= 0.9)",
+        alternative="the loss alone drifts the transformer's goal",
+        predicted=0.9, comparison="at_least", hypothesis="H4",
+    ),
+    evidence(
+        "transformer_reversal_no_drift",
+        "transformer reversed (goal token 0, proxy the parity): lowest aligned agreement (>= 0.9)",
+        alternative="the transformer drifts toward a dearer proxy",
+        predicted=0.9, comparison="at_least", hypothesis="H4",
+    ),
+    evidence(
+        "transformer_equal_cost_no_drift",
+        "transformer, goal = parity of one token (as cheap as the proxy): lowest aligned agreement (>= 0.9)",
+        alternative="the transformer drifts between equally cheap rules",
+        predicted=0.9, comparison="at_least", hypothesis="H4",
+    ),
+    evidence(
+        "layernorm_drift_clock",
+        "LayerNorm network: log-log slope of t_d against eta*lambda (-1: the eta*lambda*t clock)",
+        alternative="the rotational clock sqrt(eta*lambda)*t (slope -1/2)",
+        predicted=-1.0, comparison="abs", tolerance=0.15, alternative_value=-0.5, hypothesis="H4",
+    ),
+    evidence(
+        "layernorm_drift_point_ln2",
+        "LayerNorm network: mean eta*lambda*t_d equals ln 2 (only the degree-1 readout decays output)",
+        alternative="ln(2)/2, the degree-2 value of the network without LayerNorm",
+        predicted=computed("ln_pred"), comparison="rel", tolerance=0.15,
+        alternative_value=computed("float(np.log(2) / 2)"), hypothesis="H4",
+    ),
+    evidence(
+        "layernorm_lambda0_no_drift",
+        "LayerNorm network, lambda = 0: lowest aligned agreement over the budget (>= 0.9)",
+        alternative="the loss alone drifts the LayerNorm network",
+        predicted=0.9, comparison="at_least", hypothesis="H4",
+    ),
+    evidence(
+        "layernorm_reversal_no_drift",
+        "LayerNorm network reversed (goal bit 0, proxy the parity): lowest aligned agreement (>= 0.9)",
+        alternative="the LayerNorm network drifts toward a dearer proxy",
+        predicted=0.9, comparison="at_least", hypothesis="H4",
+    ),
+    evidence(
+        "ce_drift_from_normalised_step",
+        "cross-entropy, lambda = 0: drift under Adam minus drift under large-epsilon Adam, paired by seed (>= 0.5)",
+        alternative="the loss drives the drift whatever the step rule (large-epsilon Adam drifts as much)",
+        predicted=0.5, comparison="at_least",
+    ),
+)
 
 
 DRIFT_BEYOND_THE_TOY = Chapter(
@@ -109,8 +185,5 @@ DRIFT_BEYOND_THE_TOY = Chapter(
     headline_claim="drift_point_vs_cost_ratio",
     # ce_drift_from_normalised_step explains a different mechanism (the loss-driven drift of
     # cross-entropy under Adam): reported on the chapter's verdicts, not counted for H4.
-    claims_by_hypothesis={"H4": ("drift_point_vs_cost_ratio", "transformer_drift_point", "transformer_lambda0_no_drift",
-                                  "transformer_reversal_no_drift", "transformer_equal_cost_no_drift",
-                                  "layernorm_drift_clock", "layernorm_drift_point_ln2", "layernorm_lambda0_no_drift",
-                                  "layernorm_reversal_no_drift")},
+    claims=CLAIMS,
 )

@@ -1,10 +1,11 @@
-"""The spec of chapter 8 (book/chapters/protecting_goals.ipynb): protecting a goal:
+"""The spec of chapter 8 (book/chapters/protecting_goals.md): protecting a goal:
 freezing, memory, triggers (H5, H6, H8): its parameters, profiles and checks."""
 
 from __future__ import annotations
 
 from goaldrift.book.chapter import Chapter, seed_param
 from goaldrift.book.params import Param
+from goaldrift.book.declarations import check, computed, evidence
 
 
 def _protect_budgets(v: dict) -> str | None:
@@ -34,6 +35,174 @@ def _protect_shapes(v: dict) -> str | None:
     if v["n_train"] % 2:
         return "n_train must be even (phase-1 goal and proxy are exactly balanced)"
     return None
+
+
+CLAIMS = (
+    check(
+        "frozen_weights_do_not_move",
+        "largest change of any frozen element over phase 2",
+        predicted=0.0, comparison="equal", hypothesis="H5",
+    ),
+    evidence(
+        "ranked_freezing_stops_drift",
+        "freezing by gradient x weight stops the drift with no more weights than the circuit's pathway: sufficient fraction over the construction's fraction, mean over seeds (<= 1)",
+        alternative="the ranking needs more weights than the pathway it should find (ratio above 1)",
+        predicted=1.0, comparison="at_most", hypothesis="H5",
+    ),
+    evidence(
+        "ranking_smaller_than_construction",
+        "gradient x weight needs a smaller set than the construction beyond the resolution: ratio (<= 1/{bracket_factor:g})",
+        alternative="not smaller beyond the bracket's resolution (ratio above 1/{bracket_factor:g})",
+        predicted=computed("1 / bracket_factor"), comparison="at_most",
+    ),
+    evidence(
+        "magnitude_needs_more_than_attribution",
+        "a ranking blind to the goal (|theta|) needs a larger set: sufficient fraction, magnitude over gradient x weight (>= {bracket_factor:g})",
+        alternative="magnitude does as well within the resolution (ratio below {bracket_factor:g})",
+        predicted=computed("bracket_factor"), comparison="at_least",
+    ),
+    evidence(
+        "random_freezing_does_not",
+        "freezing as many random weights as the sufficient ranked set: highest final agreement over seeds (<= 0.1)",
+        alternative="random freezing of the same size also holds the goal (agreement above 0.1)",
+        predicted=0.1, comparison="at_most", hypothesis="H5",
+    ),
+    evidence(
+        "random_freezing_2x_does_not",
+        "freezing 2 times the sufficient ranked fraction at random (capped at 1): highest final agreement (<= 0.1)",
+        alternative="2 times as many random weights hold the goal (agreement above 0.1)",
+        predicted=0.1, comparison="at_most",
+    ),
+    evidence(
+        "random_freezing_3x_does_not",
+        "freezing 3 times the sufficient ranked fraction at random (capped at 1): highest final agreement (<= 0.1)",
+        alternative="3 times as many random weights hold the goal (agreement above 0.1)",
+        predicted=0.1, comparison="at_most",
+    ),
+    evidence(
+        "random_freezing_10x_does_not",
+        "freezing 10 times the sufficient ranked fraction at random (capped at 1): highest final agreement (<= 0.1)",
+        alternative="10 times as many random weights hold the goal (agreement above 0.1)",
+        predicted=0.1, comparison="at_most",
+    ),
+    evidence(
+        "construction_with_read_path_stops_drift",
+        "freezing the goal pathway with its readout: lowest final agreement (>= 0.9)",
+        alternative="the goal drifts despite the frozen pathway (agreement below 0.9)",
+        predicted=0.9, comparison="at_least", hypothesis="H5",
+    ),
+    evidence(
+        "construction_without_read_path_drifts",
+        "freezing the goal's input rows and biases only: highest final agreement (<= 0.1)",
+        alternative="the input rows alone hold the goal (agreement above 0.1)",
+        predicted=0.1, comparison="at_most", hypothesis="H5",
+    ),
+    evidence(
+        "memory_survives",
+        "memory exempt, read path decayed: lowest ratio of the memory's norm, end over start (>= 0.9)",
+        alternative="the exempt memory shrinks (ratio below 0.9)",
+        predicted=0.9, comparison="at_least", hypothesis="H6",
+    ),
+    evidence(
+        "memory_alone_does_not_bound_drift",
+        "memory exempt, read path decayed: highest final aligned agreement (<= 0.1)",
+        alternative="the exempt memory alone holds the goal (agreement above 0.1)",
+        predicted=0.1, comparison="at_most", hypothesis="H6",
+    ),
+    evidence(
+        "protected_read_path_bounds_drift",
+        "memory and read path exempt: lowest final aligned agreement (>= 0.9)",
+        alternative="the goal drifts despite the exempt read path (agreement below 0.9)",
+        predicted=0.9, comparison="at_least", hypothesis="H6",
+    ),
+    check(
+        "store_outside_the_optimiser",
+        "the store is a buffer, not a parameter: largest change of its entries over both phases",
+        predicted=0.0, comparison="equal", hypothesis="H6",
+    ),
+    evidence(
+        "store_read_decayed_drifts",
+        "store intact, read gain decayed: highest final aligned agreement (<= 0.1, H6)",
+        alternative="the goal is held through the decayed read path (as derived for a read path cheaper than the proxy)",
+        predicted=0.1, comparison="at_most", hypothesis="H6",
+    ),
+    evidence(
+        "store_exempt_holds_goal",
+        "store intact, read gain exempt: lowest final aligned agreement (>= 0.9)",
+        alternative="the goal drifts despite the protected store and read path (agreement below 0.9)",
+        predicted=0.9, comparison="at_least", hypothesis="H6",
+    ),
+    evidence(
+        "store_read_gain_decayed_at_derived_equilibrium",
+        "read gain decayed: final a over the derived a* = {a_star:.4g}, mean over seeds (within 1%)",
+        alternative="the MLP takes a share of the target (a off the derived a*)",
+        predicted=1.0, comparison="rel", tolerance=0.01,
+    ),
+    evidence(
+        "store_read_gain_exempt_at_derived_equilibrium",
+        "read gain exempt: final a over the derived a* = {a_star:.4g}, mean over seeds (within 1%)",
+        alternative="the MLP takes a share of the target (a off the derived a*)",
+        predicted=1.0, comparison="rel", tolerance=0.01,
+    ),
+    check(
+        "trigger_row_decays_exactly",
+        "trigger input weights: worst relative error of ||w_t|| / ||w_0|| against (1 - eta*lambda)^t",
+        predicted=0.0, comparison="abs", tolerance=computed("row_tolerance"), hypothesis="H8",
+    ),
+    check(
+        "trigger_row_untouched_without_decay",
+        "lambda = 0: largest change of the trigger input weights' norm",
+        predicted=0.0, comparison="equal", hypothesis="H8",
+    ),
+    evidence(
+        "trigger_erased_at_h1_rate",
+        "trigger behaviour margin decays as (1 - eta*lambda)^(p t) with p = 1 (H1's rate)",
+        alternative="p = 2 (two decayed layers)",
+        predicted=1.0, comparison="rel", tolerance=0.15, alternative_value=2.0, hypothesis="H8",
+    ),
+    evidence(
+        "trigger_erased_at_degree2_rate",
+        "trigger behaviour margin decays with p = 2 (two decayed layers)",
+        alternative="p = 1 (H1's rate)",
+        predicted=2.0, comparison="rel", tolerance=0.15, alternative_value=1.0,
+    ),
+    evidence(
+        "trigger_survival_collapses",
+        "spread (std of log) of eta*lambda*t at which trigger accuracy falls below 3/4",
+        alternative="eta*lambda*t at erasure differs between settings (spread above 0.1)",
+        predicted=0.1, comparison="at_most", hypothesis="H8",
+    ),
+    evidence(
+        "trigger_survives_without_decay",
+        "lambda = 0: lowest final trigger accuracy (>= 0.9)",
+        alternative="the trigger is lost without decay (accuracy below 0.9)",
+        predicted=0.9, comparison="at_least", hypothesis="H8",
+    ),
+    evidence(
+        "entangled_trigger_survives_without_decay",
+        "entangled trigger, lambda = 0: lowest final trigger accuracy (>= 0.9)",
+        alternative="the phase-2 gradient alone erases it (accuracy below 0.9)",
+        predicted=0.9, comparison="at_least", hypothesis="H8",
+    ),
+    evidence(
+        "entangled_trigger_erased_on_decay_clock",
+        "entangled trigger: spread (std of log) of eta*lambda*t at which its accuracy falls below 3/4 (<= 0.1)",
+        alternative="erasure is not on the eta*lambda*t clock (spread above 0.1)",
+        predicted=0.1, comparison="at_most", hypothesis="H8",
+    ),
+    evidence(
+        "entangled_trigger_rate_as_dedicated",
+        "entangled minus dedicated trigger: fitted rate exponent p, mean over seeds (|difference| <= 0.3)",
+        alternative="entanglement changes the erasure rate (difference beyond 0.3)",
+        predicted=0.0, comparison="abs", tolerance=0.3,
+    ),
+    evidence(
+        "entangled_trigger_intact_at_finetuning_budget",
+        "entangled trigger at the largest published fine-tuning eta*lambda*t: lowest trigger accuracy (>= 0.9)",
+        alternative="already damaged at that budget (accuracy below 0.9)",
+        predicted=0.9, comparison="at_least", hypothesis="H8",
+    ),
+)
 
 
 PROTECTING_GOALS = Chapter(
@@ -76,23 +245,5 @@ PROTECTING_GOALS = Chapter(
     constraints=[_protect_budgets, _protect_shapes],
     hypotheses=("H5", "H6", "H8"),
     headline_claim="ranked_freezing_stops_drift",
-    claims_by_hypothesis={
-        # H5 predicts that the goal's weights stop the drift and that as many other weights do not; the
-        # comparisons of rankings (beyond the resolution, magnitude) and the larger random sets go
-        # beyond H5 and stay on the chapter's verdicts only.
-        "H5": ("ranked_freezing_stops_drift", "frozen_weights_do_not_move", "random_freezing_does_not",
-               "construction_with_read_path_stops_drift", "construction_without_read_path_drifts"),
-        # the store reader: H6's two cases with a store that is not a parameter; the read gains at the
-        # derived equilibrium test the chapter's derivation, not H6, and stay on the chapter's verdicts only
-        "H6": ("protected_read_path_bounds_drift", "memory_survives", "memory_alone_does_not_bound_drift",
-               "store_read_decayed_drifts", "store_exempt_holds_goal", "store_outside_the_optimiser"),
-        # trigger_erased_at_degree2_rate is the named alternative of trigger_erased_at_h1_rate, not a
-        # prediction of H8: it stays on the chapter's verdicts but does not count for H8.
-        "H8": ("trigger_erased_at_h1_rate", "trigger_row_decays_exactly", "trigger_row_untouched_without_decay",
-               "trigger_survival_collapses", "trigger_survives_without_decay",
-               # the entangled trigger: H8's clock and its control in the hard case; the rate comparison
-               # with the dedicated trigger goes beyond H8 and stays on the chapter's verdicts only
-               "entangled_trigger_survives_without_decay", "entangled_trigger_erased_on_decay_clock",
-               "entangled_trigger_intact_at_finetuning_budget"),
-    },
+    claims=CLAIMS,
 )

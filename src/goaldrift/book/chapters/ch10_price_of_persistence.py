@@ -1,10 +1,11 @@
-"""The spec of chapter 9 (book/chapters/price_of_persistence.ipynb): the price of
+"""The spec of chapter 9 (book/chapters/price_of_persistence.md): the price of
 persistence, a gradient hacker (H7): its parameters, profiles and checks."""
 
 from __future__ import annotations
 
 from goaldrift.book.chapter import Chapter, seed_param
 from goaldrift.book.params import Param
+from goaldrift.book.declarations import check, evidence
 
 
 def _hacker_gd_is_stable(v: dict) -> str | None:
@@ -26,6 +27,57 @@ def _hacker_batch(v: dict) -> str | None:
     if v["batch_size"] > v["n_samples"]:
         return "batch_size must be <= n_samples"
     return None
+
+
+CLAIMS = (
+    check(
+        "equilibrium_norm",
+        "below lambda_crit the goal's norm settles at r* = sqrt((2 q kappa^4/lambda)^(1/3) - kappa^2) (worst relative error)",
+        predicted=0.0, comparison="abs", tolerance=1e-06, hypothesis="H7",
+    ),
+    check(
+        "price_of_persistence",
+        "the training loss held at equilibrium is 2^(1/3) q^(1/3) kappa^(4/3) lambda^(2/3) / 4 (worst relative error)",
+        predicted=0.0, comparison="abs", tolerance=1e-06, hypothesis="H7",
+    ),
+    check(
+        "erased_above_critical",
+        "above lambda_crit = 2q/kappa^2 the goal is erased: largest final ||g|| / ||g_0||",
+        predicted=0.0, comparison="abs", tolerance=1e-08, hypothesis="H7",
+    ),
+    check(
+        "gradient_balances_decay",
+        "at the held equilibrium the loss gradient balances the decay, grad L = -lambda g (worst relative residual)",
+        predicted=0.0, comparison="abs", tolerance=1e-06, hypothesis="H7",
+    ),
+    check(
+        "no_coupling_decays_at_h1_rate",
+        "without coupling the goal's norm shrinks by 1 - eta*lambda every step (worst relative error)",
+        predicted=0.0, comparison="abs", tolerance=1e-12, hypothesis="H7",
+    ),
+    check(
+        "exempt_goal_only_grows",
+        "exempt from decay, the coupled goal's norm never decreases (smallest per-step change)",
+        predicted=0.0, comparison="at_least", hypothesis="H7",
+    ),
+    check(
+        "direction_fixed_under_sgd",
+        "minibatch SGD with decay: the goal's direction does not move, 1 - cos(g_T, g_0) (float64 rounding)",
+        predicted=0.0, comparison="abs", tolerance=1e-12,
+    ),
+    evidence(
+        "adamw_turns_toward_sign_pattern",
+        "AdamW with decay moves the goal toward sign(g_0): mean gain in cos(g, sign g_0) over seeds (>= 0)",
+        alternative="the turn goes elsewhere (the cosine to sign(g_0) falls)",
+        predicted=0.0, comparison="at_least",
+    ),
+    evidence(
+        "optimiser_turns_goal_without_decay",
+        "the optimiser, not weight decay, turns the goal: turn at lambda = 0 over turn at 0.3 lambda_crit, mean over seeds (>= 0.5)",
+        alternative="weight decay drives the turn (the lambda = 0 control turns less than half as far)",
+        predicted=0.5, comparison="at_least",
+    ),
+)
 
 
 PRICE_OF_PERSISTENCE = Chapter(
@@ -56,8 +108,5 @@ PRICE_OF_PERSISTENCE = Chapter(
     # H7 is a derived law: the training runs check the derivation (equilibrium norm, price, erasure,
     # the uncoupled control), they do not test it against an alternative. The AdamW direction claims
     # are evidence about this toy's optimiser, not predictions of H7, so they do not count for it.
-    claims_by_hypothesis={
-        "H7": ("equilibrium_norm", "price_of_persistence", "erased_above_critical", "gradient_balances_decay",
-               "no_coupling_decays_at_h1_rate", "exempt_goal_only_grows"),
-    },
+    claims=CLAIMS,
 )

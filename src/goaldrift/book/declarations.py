@@ -1,0 +1,179 @@
+"""Claims declared in a chapter's spec, before anything is measured.
+
+A chapter spec (goaldrift.book.chapters.chNN_*) lists every claim its notebook
+will record: id, statement, kind, the hypothesis it bears on, the prediction,
+the decision rule (comparison and tolerance; for evidence, the named
+alternative and the worst-of correction) and the design it rests on. The
+notebook then only records what it measured (`ClaimBook.record`), so the
+prediction is fixed in git history before the measurement that tests it, and
+the chapter fails if it records a claim it did not declare or leaves a
+declared one unrecorded.
+
+A declared value is one of:
+- a plain value (a number, a bool);
+- a function of the chapter's parameters (`lambda p: p["learning_rate"] * ...`),
+  evaluated when the claim is recorded;
+- `computed("how")`: a value the chapter derives at run time before the
+  measurement (a sympy result evaluated at the parameters, a pilot's
+  measurement); the notebook passes it to `record`, and the declaration says
+  where it comes from.
+
+Statements, alternatives and designs may hold `{name}` fields, filled from
+the chapter's parameters (and from `context` given to `record`).
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+
+# How `measured` is compared with `predicted`.
+COMPARISONS = {
+    "rel": "|measured - predicted| <= tolerance * |predicted|",
+    "abs": "|measured - predicted| <= tolerance",
+    "at_most": "measured <= predicted",
+    "at_least": "measured >= predicted",
+    "equal": "measured == predicted",
+}
+
+
+@dataclass(frozen=True)
+class Computed:
+    """A declared quantity the chapter computes at run time, before measuring; `how` says from what."""
+
+    how: str
+
+    def __str__(self) -> str:
+        return f"computed: {self.how}"
+
+
+def computed(how: str) -> Computed:
+    return Computed(how)
+
+
+KINDS = ("check", "evidence")
+
+
+@dataclass(frozen=True)
+class Declared:
+    id: str
+    statement: str
+    kind: str
+    predicted: Any
+    comparison: str = "rel"
+    tolerance: Any = None
+    hypothesis: str | None = None
+    alternative: str | None = None  # evidence: what the data must exclude, in words
+    alternative_value: Any = None  # evidence: a single value the interval must exclude, if any
+    worst_of: Any = 1  # evidence: Bonferroni correction for a rule over the worst of m members
+    design: str = ""  # evidence: the seeds, grid and budget it rests on
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"claim {self.id!r}: kind must be one of {KINDS}, not {self.kind!r}")
+        if self.comparison not in COMPARISONS:
+            raise ValueError(f"claim {self.id!r}: unknown comparison {self.comparison!r}")
+        if self.kind == "evidence" and not self.alternative:
+            raise ValueError(f"evidence {self.id!r} must name its alternative")
+        if self.kind == "check" and (self.alternative or self.alternative_value is not None or self.design):
+            raise ValueError(f"check {self.id!r}: alternatives and designs belong to evidence")
+
+    @property
+    def is_evidence(self) -> bool:
+        return self.kind == "evidence"
+
+    def runtime_fields(self) -> tuple[str, ...]:
+        """The fields whose value the notebook must pass to `record`."""
+        return tuple(name for name in ("predicted", "tolerance", "alternative_value", "worst_of")
+                     if isinstance(getattr(self, name), Computed))
+
+
+def check(id: str, statement: str, predicted: Any, comparison: str = "rel", tolerance: Any = None,
+          hypothesis: str | None = None) -> Declared:
+    """Declare a check: an identity, a derivation, or the code and data being what they say (enforced)."""
+    return Declared(id, statement, "check", predicted, comparison, tolerance, hypothesis)
+
+
+def evidence(id: str, statement: str, predicted: Any, alternative: str, comparison: str = "rel",
+             tolerance: Any = None, hypothesis: str | None = None, alternative_value: Any = None,
+             worst_of: Any = 1, design: str = "") -> Declared:
+    """Declare evidence: a prediction about the world that could come out either way."""
+    return Declared(id, statement, "evidence", predicted, comparison, tolerance, hypothesis, alternative,
+                    alternative_value, worst_of, design)
+
+
+def value_of(declared: Any, params: Mapping[str, Any]) -> Any:
+    """A declared plain value, or a function of the parameters evaluated at them."""
+    return declared(params) if callable(declared) else declared
+
+
+class _Fields(dict):
+    def __missing__(self, key):
+        raise KeyError(key)
+
+
+def fill(template: str, params: Mapping[str, Any], context: Mapping[str, Any] | None = None) -> str:
+    """A statement with its `{name}` fields filled from the parameters and the record's context."""
+    if not template or "{" not in template:
+        return template
+    fields = _Fields(params)
+    fields.update(context or {})
+    try:
+        return string.Formatter().vformat(template, (), fields)
+    except KeyError as err:
+        raise ValueError(f"statement {template[:60]!r}...: no parameter or context value {err.args[0]!r}") from None
+
+
+def describe(value: Any) -> str:
+    """A declared value in words, for the prediction table."""
+    from goaldrift.book.claims import format_value
+
+    if isinstance(value, Computed):
+        return str(value)
+    if callable(value):
+        return getattr(value, "__doc__", None) or "a function of the parameters"
+    return format_value(value)
+
+
+def by_id(declarations: tuple[Declared, ...] | list[Declared]) -> dict[str, Declared]:
+    out: dict[str, Declared] = {}
+    for d in declarations:
+        if d.id in out:
+            raise ValueError(f"claim {d.id!r} declared twice")
+        out[d.id] = d
+    return out
+
+
+Prediction = Callable[[Mapping[str, Any]], Any]
+
+
+def predictions_markdown(declarations, params: Mapping[str, Any]) -> str:
+    """The chapter's predictions as declared before measuring: one row per claim."""
+    from goaldrift.tables import markdown_table
+
+    def cell(text: str) -> str:  # markdown_table escapes '|'; an asterisk would start emphasis
+        return str(text).replace("*", "\\*")
+
+    rows = []
+    for d in declarations:
+        predicted = value_of(d.predicted, params) if not isinstance(d.predicted, Computed) else d.predicted
+        tolerance = value_of(d.tolerance, params) if not isinstance(d.tolerance, Computed) else d.tolerance
+        rule = COMPARISONS[d.comparison].replace("tolerance", f"tol ({describe(tolerance)})") \
+            if tolerance is not None else COMPARISONS[d.comparison]
+        if d.is_evidence:
+            alt = fill(d.alternative, params)
+            if d.alternative_value is not None:
+                alt += f" (value {describe(value_of(d.alternative_value, params) if not isinstance(d.alternative_value, Computed) else d.alternative_value)})"
+            design = fill(d.design, params) or "—"
+        else:
+            alt, design = "—", "—"
+        try:
+            statement = fill(d.statement, params)
+        except ValueError:  # a field the chapter fills only when it records (context)
+            statement = d.statement
+        rows.append([f"`{d.id}`", d.kind, d.hypothesis or "—", cell(statement), cell(describe(predicted)),
+                     cell(rule), cell(alt), cell(design)])
+    return markdown_table(["claim", "kind", "hypothesis", "statement", "predicted", "rule", "alternative",
+                           "design"], rows)
