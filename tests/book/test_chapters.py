@@ -41,7 +41,7 @@ def test_chapter_runs_at_smoke(smoke_book, name):
 
 def test_site_builds_with_warnings_as_errors(smoke_site):
     html = smoke_site
-    for page in ["index.html", "book/generated/verdicts.html", "book/generated/build_info.html",
+    for page in ["index.html", "book/generated/verdicts.html", "book/generated/build_info.html", "book/generated/library.html",
                  *(f"book/chapters/{name}.html" for name in CHAPTERS)]:
         assert (html / page).exists(), page
     verdicts = (html / "book/generated/verdicts.html").read_text()

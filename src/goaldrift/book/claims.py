@@ -1,5 +1,4 @@
-"""Predicted-vs-measured claims: recorded, glued into the prose, and enforced; used by
-every chapter.
+"""Predicted-vs-measured claims: recorded, glued into the prose, and enforced.
 
 A chapter states each prediction before it measures, then records the
 comparison here. Every record goes to `claims.json` beside the executed

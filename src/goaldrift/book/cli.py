@@ -1,4 +1,4 @@
-"""The `goaldrift` command: list, run, book, claims; used by every chapter.
+"""The `goaldrift` command: list, run, book, claims.
 
 Exit codes: 0 all enforced claims passed; 1 a claim failed or a chapter
 raised (the executed notebook is still written, with the failure visible),

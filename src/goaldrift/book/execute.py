@@ -1,4 +1,4 @@
-"""Execute one chapter with papermill, atomically, in a folder it owns; used by every chapter.
+"""Execute one chapter with papermill, atomically, in a folder it owns.
 
 The notebook runs in a fresh temporary folder beside the output folder. Only
 when papermill has finished (all claims passed, or a cell failed and the

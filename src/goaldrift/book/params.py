@@ -1,4 +1,4 @@
-"""Declared chapter parameters and their validation; used by every chapter.
+"""Declared chapter parameters and their validation.
 
 Every chapter declares its parameters (name, type, range) before any work
 starts, so bad input is refused with one clear line and nothing is written.

@@ -1,5 +1,5 @@
 """Parameter profiles: smoke (proves a chapter runs), default (the published
-site, a 2-core CPU), paper (the published scale, meant for a GPU); used by every chapter."""
+site, a 2-core CPU), paper (the published scale, meant for a GPU)."""
 
 from __future__ import annotations
 

@@ -19,6 +19,7 @@ import nbformat
 import yaml
 
 from goaldrift.book.chapters import CHAPTERS
+from goaldrift.book.library_index import library_page
 from goaldrift.book.site_pages import (bottom_line, build_info_page, headline_figure, hypotheses_page, run_box,
                                         verdicts_page)
 from goaldrift.paths import BOOK_DIR, BUILD_DIR, EXECUTED_DIR, MATHJAX_DIR, REPO_ROOT
@@ -50,6 +51,7 @@ def stage(executed: Path, stage_dir: Path) -> Path:
     (generated / "verdicts.md").write_text(verdicts_page(executed))
     (generated / "build_info.md").write_text(build_info_page(executed))
     (generated / "hypotheses.md").write_text(hypotheses_page(executed))
+    (generated / "library.md").write_text(library_page())
     headline_figure(executed, generated / "headline.svg")  # intro.md shows it under the bottom line
     (generated / "bottom_line.md").write_text(bottom_line(executed))
     _stage_snapshots(stage_dir)

@@ -1,7 +1,7 @@
 """Pages generated from the executed chapters: the verdicts of every claim,
 how the book was built, the front page's bottom line, headline figure and
 hypotheses table, and each chapter's "Run this chapter" box (from its
-parameter schema). Used by `goaldrift book` for every chapter."""
+parameter schema)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""A Sphinx extension that keeps the site offline and its console clean; used by
-chapters the site of every chapter.
+"""A Sphinx extension that keeps the site offline and its console clean.
 
 Jupyter Book 1.x always loads sphinx-thebe, which writes its configuration
 (with a CDN URL for thebe) into every page, twice under Jupyter Book, so the

@@ -1,6 +1,4 @@
-"""Where tensors live: CUDA when present, else CPU, through one code path; used by
-chapters grokking_replication, cleanup_scaling, ungrokking, proxy_drift,
-protecting_goals, rotational_equilibrium, price_of_persistence.
+"""Where tensors live: CUDA when present, else CPU, through one code path.
 
 Chapters never branch on the device; they ask for "auto" and get the
 fastest machine this process can see, so the same notebook runs on a laptop

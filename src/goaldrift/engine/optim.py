@@ -1,6 +1,4 @@
-"""AdamW, Adam+L2 and SGD over an ensemble, with per-member η and λ; used by chapters
-grokking_replication, cleanup_scaling, ungrokking, proxy_drift, protecting_goals,
-rotational_equilibrium, price_of_persistence, factorised_simplicity.
+"""AdamW, Adam+L2 and SGD over an ensemble, with per-member η and λ.
 
 The book's claims hinge on exactly how weight decay enters the update, so
 each kind follows PyTorch's arithmetic to the letter (a single member matches

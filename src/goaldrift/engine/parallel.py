@@ -1,5 +1,4 @@
-"""Independent runs trained side by side, one worker process each; used by chapters
-grokking_replication, cleanup_scaling and ungrokking.
+"""Independent runs trained side by side, one worker process each.
 
 A chapter executes in one kernel, which trains one run at a time on one core:
 on the 2-core machine that builds the book, the other core idles. Threads do

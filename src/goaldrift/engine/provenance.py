@@ -1,5 +1,4 @@
-"""Where a result came from: code version, library versions, device; used by every
-chapter's run_info and every cached run."""
+"""Where a result came from: code version, library versions, device."""
 
 from __future__ import annotations
 

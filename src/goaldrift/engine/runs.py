@@ -1,6 +1,4 @@
-"""The run cache: a configuration's hash names the directory of its results; used by
-chapters grokking_replication, cleanup_scaling, ungrokking, proxy_drift,
-protecting_goals, price_of_persistence, l2_equilibrium, rotational_equilibrium.
+"""The run cache: a configuration's hash names the directory of its results.
 
 A chapter asks for a run by configuration; if that run has finished before
 (in this or any earlier execution of the book) it is loaded, not retrained.

@@ -1,5 +1,4 @@
-"""Sweeps: a grid of run configurations, trained locally or on a Ray cluster; used by
-chapters cleanup_scaling, and any sweep specification.
+"""Sweeps: a grid of run configurations, trained locally or on a Ray cluster.
 
 A sweep is either a chapter's runs (a chapter that declares `sweep` in its
 registry entry: `goaldrift sweep cleanup_scaling --profile paper`), or a base

@@ -1,7 +1,4 @@
-"""The training loop: one configuration in, weights and metric curves out; used by
-chapters grokking_replication, cleanup_scaling, ungrokking, proxy_drift,
-protecting_goals, price_of_persistence, l2_equilibrium, factorised_simplicity,
-rotational_equilibrium.
+"""The training loop: one configuration in, weights and metric curves out.
 
 A run is fully described by a ``RunConfig`` (plain dataclasses, JSON
 round-trippable), so that ``goaldrift.engine.runs`` can cache it by hash and resume

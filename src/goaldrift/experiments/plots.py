@@ -1,5 +1,4 @@
-"""One figure style for the whole book: readable at the site's width, labelled axes;
-used by every chapter."""
+"""One figure style for the whole book: readable at the site's width, labelled axes."""
 
 from __future__ import annotations
 

@@ -1,2 +1,2 @@
 """The book's derivations in sympy, one module per chapter topic (each returns a
-`Derivation`, goaldrift.theory.derivation); used by every chapter that predicts a number."""
+`Derivation`, goaldrift.theory.derivation)."""

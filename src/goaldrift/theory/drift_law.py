@@ -1,5 +1,4 @@
-"""The drift point as a function of the cost ratio of goal and proxy pathways (H4); used
-by chapter drift_beyond_the_toy.
+"""The drift point as a function of the cost ratio of goal and proxy pathways (H4).
 
 The model. Two pathways of a degree-2 homogeneous network carry the output
 on phase-2 data: the aligned goal (share A) and the proxy (share P). A

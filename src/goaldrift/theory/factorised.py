@@ -1,5 +1,4 @@
-"""Derivations for the factorised-weights chapter (hypothesis H2), in sympy; used by
-chapters factorised_simplicity.
+"""Derivations for the factorised-weights chapter (hypothesis H2), in sympy.
 
 When a weight is a product of factors, L2 on the factors is not L2 on the
 product: for uv it is 2|uv| (an L1 penalty, so sparsity), for a depth-L

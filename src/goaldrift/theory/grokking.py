@@ -1,5 +1,4 @@
-"""Why the restricted loss measures the grokking circuit (Nanda et al. 2023); used by
-chapters grokking_replication.
+"""Why the restricted loss measures the grokking circuit (Nanda et al. 2023).
 
 The generalising circuit computes logits proportional to
 cos(w_k(a + b - c)) for a few key frequencies w_k = 2πk/p. For a fixed answer

@@ -1,5 +1,4 @@
-"""Derivations for the L2 equilibrium chapter (hypothesis H1), in sympy; used by
-chapters l2_equilibrium, protecting_goals, price_of_persistence.
+"""Derivations for the L2 equilibrium chapter (hypothesis H1), in sympy.
 
 Each function derives one result symbolically and returns the expression
 (for the chapter to render as LaTeX); `goaldrift.theory.derivation.numeric`

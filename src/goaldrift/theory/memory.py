@@ -1,5 +1,5 @@
 """Derivations for a goal read from a store outside weight decay (hypothesis H6), in
-sympy; used by chapters protecting_goals.
+sympy.
 
 The network's output is y = a·v(x) + s(x): v(x) = ±1 the goal, read from a fixed
 store (not a parameter: never trained, never decayed), a the read gain (the read

@@ -1,5 +1,4 @@
-"""Derivations for the price-of-persistence chapter (hypothesis H7), in sympy; used by
-chapters price_of_persistence.
+"""Derivations for the price-of-persistence chapter (hypothesis H7), in sympy.
 
 A toy gradient hacker: the model's useful output is multiplied by a gate
 s(r) = r^2 / (r^2 + kappa^2) of the norm r = ||g|| of its goal parameters g.

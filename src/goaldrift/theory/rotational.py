@@ -1,5 +1,4 @@
-"""Derivations for the rotational-equilibrium chapter (hypothesis H2), in sympy; used by
-chapters rotational_equilibrium.
+"""Derivations for the rotational-equilibrium chapter (hypothesis H2), in sympy.
 
 A weight followed by a normalisation is scale invariant, f(cw) = f(w): its
 gradient is orthogonal to it and shrinks as 1/||w||. Weight decay pulls the

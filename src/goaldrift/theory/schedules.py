@@ -1,5 +1,4 @@
-"""Integrated weight decay of a learning-rate schedule (hypothesis H9), in sympy; used
-by chapters real_runs_decay.
+"""Integrated weight decay of a learning-rate schedule (hypothesis H9), in sympy.
 
 Under decoupled decay (PyTorch's AdamW, and plain GD/SGD), a weight the loss
 does not use is multiplied by (1 - eta_t lambda) at step t, so over a run it

@@ -1,6 +1,5 @@
 """The chapter registry: every chapter specification (one module per chapter,
-ch01_... to ch11_..., in reading order), by name; used by the CLI, the site
-and the tests for all chapters."""
+ch01_... to ch11_..., in reading order), by name."""
 
 from __future__ import annotations
 

@@ -1,6 +1,4 @@
-"""Networks with a leading ensemble dimension: parameters are [K, ...]; used by chapters
-grokking_replication, cleanup_scaling, ungrokking, proxy_drift, protecting_goals,
-price_of_persistence, factorised_simplicity, rotational_equilibrium.
+"""Networks with a leading ensemble dimension: parameters are [K, ...].
 
 ``build_model`` turns a config dataclass into a model whose member k is
 initialised from ``seeds[k]`` exactly as a single model with that seed.

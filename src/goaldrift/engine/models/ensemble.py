@@ -1,6 +1,4 @@
-"""What every ensemble model shares: K members stacked along a leading dimension; used
-by chapters grokking_replication, cleanup_scaling, ungrokking, proxy_drift,
-protecting_goals, price_of_persistence, factorised_simplicity, rotational_equilibrium."""
+"""What every ensemble model shares: K members stacked along a leading dimension."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""Diagonal product networks and factorised matrices A B^T, as ensembles; used by chapter
-factorised_simplicity.
+"""Diagonal product networks and factorised matrices A B^T, as ensembles.
 
 A diagonal network of depth L computes x_i u_1i u_2i ... u_Li for each input
 coordinate i; fed the all-ones input it outputs the products themselves, so

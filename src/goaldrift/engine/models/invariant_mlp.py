@@ -1,5 +1,5 @@
 """A two-layer LayerNorm MLP whose hidden weights are exactly scale invariant, as an
-ensemble; used by chapter rotational_equilibrium.
+ensemble.
 
 The network is x -> LN(x W_0) -> ReLU -> LN(. W_1) -> ReLU -> . W_2 + b_2, where LN
 is LayerNorm without affine parameters and with eps = 0. The output is then

@@ -1,5 +1,4 @@
-"""Fully connected networks for the toy tasks, as an ensemble; used by chapters
-proxy_drift, protecting_goals.
+"""Fully connected networks for the toy tasks, as an ensemble.
 
 The drift experiments need many small networks that differ only in seed,
 η or λ; training them as one [K, ...] batch costs little more than one.

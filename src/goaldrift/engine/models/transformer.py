@@ -1,5 +1,4 @@
-"""The one-layer grokking transformer of Nanda et al. (2023), as an ensemble; used by
-chapters grokking_replication, cleanup_scaling, ungrokking.
+"""The one-layer grokking transformer of Nanda et al. (2023), as an ensemble.
 
 Architecture as in the published code (``transformers.py`` of
 progress-measures-paper): token and learned positional embeddings, one

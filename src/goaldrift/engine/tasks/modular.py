@@ -1,6 +1,5 @@
 """Modular arithmetic data, split into train and test the way the grokking paper's code
-does it, so that seed 0 gives the published training set; used by chapters
-grokking_replication, cleanup_scaling, ungrokking.
+does it, so that seed 0 gives the published training set.
 
 The published code shuffles the list of (a, b, '=') triples with Python's
 ``random.seed(seed); random.shuffle(pairs)`` and takes the first

@@ -1,5 +1,4 @@
-"""An aligned goal and a simpler proxy that agrees with it: the drift task family; used
-by chapters proxy_drift, protecting_goals.
+"""An aligned goal and a simpler proxy that agrees with it: the drift task family.
 
 Inputs live in {-1,+1}^n (the slab family makes coordinate 1 real). Two rules
 read them:

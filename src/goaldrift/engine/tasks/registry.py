@@ -1,7 +1,5 @@
 """The task registry: a task's name in a run configuration -> the function that builds
-its data; used by chapters grokking_replication, cleanup_scaling, ungrokking,
-proxy_drift, protecting_goals, price_of_persistence, l2_equilibrium,
-factorised_simplicity, rotational_equilibrium.
+its data.
 
 Used by the engine (goaldrift.engine.train) for every chapter that trains
 through it; each task module registers itself here.

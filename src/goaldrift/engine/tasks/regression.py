@@ -1,6 +1,5 @@
 """An under-determined linear regression (fewer samples than features, some features zero
-in every sample), scaled so the top eigenvalue of X^T X / n is 1; used by chapter
-l2_equilibrium."""
+in every sample), scaled so the top eigenvalue of X^T X / n is 1."""
 
 from __future__ import annotations
 

@@ -1,6 +1,5 @@
 """A stream of fresh Gaussian batches labelled by a scale-invariant teacher plus label
-noise, a new batch every step from a seeded stream (online learning); used by chapter
-rotational_equilibrium.
+noise, a new batch every step from a seeded stream (online learning).
 
 The teacher is a K = 1 scale-invariant MLP (``goaldrift.engine.models.invariant_mlp``)
 initialised from ``teacher_seed + 10000``, its output scaled so that the

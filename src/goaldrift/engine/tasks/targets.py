@@ -1,5 +1,5 @@
 """Fixed numbers as targets for networks fitted to them directly: each coordinate of a
-diagonal network, each entry of a matrix A B^T; used by chapter factorised_simplicity.
+diagonal network, each entry of a matrix A B^T.
 
 "coordinate_targets": one example, the all-ones input, target c (so the
 diagonal network's outputs are its products). "matrix_targets": the d basis

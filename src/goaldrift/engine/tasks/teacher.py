@@ -1,6 +1,5 @@
 """The outputs h of a random linear teacher, scaled to unit mean square, as targets for
-themselves: the data of the gated goal (models/gated.py); used by chapter
-price_of_persistence."""
+themselves: the data of the gated goal (models/gated.py)."""
 
 from __future__ import annotations
 

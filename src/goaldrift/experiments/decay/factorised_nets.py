@@ -1,5 +1,4 @@
-"""Diagonal and factorised linear networks trained with weight decay (H2); used by
-chapters factorised_simplicity.
+"""Diagonal and factorised linear networks trained with weight decay (H2).
 
 A diagonal network of depth L computes, for each coordinate i, the product
 u_1i u_2i ... u_Li and is fitted to a target c_i with squared error; the

@@ -1,5 +1,4 @@
-"""Published training recipes: schedule, peak learning rate, weight decay, steps (H9);
-used by chapters real_runs_decay.
+"""Published training recipes: schedule, peak learning rate, weight decay, steps (H9).
 
 Only numbers stated in the cited source are entered; anything the source does
 not state is None and shown as "not stated". Steps are tokens / tokens per

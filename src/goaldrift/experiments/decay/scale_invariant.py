@@ -1,5 +1,5 @@
 """Scale-invariant weights in a LayerNorm MLP, trained online (rotational equilibrium,
-H2); used by chapters rotational_equilibrium.
+H2).
 
 The network is x -> LN(x W_0) -> ReLU -> LN(. W_1) -> ReLU -> . W_2 + b_2, where LN
 is LayerNorm without affine parameters and with eps = 0. Then the output is

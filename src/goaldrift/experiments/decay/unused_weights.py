@@ -1,5 +1,4 @@
-"""Measurements of how weight decay treats weights the loss does not use (H1); used by
-chapters l2_equilibrium.
+"""Measurements of how weight decay treats weights the loss does not use (H1).
 
 An under-determined linear regression (fewer samples than features) has a
 null space: directions the loss cannot see. Gradient descent with decay

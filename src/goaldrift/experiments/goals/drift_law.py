@@ -1,5 +1,5 @@
 """Testing the drift-point law in the cost ratio: pathway costs measured apart from the
-drift run, the law's prediction, and its score; used by chapter drift_beyond_the_toy.
+drift run, the law's prediction, and its score.
 
 The cost of a pathway at the training margin is its balanced L2 cost: for a
 one-hidden-layer ReLU network, 2 Σ_j |v_j| ‖w_j,S‖ (readout v, input weights

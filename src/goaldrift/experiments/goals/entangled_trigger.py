@@ -1,5 +1,4 @@
-"""A trigger entangled with the bits phase 2 uses (H8, the hard case); used by chapters
-protecting_goals.
+"""A trigger entangled with the bits phase 2 uses (H8, the hard case).
 
 The trigger is a pattern, +1 on every bit of ``bits`` (the goal's bits first, then
 other input bits), not a dedicated input: every weight that reads the trigger also

@@ -1,5 +1,4 @@
-"""A memory inside the network exempt from weight decay, with and without its read path (H6);
-used by chapter protecting_goals.
+"""A memory inside the network exempt from weight decay, with and without its read path (H6).
 
 The memory is the goal's pathway by construction (``protection.pathway_masks``: the input
 rows of the goal's bits and the hidden biases): trained in phase 2 but never decayed. Per

@@ -1,5 +1,4 @@
-"""A goal read from a store outside weight decay (H6, the real case); used by chapters
-protecting_goals.
+"""A goal read from a store outside weight decay (H6, the real case).
 
 The network (goaldrift.engine.models.store) indexes a fixed table with the goal's
 bits and adds ``read`` times what it finds to its MLP's output. Phase 1 trains it on

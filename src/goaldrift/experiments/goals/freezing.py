@@ -1,6 +1,5 @@
 """The freezing experiment (H5): the smallest frozen fraction that stops the drift, per
-ranking and seed, bracketed by bisection, against the pathway and random sets; used by
-chapter protecting_goals.
+ranking and seed, bracketed by bisection, against the pathway and random sets.
 
 One phase-2 ensemble holds the coarse grid: every ranking (``protection`` scores) frozen
 from the top down to each grid fraction on each seed, the pathway with and without its

@@ -1,5 +1,4 @@
-"""A toy gradient hacker (H7): goal parameters whose norm gates the useful output; used
-by chapters price_of_persistence.
+"""A toy gradient hacker (H7): goal parameters whose norm gates the useful output.
 
 The model computes y_hat(x) = s(||g||) * h(x): h is a fixed useful computation
 (it fits the target exactly: y = h(x)), s(r) = r^2 / (r^2 + kappa^2) a gate,

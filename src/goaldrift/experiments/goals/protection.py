@@ -1,5 +1,4 @@
-"""Ways to protect a goal from drift: which weights to freeze or exempt from decay; used
-by chapters protecting_goals.
+"""Ways to protect a goal from drift: which weights to freeze or exempt from decay.
 
 Masks are the engine optimiser's element-wise masks: ``{name: bool [K, ...]}``
 with True marking a protected element (frozen: neither trained nor decayed;

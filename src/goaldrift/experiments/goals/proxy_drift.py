@@ -1,5 +1,4 @@
-"""Two-phase training: learn an aligned goal, then keep training where a proxy agrees;
-used by chapters proxy_drift, protecting_goals.
+"""Two-phase training: learn an aligned goal, then keep training where a proxy agrees.
 
 Phase 1 trains one network per seed on data where goal and proxy are
 independent (``goaldrift.engine.tasks.proxy``). Phase 2 continues copies of those

@@ -1,5 +1,5 @@
 """The drift task as token sequences for a one-layer transformer, and the transformer's
-pathway cost; used by chapter drift_beyond_the_toy.
+pathway cost.
 
 The goal is the parity of tokens 1..k (read through attention), the proxy is
 token 0; the sets are those of ``goaldrift.engine.tasks.proxy`` as tokens.

@@ -1,5 +1,5 @@
 """Grokking's clock: per-seed exponents of the delay, the clock and critical-norm fits,
-the budget rule and the weight-rescaling intervention; used by chapters cleanup_scaling, ungrokking.
+the budget rule and the weight-rescaling intervention.
 
 Members of one seed share their data split and initialisation, so every
 statistic here is computed per seed first; intervals are then taken over seeds.

@@ -1,5 +1,4 @@
-"""Progress measures for grokking modular addition (Nanda et al. 2023), in float64; used
-by chapters grokking_replication.
+"""Progress measures for grokking modular addition (Nanda et al. 2023), in float64.
 
 Everything here reads a trained (or snapshotted) one-layer transformer on the
 full p x p table of inputs ``a b =``:

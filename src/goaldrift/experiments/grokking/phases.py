@@ -1,5 +1,4 @@
-"""Phase boundaries of a grokking run, by a stated rule on the curves; used by chapters
-grokking_replication, cleanup_scaling, ungrokking.
+"""Phase boundaries of a grokking run, by a stated rule on the curves.
 
 Nanda et al. (2023) split training into memorisation, circuit formation and
 cleanup. We detect the boundaries from the train accuracy and the test loss

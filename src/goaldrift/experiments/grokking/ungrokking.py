@@ -1,5 +1,4 @@
-"""Ungrokking: a grokked network trained on too small a training set; used by chapters ungrokking
-and cleanup_scaling (continuing rescaled weights).
+"""Ungrokking: a grokked network trained on too small a training set.
 
 Varma et al. (2023) train a network until it groks, then continue on a
 training set far below the critical size: the test accuracy falls back
