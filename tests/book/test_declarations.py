@@ -105,3 +105,12 @@ def test_a_run_whose_claims_differ_from_the_spec_fails(tmp_path):
     ok, message = _verdict_from_claims(tmp_path, "default", chapter)
     assert not ok
     assert "declared but not recorded: from_derivation, drift" in message and "recorded but not declared: extra" in message
+
+
+def test_glue_values_glues_each_name(monkeypatch):
+    from goaldrift.book import claims as claims_module
+
+    glued = {}
+    monkeypatch.setattr(claims_module, "glue_value", lambda name, value: glued.__setitem__(name, value))
+    claims_module.glue_values(eta=0.5, steps=40)
+    assert glued == {"eta": 0.5, "steps": 40}

@@ -514,6 +514,12 @@ def glue_value(name: str, value: Any) -> None:
     glue(name, _plain(value), display=False)
 
 
+def glue_values(**named: Any) -> None:
+    """Glue several numbers for the prose at once, each under its keyword's name."""
+    for name, value in named.items():
+        glue_value(name, value)
+
+
 class ClaimSchemaError(ValueError):
     """claims.json does not hold what a chapter writes: the message is one line."""
 
