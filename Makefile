@@ -23,8 +23,13 @@ $(RAY_STAMP): $(STAMP) requirements-ray.txt
 	touch $(RAY_STAMP)
 
 # JupyterLab is an optional extra too (make lab); the chapters run in the project's .venv kernel.
+# The chapters are MyST Markdown: jupytext (pinned in requirements.txt) opens them as
+# notebooks, on a double click by the settings override written here.
+LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
 $(LAB_STAMP): $(STAMP) requirements-lab.txt
 	$(BIN)/python -m pip install --quiet -r requirements-lab.txt
+	mkdir -p $(dir $(LAB_SETTINGS))
+	printf '%s\n' '{"@jupyterlab/docmanager-extension:plugin": {"defaultViewers": {"markdown": "Jupytext Notebook", "myst": "Jupytext Notebook"}}}' > $(LAB_SETTINGS)
 	touch $(LAB_STAMP)
 
 # MathJax from the npm registry, pinned by package-lock.json: the site serves it itself.
