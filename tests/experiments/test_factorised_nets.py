@@ -136,3 +136,96 @@ def test_nuclear_norm_gap_of_balanced_and_unbalanced_factors():
     assert fn.nuclear_norm_gap(balanced) < 1e-14
     lopsided = fn.MatrixRun(2 * U @ root_s, V @ root_s / 2, steps=1, max_grad=0.0)  # same product, (4 + 1/4) / 2 - 1
     assert fn.nuclear_norm_gap(lopsided) == pytest.approx(1.125, rel=1e-12)
+
+
+# --- the chapter's measurements, one call each ------------------------------------
+
+def test_product_tolerance_bound_and_record_steps_by_hand():
+    # mu = min(2 * 0.3, 0.25 * 0.3) = 0.075; 2 sqrt(2) sqrt(2) 1e-11 / 0.075
+    assert fn.product_tolerance_bound(2.0, 0.3, 0.25) == pytest.approx(4e-11 / 0.075, rel=1e-12)
+    assert fn.product_tolerance_bound(2.0, 0.3, 2.5, grad_tol=1e-9) == pytest.approx(4e-9 / 0.6, rel=1e-12)
+    steps = fn.balancedness_record_steps(0.1, 0.3)
+    assert steps == 232                                   # ceil(ln(1e6) / 0.06) + 1 = ceil(230.26) + 1
+    assert math.exp(-0.06 * (steps - 1)) <= 1e-6 < math.exp(-0.06 * (steps - 2))
+
+
+@pytest.fixture(scope="module")
+def diag():
+    return fn.diagonal_threshold(8, 0.4, 0.15, 1.5, 0.4, 0.1, seed=5)
+
+
+def test_diagonal_threshold_against_the_soft_threshold_by_hand(diag):
+    lam, c = 0.4, fn.diagonal_targets(8, 0.4, 1.5, 0.4, seed=5)
+    assert np.array_equal(diag.targets, c) and np.array_equal(diag.init, fn.small_init(2, 8, 0.1, seed=5))
+    hand = np.where(np.abs(c) > lam, c - np.sign(c) * lam, 0.0)
+    assert np.array_equal(diag.predicted, hand)
+    assert diag.soft_threshold_error == np.abs(diag.run.products - hand).max() < 1e-6
+    assert diag.zeroed == diag.predicted_zeroed == sum(abs(x) < lam for x in c) == 4
+    assert diag.cheapest_gap < 1e-6 and diag.run.max_grad < 1e-11 and diag.control.max_grad < 1e-11
+    assert diag.control_error == np.abs(diag.control.products - c).max() < 1e-6
+    small = [abs(p) for p, x in zip(diag.control.products, c) if abs(x) <= lam]
+    assert diag.control_smallest == min(small) == pytest.approx(min(abs(x) for x in c if abs(x) <= lam), abs=1e-6)
+    assert diag.run.history.shape[0] == fn.balancedness_record_steps(0.15, lam) and diag.control.history is None
+    assert diag.product_bound == fn.product_tolerance_bound(1.5, lam, 0.4)
+
+
+def test_balancedness_of_the_diagonal_run(diag):
+    bal = fn.balancedness(diag)
+    assert bal.t_end == 3.0 / 0.4
+    assert bal.step_error < 1e-8 and bal.checked > 0
+    # the flows by hand from the same start: B(t) = B_0 e^(-2 lambda t), and B conserved at lambda = 0
+    times, B = fn.balancedness_flow_rk4(diag.init[0], diag.init[1], diag.targets, 0.4, t_end=7.5, dt=1e-2)
+    assert bal.flow_error == np.abs(B / (B[0] * np.exp(-0.8 * times[:, None])) - 1).max() < 1e-6
+    _, B0 = fn.balancedness_flow_rk4(diag.init[0], diag.init[1], diag.targets, 0.0, t_end=7.5, dt=1e-2)
+    assert bal.conserved_error == np.abs(B0 / B0[0] - 1).max() < 1e-6
+
+
+def test_deep_threshold_survivors_sit_on_the_largest_root():
+    lam, depth = 0.3, 3
+    c_crit = th.critical_target(lam, depth)
+    deep = fn.deep_threshold(8, c_crit, lam, 0.05, 1.5, 0.4, seed=6, depth=depth)
+    c = deep.targets
+    assert np.array_equal(c, fn.diagonal_targets(8, c_crit, max(1.5, 2 * c_crit), 0.4, seed=6))
+    above = np.abs(c) > c_crit
+    assert deep.survivors == deep.predicted_survivors == int(above.sum()) == 4
+    assert deep.product_error == np.abs(deep.run.products - deep.predicted).max() < 1e-6
+    assert np.all(deep.predicted[~above] == 0)
+    # each survivor: h(|p|) = |c| on the increasing branch, p_min = (lam (L-2)/L)^(L/(2L-2))
+    p = np.abs(deep.predicted[above])
+    assert np.allclose(p + lam * p ** (2 / depth - 1), np.abs(c[above]), rtol=1e-12)
+    assert np.all(p > (lam / 3) ** 0.75)
+    assert deep.smallest_survivor == p.min()
+
+
+def test_matrix_threshold_rank_and_singular_values_by_hand():
+    lam = 0.3
+    m = fn.matrix_threshold(3, 2, 1, lam, 0.3, 1.5, 0.5, 0.1, seed=2)
+    s = fn.spread_singular_values(2, 1, lam, 1.5, 0.5)
+    assert np.array_equal(m.target_singular_values, s) and np.array_equal(m.padded_target, s)
+    assert np.allclose(np.linalg.svd(m.target, compute_uv=False), s, atol=1e-12)
+    assert m.rank == 2 and m.control_rank == 3
+    hand = np.maximum(np.sort(s)[::-1] - lam, 0.0)
+    assert m.singular_value_error == np.abs(m.singular_values - hand).max() < 1e-6
+    A, B = m.run.A, m.run.B
+    assert m.nuclear_gap == pytest.approx(abs(((A**2).sum() + (B**2).sum()) / (2 * np.linalg.norm(A @ B.T, "nuc")) - 1),
+                                          abs=1e-12)
+    assert np.allclose(m.control_singular_values, np.sort(s)[::-1], atol=1e-6)
+
+
+def test_plots_draw_without_error(diag, monkeypatch):
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj))
+    fn.plot_diagonal_threshold(diag)
+    fn.plot_matrix_threshold(fn.matrix_threshold(3, 2, 1, 0.3, 0.3, 1.5, 0.5, 0.1, seed=2))
+    assert len(shown) == 2
+
+
+def test_the_chapter_spec_declares_the_ranks_and_tolerances_as_values():
+    from goaldrift.book.chapters.ch02_factorised_simplicity import CLAIMS
+    from goaldrift.book.declarations import Computed, by_id, value_of
+
+    claims = by_id(CLAIMS)
+    p = {"n_above": 5, "n_below": 3}
+    assert value_of(claims["matrix_rank"].predicted, p) == 5
+    assert value_of(claims["matrix_no_decay_full_rank"].predicted, p) == 8
+    assert not [d.id for d in CLAIMS if isinstance(d.tolerance, Computed)]

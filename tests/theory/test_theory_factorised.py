@@ -134,3 +134,11 @@ def test_nuclear_norm_statement_on_random_matrices():
     A_bal, B_bal = U * np.sqrt(S), Vt.T * np.sqrt(S)
     assert np.allclose(A_bal @ B_bal.T, M)
     assert (A_bal**2).sum() + (B_bal**2).sum() == pytest.approx(bound, rel=1e-12)
+
+
+@pytest.mark.parametrize("lam, depth", [(0.3, 3), (0.1, 4)])
+def test_critical_target_is_the_minimum_of_h(lam, depth):
+    # brute force: a nonzero stationary product exists iff |c| >= min_p p + lam p^(2/L - 1)
+    p = np.linspace(1e-6, 3, 3_000_001)
+    assert th.critical_target(lam, depth) == pytest.approx(np.min(p + lam * p ** (2 / depth - 1)), rel=1e-7)
+    assert isinstance(th.critical_target(lam, depth), float)

@@ -101,3 +101,16 @@ def test_derivations_render_latex():
                    th.adam_l2_update_on_unused_coordinate, th.half_life, th.noise_stationary_variance):
         text = derive().latex()
         assert text and "True" not in text
+
+
+def test_the_chapter_spec_declares_the_derived_predictions():
+    from goaldrift.book.chapters.ch01_l2_equilibrium import CLAIMS
+    from goaldrift.book.declarations import by_id, value_of
+
+    claims = by_id(CLAIMS)
+    factor = numeric(th.unused_direction_factor_gd().result, th.eta, th.lam)
+    for eta, lam in RNG.uniform([0.01, 0.001], [1.9, 1.0], size=(200, 2)):
+        p = {"learning_rate": float(eta), "weight_decay": float(lam)}
+        # bit for bit: the spec's declared value is the derivation evaluated
+        assert value_of(claims["null_space_decay_per_step"].predicted, p) == float(factor(eta, lam))
+        assert value_of(claims["adam_l2_first_step_is_eta"].predicted, p) == eta

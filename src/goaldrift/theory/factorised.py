@@ -181,3 +181,9 @@ def soft_threshold(x, threshold):
 
     x = np.asarray(x, dtype=float)
     return np.sign(x) * np.maximum(np.abs(x) - threshold, 0.0)
+
+
+def critical_target(weight_decay: float, depth: int) -> float:
+    """c_crit of deep_stationarity evaluated at lambda and L: below it a depth-L balanced
+    product has no nonzero stationary point."""
+    return float(deep_stationarity().result.subs({lam: weight_decay, L: depth}))

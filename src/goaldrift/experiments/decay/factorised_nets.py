@@ -251,3 +251,187 @@ def nuclear_norm_gap(run: MatrixRun) -> float:
     """|(||A||^2 + ||B||^2) / (2 ||AB^T||_*) - 1|: zero when the factors are the cheapest
     factorisation of their product."""
     return abs(((run.A**2).sum() + (run.B**2).sum()) / (2 * run.singular_values().sum()) - 1)
+
+
+# --- the chapter's measurements, one call each -------------------------------------
+
+ZERO = 1e-8  # a product (or singular value) below this counts as deleted
+
+
+def product_tolerance_bound(c_max: float, weight_decay: float, margin: float, grad_tol: float = 1e-11) -> float:
+    """How far from its fixed point a depth-2 product can sit when every partial derivative
+    is below grad_tol: the curvature there is at least mu = min(2 lambda, margin lambda),
+    so the factors are within sqrt(2) grad_tol / mu and the product within 2 sqrt(c_max) times that."""
+    mu_min = min(2 * weight_decay, margin * weight_decay)
+    return 2 * np.sqrt(c_max) * np.sqrt(2) * grad_tol / mu_min
+
+
+def balancedness_record_steps(lr: float, weight_decay: float, fall: float = 1e6) -> int:
+    """Steps for the imbalance u^2 - v^2 to fall by `fall` at the rate e^(-2 lambda eta) per step, plus one."""
+    return int(np.ceil(np.log(fall) / (2 * lr * weight_decay))) + 1
+
+
+@dataclass
+class DiagonalThreshold:
+    """A depth-2 diagonal network with decay and its lambda = 0 control, from one start
+    (Measurement 1), and what the claims read from them."""
+
+    targets: np.ndarray
+    init: np.ndarray                # [2, n] the common small start
+    weight_decay: float
+    learning_rate: float
+    c_max: float
+    product_bound: float            # product_tolerance_bound: how close convergence brings a product
+    run: DiagonalRun                # with decay (first steps recorded, for balancedness)
+    control: DiagonalRun            # lambda = 0
+    predicted: np.ndarray           # soft_threshold(targets, lambda)
+    soft_threshold_error: float     # worst |product - predicted|
+    zeroed: int                     # products below ZERO
+    predicted_zeroed: int           # targets with |c| < lambda
+    cheapest_gap: float             # cheapest_factorisation_gap over the survivors
+    control_error: float            # worst |product - c| without decay
+    control_smallest: float         # smallest |product| without decay over the targets |c| <= lambda
+
+
+def diagonal_threshold(n: int, weight_decay: float, lr: float, c_max: float, margin: float, init_scale: float,
+                       seed: int, grad_tol: float = 1e-11) -> DiagonalThreshold:
+    """Draw n targets around lambda and a small start (seeded), train the depth-2 diagonal
+    network with decay (recording balancedness_record_steps steps) and without, both to
+    grad_tol, and compare the products with the soft threshold."""
+    targets = diagonal_targets(n, weight_decay, c_max, margin, seed)
+    init = small_init(2, n, init_scale, seed)
+    record = balancedness_record_steps(lr, weight_decay)
+    run = train_diagonal(targets, 2, weight_decay, lr, init, grad_tol=grad_tol, record=record)
+    predicted = th.soft_threshold(targets, weight_decay)
+    control = train_diagonal(targets, 2, 0.0, lr, init, grad_tol=grad_tol)
+    return DiagonalThreshold(
+        targets, init, weight_decay, lr, c_max, product_tolerance_bound(c_max, weight_decay, margin, grad_tol),
+        run, control, predicted, np.abs(run.products - predicted).max(),
+        int(np.sum(np.abs(run.products) < ZERO)), int(np.sum(np.abs(targets) < weight_decay)),
+        cheapest_factorisation_gap(run, targets, weight_decay), np.abs(control.products - targets).max(),
+        float(np.abs(control.products[np.abs(targets) <= weight_decay]).min()))
+
+
+def plot_diagonal_threshold(m: DiagonalThreshold) -> None:
+    """Left: learned products against the soft threshold, with and without decay; right: the
+    imbalance |u^2 - v^2| of a few coordinates against e^(-2 lambda eta t)."""
+    from goaldrift.experiments import plots
+
+    lam = m.weight_decay
+    fig, (ax1, ax2) = plots.panels(2)
+    grid = np.linspace(-m.c_max, m.c_max, 400)
+    ax1.plot(grid, th.soft_threshold(grid, lam), **plots.PREDICTED, label="sign(c) max(|c|-$\\lambda$, 0)")
+    ax1.plot(m.targets, m.run.products, "o", ms=4, label=f"trained, $\\lambda$={lam:g}")
+    ax1.plot(m.targets, m.control.products, "x", ms=4, label="trained, $\\lambda$=0")
+    ax1.set(xlabel="target $c_i$", ylabel="learned product $u_iv_i$", title="diagonal network")
+    ax1.legend()
+    B_hist = m.run.history[:, 0] ** 2 - m.run.history[:, 1] ** 2
+    steps_axis = np.arange(B_hist.shape[0])
+    n = len(m.targets)
+    for i in range(0, n, max(1, n // 6)):
+        ax2.semilogy(steps_axis, np.abs(B_hist[:, i]), lw=1)
+    ax2.semilogy(steps_axis, np.abs(B_hist[0]).max() * np.exp(-2 * lam * m.learning_rate * steps_axis),
+                 **plots.PREDICTED, label="$e^{-2\\lambda\\eta t}$")
+    ax2.set(xlabel="step $t$", ylabel="$|u_i^2-v_i^2|$", title="balancedness")
+    ax2.legend()
+    plots.show()
+
+
+@dataclass
+class Balancedness:
+    """Measurement 2: the imbalance u^2 - v^2 under one GD step and under gradient flow."""
+
+    step_error: float       # balancedness_step_error over the recorded steps of the decayed run
+    checked: int            # (step, coordinate) pairs it checked
+    flow_error: float       # RK4 flow with decay against B_0 e^(-2 lambda t)
+    conserved_error: float  # RK4 flow at lambda = 0: worst relative change of B
+    t_end: float
+
+
+def balancedness(m: DiagonalThreshold, horizon: float = 3.0, dt: float = 1e-2) -> Balancedness:
+    """The one-step factor on the recorded run of `m`, and the flow from its start and
+    targets, with and without decay, integrated to t = horizon / lambda."""
+    step_error, checked = balancedness_step_error(m.run, m.learning_rate, m.weight_decay)
+    t_end = horizon / m.weight_decay
+    times, B = balancedness_flow_rk4(m.init[0], m.init[1], m.targets, m.weight_decay, t_end=t_end, dt=dt)
+    times0, B0 = balancedness_flow_rk4(m.init[0], m.init[1], m.targets, 0.0, t_end=t_end, dt=dt)
+    return Balancedness(step_error, checked, balancedness_flow_error(times, B, m.weight_decay),
+                        balancedness_flow_error(times0, B0, 0.0), t_end)
+
+
+@dataclass
+class DeepThreshold:
+    """Measurement 3: a depth-L diagonal network from the balanced fit, targets around c_crit."""
+
+    depth: int
+    c_crit: float
+    targets: np.ndarray
+    run: DiagonalRun
+    predicted: np.ndarray       # deep_stationary_product of each target
+    product_error: float        # worst |product - predicted|
+    survivors: int              # products above ZERO
+    predicted_survivors: int    # targets with |c| > c_crit
+    smallest_survivor: float    # smallest predicted |product| among the targets above c_crit
+
+
+def deep_threshold(n: int, c_crit: float, weight_decay: float, lr: float, c_max: float, margin: float,
+                   seed: int, depth: int = 3, grad_tol: float = 1e-11) -> DeepThreshold:
+    """n targets drawn (with `seed`) around c_crit up to max(c_max, 2 c_crit), trained from
+    the balanced unregularised fit with decay to grad_tol, against the largest root of
+    h(p) = |c| (or 0)."""
+    targets = diagonal_targets(n, c_crit, max(c_max, 2 * c_crit), margin, seed)
+    run = train_diagonal(targets, depth, weight_decay, lr, fitted_balanced_init(targets, depth), grad_tol=grad_tol)
+    predicted = np.array([deep_stationary_product(x, depth, weight_decay) for x in targets])
+    above = np.abs(targets) > c_crit
+    return DeepThreshold(depth, c_crit, targets, run, predicted, np.abs(run.products - predicted).max(),
+                         int(np.sum(np.abs(run.products) > ZERO)), int(np.sum(above)),
+                         float(np.abs(predicted[above]).min()))
+
+
+@dataclass
+class MatrixThreshold:
+    """Measurement 4: a factorised matrix AB^T fitted with and without decay."""
+
+    target_singular_values: np.ndarray   # the nonzero ones (spread_singular_values)
+    target: np.ndarray                   # M
+    run: MatrixRun
+    control: MatrixRun                   # lambda = 0
+    singular_values: np.ndarray
+    control_singular_values: np.ndarray
+    rank: int                            # numerical_rank(singular values, rank_tol)
+    control_rank: int
+    singular_value_error: float          # against the target's soft-thresholded at lambda
+    nuclear_gap: float                   # nuclear_norm_gap of the decayed run
+    weight_decay: float
+
+    @property
+    def padded_target(self) -> np.ndarray:
+        return padded_singular_values(self.target_singular_values, len(self.singular_values))
+
+
+def matrix_threshold(d: int, n_above: int, n_below: int, weight_decay: float, lr: float, s_max: float,
+                     margin: float, init_scale: float, seed: int, rank_tol: float = 1e-6) -> MatrixThreshold:
+    """A d x d target with n_above singular values above lambda and n_below below (none within
+    margin), fitted by AB^T from the small seeded start with decay and without."""
+    s_target = spread_singular_values(n_above, n_below, weight_decay, s_max, margin)
+    M = matrix_target(d, s_target, seed)
+    run = train_factorised_matrix(M, d, weight_decay, lr, init_scale, seed)
+    control = train_factorised_matrix(M, d, 0.0, lr, init_scale, seed)
+    sv, sv0 = run.singular_values(), control.singular_values()
+    return MatrixThreshold(s_target, M, run, control, sv, sv0, numerical_rank(sv, rank_tol), numerical_rank(sv0, rank_tol),
+                           singular_value_error(sv, s_target, weight_decay), nuclear_norm_gap(run), weight_decay)
+
+
+def plot_matrix_threshold(m: MatrixThreshold) -> None:
+    """Singular values of the target and of both trained products, with lambda."""
+    from goaldrift.experiments import plots
+
+    fig, ax = plots.panels(1)
+    k = np.arange(1, len(m.singular_values) + 1)
+    ax.semilogy(k, np.maximum(m.padded_target, 1e-17), "s", mfc="none", label="target")
+    ax.semilogy(k, np.maximum(m.control_singular_values, 1e-17), "x", label="trained, $\\lambda$=0")
+    ax.semilogy(k, np.maximum(m.singular_values, 1e-17), "o", label=f"trained, $\\lambda$={m.weight_decay:g}")
+    ax.axhline(m.weight_decay, **plots.PREDICTED, label="$\\lambda$")
+    ax.set(xlabel="index", ylabel="singular value", title="factorised matrix $AB^\\top$")
+    ax.legend()
+    plots.show()

@@ -20,6 +20,7 @@ from goaldrift.engine import runs
 from goaldrift.engine.models import MLPConfig
 from goaldrift.engine.tasks.regression import linear_regression
 from goaldrift.engine.train import OptimConfig, RunConfig
+from goaldrift.stats import farthest_from
 from goaldrift.theory import l2_equilibrium as th
 from goaldrift.theory.derivation import numeric
 
@@ -215,3 +216,198 @@ def noise_driven_variance(n_chains: int, learning_rate: float, weight_decay: flo
         opt.step()
     variance = float((w.detach() ** 2).mean())
     return NoiseRun(variance, variance * math.sqrt(2.0 / n_chains), steps)
+
+
+# --- the chapter's measurements, each one call ------------------------------------
+
+@dataclass
+class NullSpaceDecay:
+    """Gradient descent with decay on the chapter's regression (Measurement 1): how the
+    null space shrinks per step and where the run ends."""
+
+    data: Regression
+    w0: np.ndarray                  # the start (also the start of the Adam runs)
+    learning_rate: float
+    weight_decay: float
+    run: GDRun
+    factors: np.ndarray             # per-step factors ||P w_{t+1}|| / ||P w_t|| (per_step_factors)
+    predicted_factor: float         # the derived factor 1 - eta lambda (sympy, evaluated)
+    worst_factor: float             # the measured factor farthest from the prediction
+    ridge_distance: float           # relative distance of the end point to the ridge solution
+    stationarity_residual: float    # relative residual of grad L(w) = -lambda w at the end point
+    eigenvalues: np.ndarray         # of X^T X / n, the kept eigendirections (eigen_shrinkage)
+    shrinkage: np.ndarray           # measured w_T / w_LS along each of them
+    predicted_shrinkage: np.ndarray  # s / (s + lambda)
+    shrinkage_error: float          # worst |measured - predicted| shrinkage
+
+    @property
+    def steps(self) -> int:
+        return self.run.steps
+
+    @property
+    def factor_rel_error(self) -> float:
+        """|worst factor - predicted| / predicted."""
+        return abs(self.worst_factor - self.predicted_factor) / self.predicted_factor
+
+
+def null_space_decay(n_samples: int, n_features: int, n_zero: int, seed: int, learning_rate: float,
+                     weight_decay: float, record: int = 5000) -> NullSpaceDecay:
+    """Draw the regression and start of `seed`, run float64 gradient descent with decay for
+    gd_step_budget steps (recording the null-space norm for the first `record`), and
+    measure the per-step null-space factor against the derived 1 - eta lambda, the end
+    point against the ridge solution, and the shrinkage per eigendirection."""
+    data = make_regression(n_samples, n_features, n_zero, seed)
+    w0 = initial_weights(data.X.shape[1], seed)
+    steps = gd_step_budget(learning_rate, weight_decay)
+    run = gradient_descent(data, w0, learning_rate, weight_decay, steps, record=min(steps, record))
+    factors = per_step_factors(run.null_norms)
+    predicted = float(numeric(th.unused_direction_factor_gd().result, th.eta, th.lam)(learning_rate, weight_decay))
+    s, measured, predicted_shrinkage = eigen_shrinkage(data, run.weights, weight_decay)
+    return NullSpaceDecay(
+        data, w0, learning_rate, weight_decay, run, factors, predicted, farthest_from(factors, predicted),
+        ridge_distance(data, run.weights, weight_decay), stationarity_residual(data, run.weights, weight_decay),
+        s, measured, predicted_shrinkage, np.max(np.abs(measured - predicted_shrinkage)))
+
+
+def plot_null_space_decay(m: NullSpaceDecay) -> None:
+    """Left: the null-space norm against (1 - eta lambda)^t; right: the shrinkage per
+    eigendirection against s / (s + lambda)."""
+    from goaldrift.experiments import plots
+
+    fig, (ax1, ax2) = plots.panels(2)
+    t = np.arange(len(m.run.null_norms))
+    ax1.semilogy(t, m.run.null_norms / m.run.null_norms[0], label="measured $\\|P w_t\\|/\\|P w_0\\|$")
+    ax1.semilogy(t, m.predicted_factor ** t, **plots.PREDICTED, label="$(1-\\eta\\lambda)^t$")
+    ax1.set(xlabel="step $t$", ylabel="null-space norm (relative)", title="GD: unused directions")
+    ax1.legend()
+    grid = np.logspace(np.log10(m.eigenvalues.min()) - 1, 0.1, 200)
+    ax2.semilogx(grid, grid / (grid + m.weight_decay), **plots.PREDICTED, label="$s/(s+\\lambda)$")
+    ax2.semilogx(m.eigenvalues, m.shrinkage, "o", ms=4, label="measured $w_T/w_{LS}$")
+    ax2.set(xlabel="eigenvalue $s$ of $X^\\top X/n$", ylabel="shrinkage", title="ridge shrinkage")
+    ax2.legend()
+    plots.show()
+
+
+@dataclass
+class AdamWNullDirections:
+    """The engine's AdamW on the regression (Measurement 2): the per-step decay rate of the
+    zero-gradient coordinates and of a mixed null-space direction u, against eta lambda."""
+
+    trajectory: np.ndarray          # [steps + 1, d] AdamW weights
+    direction: np.ndarray           # the unit null-space direction u (null_direction)
+    coordinate_errors: np.ndarray   # [steps, n_zero] decay_rate_errors of the zero-gradient coordinates
+    direction_errors: np.ndarray    # [steps] decay_rate_errors of w_t . u
+
+    @property
+    def worst_coordinate_error(self) -> float:
+        return self.coordinate_errors.max()
+
+    @property
+    def worst_direction_error(self) -> float:
+        return self.direction_errors.max()
+
+    @property
+    def median_direction_error(self) -> float:
+        """Median over all steps of the error along u."""
+        return float(np.median(self.direction_errors))
+
+    @property
+    def late_direction_error(self) -> float:
+        """Median over the second half of the steps of the error along u (after the transient)."""
+        return float(np.median(self.direction_errors[len(self.direction_errors) // 2:]))
+
+
+def adamw_null_directions(data: Regression, w0: np.ndarray, learning_rate: float, weight_decay: float,
+                          steps: int, seed: int) -> AdamWNullDirections:
+    """AdamW (decoupled) from w0 for `steps` steps; decay-rate errors on the zero-gradient
+    coordinates and along the seeded mixed null direction."""
+    trajectory = adam_trajectory(data, w0, learning_rate, weight_decay, steps, coupled=False)
+    coordinate_errors = decay_rate_errors(trajectory[:, -data.n_zero:], learning_rate, weight_decay)
+    u = null_direction(data, seed)
+    return AdamWNullDirections(trajectory, u, coordinate_errors,
+                               decay_rate_errors(trajectory @ u, learning_rate, weight_decay))
+
+
+def plot_adamw_null_directions(m: AdamWNullDirections) -> None:
+    """The error of the per-step decay rate along u and on the worst zero-gradient coordinate."""
+    from goaldrift.experiments import plots
+
+    fig, ax = plots.panels(1)
+    steps = np.arange(1, len(m.direction_errors) + 1)
+    ax.semilogy(steps, m.direction_errors, label="mixed null direction $u$")
+    ax.semilogy(steps, np.maximum(m.coordinate_errors.max(1), 1e-17), label="zero-gradient coordinates (worst)")
+    ax.set(xlabel="step $t$", ylabel="$|r_t-\\eta\\lambda|/(\\eta\\lambda)$", title="AdamW: error of the per-step decay rate")
+    ax.legend()
+    plots.show()
+
+
+@dataclass
+class CoupledAdam:
+    """Adam with coupled L2 against AdamW from a start whose unused weights are +-1."""
+
+    start: np.ndarray               # w0 with unit unused weights (with_unit_unused)
+    n_zero: int
+    coupled: np.ndarray             # [steps + 1, d] Adam + coupled L2
+    decoupled: np.ndarray           # [steps + 1, d] AdamW
+    first_step_drop: float          # mean |w_1 - w_0| of the unused weights under coupled L2
+
+    def unused_magnitude(self, trajectory: np.ndarray) -> np.ndarray:
+        """Mean |w| of the zero-gradient coordinates at each step."""
+        return np.abs(trajectory[:, -self.n_zero:]).mean(1)
+
+
+def coupled_adam(data: Regression, w0: np.ndarray, learning_rate: float, weight_decay: float,
+                 steps: int, seed: int) -> CoupledAdam:
+    """Adam + coupled L2 and AdamW from w0 with its unused weights set to seeded signs +-1."""
+    start = with_unit_unused(w0, data.n_zero, seed)
+    coupled = adam_trajectory(data, start, learning_rate, weight_decay, steps, coupled=True)
+    decoupled = adam_trajectory(data, start, learning_rate, weight_decay, steps, coupled=False)
+    return CoupledAdam(start, data.n_zero, coupled, decoupled, first_step_drop(coupled, data.n_zero))
+
+
+def plot_coupled_adam(m: CoupledAdam, learning_rate: float, weight_decay: float) -> None:
+    """Mean |w| of the unused weights under both optimisers, against (1 - eta lambda)^t."""
+    from goaldrift.experiments import plots
+
+    fig, ax = plots.panels(1)
+    steps = np.arange(len(m.coupled))
+    ax.plot(steps, m.unused_magnitude(m.decoupled), label="AdamW (decoupled)")
+    ax.plot(steps, m.unused_magnitude(m.coupled), label="Adam + coupled L2")
+    ax.plot(steps, (1 - learning_rate * weight_decay) ** steps, **plots.PREDICTED, label="$(1-\\eta\\lambda)^t$")
+    ax.set(xlabel="step $t$", ylabel="mean $|w|$ of zero-gradient coordinates", title="decoupled vs coupled decay")
+    ax.legend()
+    plots.show()
+
+
+@dataclass
+class NoiseExperiment:
+    """Weights fed only gradient noise (Measurement 3), under SGD + decay and Adam + coupled L2."""
+
+    steps: int              # ceil(settle / (eta lambda))
+    predicted: float        # predicted_noise_variance after `steps` steps
+    tolerance: float        # 4 standard errors of the sample variance: 4 V sqrt(2 / n_chains)
+    leading: float          # the leading-order variance eta sigma^2 / (2 lambda)
+    sgd: NoiseRun
+    adam: NoiseRun
+
+    @property
+    def adam_ratio(self) -> float:
+        """Adam + L2's variance in units of the SGD prediction."""
+        return self.adam.variance / self.predicted
+
+
+def noise_steps(learning_rate: float, weight_decay: float, settle: float = 6) -> int:
+    """ceil(settle / (eta lambda)): after it the variance is within e^(-2 settle) of stationary."""
+    return int(np.ceil(settle / (learning_rate * weight_decay)))
+
+
+def noise_experiment(n_chains: int, learning_rate: float, weight_decay: float, sigma: float,
+                     seed: int) -> NoiseExperiment:
+    """The noise-driven variance under SGD and Adam + L2 for noise_steps steps, with the
+    prediction and its tolerance (four standard errors), both fixed before the runs."""
+    steps = noise_steps(learning_rate, weight_decay)
+    V = predicted_noise_variance(learning_rate, weight_decay, sigma, steps)
+    tolerance = 4 * V * np.sqrt(2 / n_chains)
+    sgd = noise_driven_variance(n_chains, learning_rate, weight_decay, sigma, steps, seed)
+    adam = noise_driven_variance(n_chains, learning_rate, weight_decay, sigma, steps, seed, optimizer="adam_l2")
+    return NoiseExperiment(steps, V, tolerance, learning_rate * sigma**2 / (2 * weight_decay), sgd, adam)
