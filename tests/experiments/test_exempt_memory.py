@@ -40,3 +40,31 @@ def test_memory_phase2_exempt_elements_skip_the_decay(tmp_path):
     kept = res.run.metrics["complex_norm"][-1] / res.run.metrics["complex_norm"][0]
     assert np.array_equal(res.by_variant(res.kept, xmem.VARIANTS[1]), kept[[1, 4]])
     assert res.by_variant(res.agreement, xmem.VARIANTS[2]).shape == (2,)
+
+
+def hand_memory():
+    plan = list(xmem.VARIANTS) * 2
+    kept = np.array([0.4, 0.97, 0.99, 0.5, 0.93, 0.98])
+    agreement = np.array([0.0, 0.05, 0.96, 0.02, 0.01, 0.92])
+    steps = np.array([0, 10, 20])
+    metrics = {"step": steps, "conflict_agreement": np.tile(agreement, (3, 1)),
+               "complex_norm": np.tile(kept, (3, 1)), "simple_norm": np.ones((3, 6))}
+    return xmem.MemoryResult(plan, kept, agreement, run=type("Run", (), {"metrics": metrics})())
+
+
+def test_summary_picks_each_variant_and_its_worst_seed():
+    s = hand_memory().summary()
+    assert s.kept.value == 0.93 and s.kept.samples.tolist() == [0.97, 0.93]
+    assert s.drifted.value == 0.05 and s.drifted.samples.tolist() == [0.05, 0.01]
+    assert s.held.value == 0.92 and s.held.samples.tolist() == [0.96, 0.92]
+    assert s.kept_baseline == 0.5
+
+
+def test_plot_memory_draws_seed_zero_per_variant():
+    fig = xmem.plot_memory(hand_memory(), 0.01, 2.0, drift_point=0.35)
+    ax1, ax2 = fig.axes
+    assert len(ax1.lines) == 3 + 1 and len(ax2.lines) == 2 * 3
+    x, y = ax1.lines[2].get_data()
+    assert np.allclose(x, [0, 0.2, 0.4]) and y.tolist() == [0.96] * 3
+    assert ax1.lines[3].get_data()[0] == [0.35, 0.35]
+    __import__("matplotlib.pyplot").pyplot.close(fig)

@@ -51,3 +51,37 @@ def test_store_change_is_zero_only_for_an_untouched_buffer():
     assert em.store_change(result, setup) == 0.25
     model.store = torch.nn.Parameter(parity_table(2).float())   # a store the optimiser would train
     assert em.store_change(result, setup) == 1.0
+
+
+def test_derived_read_gains_by_short_name():
+    assert em.derived_read_gains(1.0) == pytest.approx({"decayed": 2 / 3, "exempt": 1.0}, rel=1e-12)
+
+
+def test_summarise_against_the_hand_numbers():
+    setup = drift.Setup(ProxyTask(n_bits=6, k=2), width=8, n_train=16, n_test=16, data_seed=0)
+    model = build_model(em.store_model(setup), [0, 1, 2, 3])
+    run = type("Run", (), {"model": model})()
+    plan = [(s, v) for s in range(2) for v in em.VARIANTS]
+    res = em.StoreResult(plan, agreement=np.array([0.02, 0.97, 0.06, 0.93]), read=np.array([0.6, 1.01, 0.7, 0.99]),
+                         read_start=np.array([0.9, 0.9, 0.8, 0.8]), mlp_norm=np.array([0.01, 0.02, 0.03, 0.005]),
+                         run=run)
+    s = em.summarise(res, setup, 1.0)
+    assert s.store_change == 0.0
+    assert s.drifted.value == 0.06 and s.drifted.samples.tolist() == [0.02, 0.06]
+    assert s.held.value == 0.93 and s.held.samples.tolist() == [0.97, 0.93]
+    assert list(s.read_ratio) == ["decayed", "exempt"]
+    assert s.read_ratio["decayed"].samples == pytest.approx([0.6 * 1.5, 0.7 * 1.5], rel=1e-12)
+    assert s.read_ratio["decayed"].value == pytest.approx(0.975, rel=1e-12)
+    assert s.read_ratio["exempt"].value == pytest.approx(1.0, rel=1e-12)
+    assert s.a_star == pytest.approx({"decayed": 2 / 3, "exempt": 1.0}, rel=1e-12)
+    assert s.glue == pytest.approx({"store_mlp_norm_max": 0.03, "store_read_decayed_mean": 0.65,
+                                    "store_p1_read_min": 0.8})
+
+
+def test_store_runs_is_phase1_then_store_phase2(tmp_path):
+    setup = drift.Setup(ProxyTask(n_bits=6, k=2), width=8, n_train=32, n_test=32, data_seed=0)
+    got = em.store_runs(setup, [0], (0.01, 0.1, 5), 1, 0.05, 1.0, 2, 1, root=tmp_path)
+    run1 = drift.phase1(setup, [0], 0.01, 0.1, 5, model=em.store_model(setup), root=tmp_path)
+    want = em.store_phase2(setup, run1, 1, 0.05, 1.0, 2, eval_every=1, root=tmp_path)
+    assert np.array_equal(got.read, want.read) and np.array_equal(got.read_start, want.read_start)
+    assert np.array_equal(got.agreement, want.agreement)

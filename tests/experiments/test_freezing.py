@@ -107,3 +107,74 @@ def test_freezing_experiment_end_to_end_frozen_weights_stay(tmp_path):
                                  factor=2.0, max_rounds=1, seed=0, multiples=[1], root=tmp_path)
     assert res.largest_frozen_change == 0.0
     assert len(res.final) == len(res.plans) == 2 + 3 and len(res.random_final) == 1
+
+
+def test_rankings_are_the_three_scores_in_order():
+    task, setup, run1, _ = tiny()
+    d1 = setup.data(1)
+    got = fz.rankings(run1.model, d1, task)
+    assert list(got) == [fz.ATTRIBUTION, fz.MAGNITUDE, fz.CONSTRUCTION]
+    want = {fz.ATTRIBUTION: pr.attribution_scores(run1.model, d1.train_x, d1.train_goal),
+            fz.MAGNITUDE: pr.magnitude_scores(run1.model), fz.CONSTRUCTION: pr.construction_scores(run1.model, task)}
+    assert all(torch.equal(got[r][n], want[r][n]) for r in want for n in want[r])
+
+
+def hand_result():
+    """Two seeds, three rankings, random sets of 1 and 10 times; every number chosen by hand."""
+    rankings = [fz.ATTRIBUTION, fz.MAGNITUDE, fz.CONSTRUCTION]
+    columns = [(r, s) for r in rankings for s in range(2)]
+    plans = [(fz.WITHOUT_READ_PATH, 0, None), (fz.WITH_READ_PATH, 0, None), (fz.NOTHING, 0, 0.0),
+             (fz.WITHOUT_READ_PATH, 1, None), (fz.WITH_READ_PATH, 1, None), (fz.NOTHING, 1, 0.0)]
+    final = np.array([0.05, 0.95, 0.02, 0.08, 0.91, 0.04])
+    frozen_fraction = np.array([0.1, 0.2, 0.0, 0.1, 0.2, 0.0])
+    lo = np.array([0.02, 0.04, 0.1, 0.2, 0.15, 0.16])
+    hi = np.array([0.025, 0.05, 0.12, 0.25, 0.18, 0.2])
+    random_plans = [(1, 0, 0.025), (1, 1, 0.05), (10, 0, 0.25), (10, 1, 0.5)]
+    return fz.FreezingResult(fractions=np.array([0.01, 0.1, 1.0]), columns=columns, plans=plans, final=final,
+                             frozen_fraction=frozen_fraction, largest_frozen_change=0.0,
+                             curve=np.zeros((3, 6)), lo=lo, hi=hi, rounds_used=3,
+                             bisection_rounds=[[((fz.ATTRIBUTION, 0), 0.03, 0.95)]], multiples=[1, 10],
+                             random_plans=random_plans, random_final=np.array([0.01, 0.07, 0.03, 0.2]),
+                             rankings=rankings)
+
+
+def test_summary_against_the_hand_numbers():
+    s = hand_result().summary()
+    # gradient x weight's sufficient fractions 0.025, 0.05 over the pathway's 0.2
+    assert s.attribution_over_construction.samples.tolist() == [0.125, 0.25]
+    assert s.attribution_over_construction.value == pytest.approx(0.1875, rel=1e-15)
+    assert s.magnitude_over_attribution.samples == pytest.approx([0.12 / 0.025, 0.25 / 0.05], rel=1e-15)
+    assert s.magnitude_over_attribution.value == pytest.approx((4.8 + 5.0) / 2, rel=1e-14)
+    assert list(s.random) == [1, 10]
+    assert s.random[1].value == 0.07 and s.random[10].value == 0.2
+    assert s.random[10].samples.tolist() == [0.03, 0.2]
+    assert s.with_read_path.value == 0.91 and s.with_read_path.samples.tolist() == [0.95, 0.91]
+    assert s.without_read_path.value == 0.08 and s.without_read_path.samples.tolist() == [0.05, 0.08]
+    g = s.glue
+    assert g["sufficient_attr"] == pytest.approx(0.0375) and g["sufficient_attr_max"] == 0.05
+    assert g["sufficient_mag"] == pytest.approx(0.185) and g["sufficient_mag_max"] == 0.25
+    assert g["sufficient_constr"] == pytest.approx(0.19) and g["sufficient_constr_max"] == 0.2
+    assert g["bracket_worst"] == pytest.approx(1.25) and g["rounds_used"] == 3
+    assert g["construction_fraction"] == 0.2 and g["construction_in_fraction"] == 0.1
+    assert g["baseline_agreement"] == 0.04
+    assert g["random_capped_10x"] == 0 and g["random_10x_fraction_min"] == 0.25
+
+
+def test_tables_markdown_lists_every_bracket_and_random_set():
+    text = hand_result().tables_markdown()
+    assert "| gradient x weight | (0.02, 0.025], (0.04, 0.05] |" in text
+    assert "| construction | (0.15, 0.18], (0.16, 0.2] |" in text
+    assert "| 10x | [0.25, 0.5] | [0.03, 0.2] |" in text
+
+
+def test_plot_freezing_draws_every_ranking_and_seed():
+    res = hand_result()
+    fig = fz.plot_freezing(res)
+    ax, ax2 = fig.axes
+    labels = [line.get_label() for line in ax.lines]
+    assert [l for l in labels if not l.startswith("_")] == [*res.rankings, fz.WITHOUT_READ_PATH, fz.WITH_READ_PATH]
+    assert len(ax2.lines) == 2
+    assert ax2.lines[1].get_data()[0].tolist() == [0.05, 0.5]
+    assert "1, 10 times" in ax2.get_title()
+    plt = __import__("matplotlib.pyplot").pyplot
+    plt.close(fig)

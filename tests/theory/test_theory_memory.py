@@ -43,3 +43,14 @@ def test_gradient_descent_contracts_at_the_derived_factor(decayed):
         a_ = nxt
     factor = float(numeric(th.read_gain_contraction(decayed).result, th.eta, th.lam)(eta_val, lam_val))
     assert np.allclose(ratios, factor, rtol=1e-9)
+
+
+def test_store_derivations_in_the_chapter_order():
+    """a* and the MLP's slope decayed, then exempt, then the contraction: checked at values by hand."""
+    got = th.store_derivations()
+    assert len(got) == 5
+    at = {th.lam: 0.5, th.eta: 0.1}
+    a_dec, slope_dec, a_ex, slope_ex, contraction = (float(d.result.subs(at)) for d in got)
+    assert a_dec == pytest.approx(2 / 2.5) and a_ex == pytest.approx(1.0)
+    assert slope_dec > 0 and slope_ex > 0
+    assert contraction == pytest.approx(1 - 0.1 * 2.5)

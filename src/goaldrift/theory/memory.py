@@ -49,3 +49,12 @@ def read_gain_contraction(read_decayed: bool) -> Derivation:
     f = objective(read_decayed).subs(s, 0)
     factor = sp.simplify(1 - eta * sp.diff(f, a, 2))
     return Derivation(factor, (sp.Eq(sp.Symbol(r"\frac{a_{t+1}-a^*}{a_t-a^*}"), factor),))
+
+
+def store_derivations() -> list[Derivation]:
+    """The chapter's derivation in order: a* and the MLP's slope with the read gain decayed,
+    then exempt, then the contraction of gradient descent on a decayed read gain."""
+    out = []
+    for decayed in (True, False):
+        out += [read_gain_equilibrium(decayed), mlp_share_slope(decayed)]
+    return out + [read_gain_contraction(True)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from goaldrift.book.chapter import Chapter, seed_param
 from goaldrift.book.params import Param
-from goaldrift.book.declarations import check, computed, evidence
+from goaldrift.book.declarations import check, evidence
 
 
 def _protect_budgets(v: dict) -> str | None:
@@ -37,6 +37,44 @@ def _protect_shapes(v: dict) -> str | None:
     return None
 
 
+def _resolution(p: dict) -> float:
+    """1 / bracket_factor (the bisection's resolution)"""
+    return 1 / p["bracket_factor"]
+
+
+def _bracket_factor(p: dict) -> float:
+    """bracket_factor (the bisection's resolution)"""
+    return p["bracket_factor"]
+
+
+def _row_tolerance(p: dict) -> float:
+    """4 * trigger_steps * 2^-24: four float32 roundings per step (of 1 - eta*lambda and of w)"""
+    return 4 * p["trigger_steps"] * 2.0**-24
+
+
+# The designs the evidence rests on (filled from the parameters).
+_ADAMW = "AdamW phase 2 at eta = {learning_rate:g}, lambda = {weight_decay:g}, {phase2_steps} steps"
+_RANKED = ("{n_seeds} seeds; per ranking and seed a coarse grid of {n_fractions} fractions in "
+           "[{min_fraction:g}, {max_fraction:g}] bisected until hi/lo <= {bracket_factor:g} (at most {max_rounds} "
+           "rounds); " + _ADAMW)
+_PATHWAY = "{n_seeds} seeds, one member each in the coarse run of the ranked grid; " + _ADAMW
+
+
+def _random(multiple: int) -> str:
+    return (f"{{n_seeds}} seeds; per seed one random set of {multiple} times its gradient x weight sufficient "
+            "fraction (capped at 1), after the bisection; " + _ADAMW)
+
+
+_MEMORY = ("{n_seeds} seeds, three members each (nothing exempt; memory exempt; memory and read path exempt); "
+           + _ADAMW)
+_STORE = ("{n_seeds} seeds, two members each (read gain decayed; exempt); phase 1 AdamW {phase1_steps} steps; "
+          "phase 2 gradient descent with L2 at eta = {store_lr:g}, lambda = {weight_decay:g}, {store_steps} steps")
+_TRIGGER = ("{n_seeds} seeds x lambda in {{0, lambda/4, lambda/2, lambda}} at lambda = {weight_decay:g}; AdamW "
+            "eta = {learning_rate:g}, {trigger_steps} steps; {n_trigger} trigger examples in phase 1, {n_trigger} "
+            "held out")
+_ENTANGLED = _TRIGGER + "; a pattern of {pattern_size} bits"
+
+
 CLAIMS = (
     check(
         "frozen_weights_do_not_move",
@@ -48,72 +86,84 @@ CLAIMS = (
         "freezing by gradient x weight stops the drift with no more weights than the circuit's pathway: sufficient fraction over the construction's fraction, mean over seeds (<= 1)",
         alternative="the ranking needs more weights than the pathway it should find (ratio above 1)",
         predicted=1.0, comparison="at_most", hypothesis="H5",
+        design=_RANKED,
     ),
     evidence(
         "ranking_smaller_than_construction",
         "gradient x weight needs a smaller set than the construction beyond the resolution: ratio (<= 1/{bracket_factor:g})",
         alternative="not smaller beyond the bracket's resolution (ratio above 1/{bracket_factor:g})",
-        predicted=computed("1 / bracket_factor"), comparison="at_most",
+        predicted=_resolution, comparison="at_most",
+        design=_RANKED,
     ),
     evidence(
         "magnitude_needs_more_than_attribution",
         "a ranking blind to the goal (|theta|) needs a larger set: sufficient fraction, magnitude over gradient x weight (>= {bracket_factor:g})",
         alternative="magnitude does as well within the resolution (ratio below {bracket_factor:g})",
-        predicted=computed("bracket_factor"), comparison="at_least",
+        predicted=_bracket_factor, comparison="at_least",
+        design=_RANKED,
     ),
     evidence(
         "random_freezing_does_not",
         "freezing as many random weights as the sufficient ranked set: highest final agreement over seeds (<= 0.1)",
         alternative="random freezing of the same size also holds the goal (agreement above 0.1)",
         predicted=0.1, comparison="at_most", hypothesis="H5",
+        design=_random(1),
     ),
     evidence(
         "random_freezing_2x_does_not",
         "freezing 2 times the sufficient ranked fraction at random (capped at 1): highest final agreement (<= 0.1)",
         alternative="2 times as many random weights hold the goal (agreement above 0.1)",
         predicted=0.1, comparison="at_most",
+        design=_random(2),
     ),
     evidence(
         "random_freezing_3x_does_not",
         "freezing 3 times the sufficient ranked fraction at random (capped at 1): highest final agreement (<= 0.1)",
         alternative="3 times as many random weights hold the goal (agreement above 0.1)",
         predicted=0.1, comparison="at_most",
+        design=_random(3),
     ),
     evidence(
         "random_freezing_10x_does_not",
         "freezing 10 times the sufficient ranked fraction at random (capped at 1): highest final agreement (<= 0.1)",
         alternative="10 times as many random weights hold the goal (agreement above 0.1)",
         predicted=0.1, comparison="at_most",
+        design=_random(10),
     ),
     evidence(
         "construction_with_read_path_stops_drift",
         "freezing the goal pathway with its readout: lowest final agreement (>= 0.9)",
         alternative="the goal drifts despite the frozen pathway (agreement below 0.9)",
         predicted=0.9, comparison="at_least", hypothesis="H5",
+        design=_PATHWAY,
     ),
     evidence(
         "construction_without_read_path_drifts",
         "freezing the goal's input rows and biases only: highest final agreement (<= 0.1)",
         alternative="the input rows alone hold the goal (agreement above 0.1)",
         predicted=0.1, comparison="at_most", hypothesis="H5",
+        design=_PATHWAY,
     ),
     evidence(
         "memory_survives",
         "memory exempt, read path decayed: lowest ratio of the memory's norm, end over start (>= 0.9)",
         alternative="the exempt memory shrinks (ratio below 0.9)",
         predicted=0.9, comparison="at_least", hypothesis="H6",
+        design=_MEMORY,
     ),
     evidence(
         "memory_alone_does_not_bound_drift",
         "memory exempt, read path decayed: highest final aligned agreement (<= 0.1)",
         alternative="the exempt memory alone holds the goal (agreement above 0.1)",
         predicted=0.1, comparison="at_most", hypothesis="H6",
+        design=_MEMORY,
     ),
     evidence(
         "protected_read_path_bounds_drift",
         "memory and read path exempt: lowest final aligned agreement (>= 0.9)",
         alternative="the goal drifts despite the exempt read path (agreement below 0.9)",
         predicted=0.9, comparison="at_least", hypothesis="H6",
+        design=_MEMORY,
     ),
     check(
         "store_outside_the_optimiser",
@@ -125,29 +175,33 @@ CLAIMS = (
         "store intact, read gain decayed: highest final aligned agreement (<= 0.1, H6)",
         alternative="the goal is held through the decayed read path (as derived for a read path cheaper than the proxy)",
         predicted=0.1, comparison="at_most", hypothesis="H6",
+        design=_STORE,
     ),
     evidence(
         "store_exempt_holds_goal",
         "store intact, read gain exempt: lowest final aligned agreement (>= 0.9)",
         alternative="the goal drifts despite the protected store and read path (agreement below 0.9)",
         predicted=0.9, comparison="at_least", hypothesis="H6",
+        design=_STORE,
     ),
     evidence(
         "store_read_gain_decayed_at_derived_equilibrium",
         "read gain decayed: final a over the derived a* = {a_star:.4g}, mean over seeds (within 1%)",
         alternative="the MLP takes a share of the target (a off the derived a*)",
         predicted=1.0, comparison="rel", tolerance=0.01,
+        design=_STORE,
     ),
     evidence(
         "store_read_gain_exempt_at_derived_equilibrium",
         "read gain exempt: final a over the derived a* = {a_star:.4g}, mean over seeds (within 1%)",
         alternative="the MLP takes a share of the target (a off the derived a*)",
         predicted=1.0, comparison="rel", tolerance=0.01,
+        design=_STORE,
     ),
     check(
         "trigger_row_decays_exactly",
         "trigger input weights: worst relative error of ||w_t|| / ||w_0|| against (1 - eta*lambda)^t",
-        predicted=0.0, comparison="abs", tolerance=computed("row_tolerance"), hypothesis="H8",
+        predicted=0.0, comparison="abs", tolerance=_row_tolerance, hypothesis="H8",
     ),
     check(
         "trigger_row_untouched_without_decay",
@@ -159,48 +213,56 @@ CLAIMS = (
         "trigger behaviour margin decays as (1 - eta*lambda)^(p t) with p = 1 (H1's rate)",
         alternative="p = 2 (two decayed layers)",
         predicted=1.0, comparison="rel", tolerance=0.15, alternative_value=2.0, hypothesis="H8",
+        design=_TRIGGER + "; p fitted per member over eta*lambda*t <= 1",
     ),
     evidence(
         "trigger_erased_at_degree2_rate",
         "trigger behaviour margin decays with p = 2 (two decayed layers)",
         alternative="p = 1 (H1's rate)",
         predicted=2.0, comparison="rel", tolerance=0.15, alternative_value=1.0,
+        design=_TRIGGER + "; p fitted per member over eta*lambda*t <= 1",
     ),
     evidence(
         "trigger_survival_collapses",
         "spread (std of log) of eta*lambda*t at which trigger accuracy falls below 3/4",
         alternative="eta*lambda*t at erasure differs between settings (spread above 0.1)",
         predicted=0.1, comparison="at_most", hypothesis="H8",
+        design=_TRIGGER,
     ),
     evidence(
         "trigger_survives_without_decay",
         "lambda = 0: lowest final trigger accuracy (>= 0.9)",
         alternative="the trigger is lost without decay (accuracy below 0.9)",
         predicted=0.9, comparison="at_least", hypothesis="H8",
+        design=_TRIGGER,
     ),
     evidence(
         "entangled_trigger_survives_without_decay",
         "entangled trigger, lambda = 0: lowest final trigger accuracy (>= 0.9)",
         alternative="the phase-2 gradient alone erases it (accuracy below 0.9)",
         predicted=0.9, comparison="at_least", hypothesis="H8",
+        design=_ENTANGLED,
     ),
     evidence(
         "entangled_trigger_erased_on_decay_clock",
         "entangled trigger: spread (std of log) of eta*lambda*t at which its accuracy falls below 3/4 (<= 0.1)",
         alternative="erasure is not on the eta*lambda*t clock (spread above 0.1)",
         predicted=0.1, comparison="at_most", hypothesis="H8",
+        design=_ENTANGLED,
     ),
     evidence(
         "entangled_trigger_rate_as_dedicated",
         "entangled minus dedicated trigger: fitted rate exponent p, mean over seeds (|difference| <= 0.3)",
         alternative="entanglement changes the erasure rate (difference beyond 0.3)",
         predicted=0.0, comparison="abs", tolerance=0.3,
+        design=_ENTANGLED + "; p fitted per member over eta*lambda*t <= 1, mean per seed",
     ),
     evidence(
         "entangled_trigger_intact_at_finetuning_budget",
         "entangled trigger at the largest published fine-tuning eta*lambda*t: lowest trigger accuracy (>= 0.9)",
         alternative="already damaged at that budget (accuracy below 0.9)",
         predicted=0.9, comparison="at_least", hypothesis="H8",
+        design=_ENTANGLED + "; read at the largest fine-tuning eta*lambda*t among the published recipes",
     ),
 )
 

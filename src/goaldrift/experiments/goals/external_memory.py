@@ -17,10 +17,12 @@ from goaldrift.engine.models import StoreMLPConfig
 from goaldrift.engine.models.store import parity_table
 from goaldrift.experiments.goals import protection as pr
 from goaldrift.experiments.goals import proxy_drift as drift
+from goaldrift.experiments.goals.protection import Measured, highest, lowest, mean_of
 from goaldrift.theory import memory as thm
 from goaldrift.theory.derivation import numeric
 
 VARIANTS = ("read path decayed", "read path exempt")
+SHORT = dict(zip(VARIANTS, ("decayed", "exempt")))   # the variants' names in claim ids and glued numbers
 
 
 def store_model(setup: drift.Setup) -> StoreMLPConfig:
@@ -77,3 +79,44 @@ def store_change(result: StoreResult, setup: drift.Setup) -> float:
     table = parity_table(len(store_model(setup).store_bits))
     return (float((model.store.detach().double().cpu() - table).abs().max())
             + float("store" in dict(model.named_parameters())))
+
+
+def derived_read_gains(weight_decay: float) -> dict[str, float]:
+    """``derived_read_gain`` of each variant, by its short name (``SHORT``)."""
+    return {SHORT[v]: derived_read_gain(v, weight_decay) for v in VARIANTS}
+
+
+def store_runs(setup: drift.Setup, seeds: list[int], phase1: tuple, n_seeds: int, lr: float,
+               weight_decay: float, steps: int, eval_every: int, root=None) -> StoreResult:
+    """Both phases of the store reader: phase 1 (``phase1`` = (lr, weight decay, steps), AdamW)
+    from ``seeds``, then ``store_phase2``."""
+    run1 = drift.phase1(setup, seeds, *phase1, model=store_model(setup), root=root)
+    return store_phase2(setup, run1, n_seeds, lr, weight_decay, steps, eval_every=eval_every, root=root)
+
+
+@dataclass(frozen=True)
+class StoreSummary:
+    """What the store's claims record, with their per-seed samples."""
+
+    store_change: float     # largest change of the store's entries (+1 if it is a parameter)
+    drifted: Measured       # read gain decayed: highest final aligned agreement
+    held: Measured          # read gain exempt: lowest final aligned agreement
+    a_star: dict            # short variant name -> the derived read gain a*
+    read_ratio: dict        # short variant name -> final read gain over a*; mean over seeds
+    glue: dict              # the numbers the prose quotes, by glue name
+
+
+def summarise(result: StoreResult, setup: drift.Setup, weight_decay: float) -> StoreSummary:
+    """The store reader's claims' values (a* derived at ``weight_decay``)."""
+    dec, ex = VARIANTS
+    a_star = derived_read_gains(weight_decay)
+    return StoreSummary(
+        store_change=store_change(result, setup),
+        drifted=highest(result.by_variant(result.agreement, dec)),
+        held=lowest(result.by_variant(result.agreement, ex)),
+        a_star=a_star,
+        read_ratio={SHORT[v]: mean_of(result.by_variant(result.read, v) / a_star[SHORT[v]]) for v in VARIANTS},
+        glue={"store_mlp_norm_max": float(result.mlp_norm.max()),
+              "store_read_decayed_mean": float(result.by_variant(result.read, dec).mean()),
+              "store_p1_read_min": float(result.read_start.min())},
+    )

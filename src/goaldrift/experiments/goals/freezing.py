@@ -15,14 +15,30 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from goaldrift.experiments import plots
 from goaldrift.experiments.goals import protection as pr
 from goaldrift.experiments.goals import proxy_drift as drift
+from goaldrift.experiments.goals.protection import Measured, highest, lowest, mean_of
+from goaldrift.tables import markdown_table
 
 STOPPED = 0.9                   # final aligned agreement at or above which the drift is stopped
 ATTRIBUTION = "gradient x weight"  # the ranking whose sufficient fraction sizes the random sets
+MAGNITUDE = "magnitude"
+CONSTRUCTION = "construction"
+RANKING_KEYS = {ATTRIBUTION: "attr", MAGNITUDE: "mag", CONSTRUCTION: "constr"}   # short names (glued numbers)
 WITH_READ_PATH = "construction + read path"
 WITHOUT_READ_PATH = "construction only"
 NOTHING = "nothing"
+
+
+def rankings(model, data, task) -> dict:
+    """The three rankings of every element of the phase-1 networks ``model``: gradient x weight
+    (of the aligned margin on ``data``'s training inputs), magnitude, and the construction's."""
+    return {
+        ATTRIBUTION: pr.attribution_scores(model, data.train_x, data.train_goal),
+        MAGNITUDE: pr.magnitude_scores(model),
+        CONSTRUCTION: pr.construction_scores(model, task),
+    }
 
 
 def freeze_phase2(setup: drift.Setup, run1, masks: list[dict], sources: list[int], lr: float,
@@ -116,6 +132,94 @@ class FreezingResult:
     def widest_bracket(self) -> float:
         """The largest hi / lo over the brackets (nan where a bracket has no lower end)."""
         return float(np.max(self.hi / np.where(self.lo > 0, self.lo, np.nan)))
+
+    def random_fractions(self, multiple: int) -> list[float]:
+        """Per seed: the fraction frozen at random for ``multiple``."""
+        return [p[2] for p in self.random_plans if p[0] == multiple]
+
+    @property
+    def n_seeds(self) -> int:
+        return len({s for _, s in self.columns})
+
+    def summary(self) -> "FreezingSummary":
+        """The values the chapter's freezing claims record, and the numbers its prose quotes."""
+        share = self.fraction_of(WITH_READ_PATH)
+        attr = self.sufficient(ATTRIBUTION)
+        top = max(self.multiples)
+        glue = {}
+        for r in self.rankings:
+            key = RANKING_KEYS.get(r, r)
+            glue[f"sufficient_{key}"] = float(np.mean(self.sufficient(r)))
+            glue[f"sufficient_{key}_max"] = float(np.max(self.sufficient(r)))
+        glue.update({
+            "bracket_worst": self.widest_bracket(),
+            "rounds_used": self.rounds_used,
+            "construction_fraction": share,
+            "construction_in_fraction": self.fraction_of(WITHOUT_READ_PATH),
+            "baseline_agreement": float(self.agreement(NOTHING).max()),
+            f"random_capped_{top}x": self.random_capped(top),
+            f"random_{top}x_fraction_min": float(min(self.random_fractions(top))),
+        })
+        return FreezingSummary(
+            attribution_over_construction=mean_of(attr / share),
+            magnitude_over_attribution=mean_of(self.sufficient(MAGNITUDE) / attr),
+            random={m: highest(self.random_at(m)) for m in self.multiples},
+            with_read_path=lowest(self.agreement(WITH_READ_PATH)),
+            without_read_path=highest(self.agreement(WITHOUT_READ_PATH)),
+            glue=glue,
+        )
+
+    def tables_markdown(self) -> str:
+        """Two tables: each ranking's bracket (lo, hi] per seed, and each random set's fraction
+        and final agreement per seed."""
+        ranked = markdown_table(
+            ["ranking", "sufficient fraction per seed (bracket lo, hi]"],
+            [[r, ", ".join(f"({a:.3g}, {b:.3g}]" for a, b in zip(self.lower_end(r), self.sufficient(r)))]
+             for r in self.rankings])
+        at_random = markdown_table(
+            ["frozen at random", "fraction per seed", "final aligned agreement per seed"],
+            [[f"{m}x", [round(f, 3) for f in self.random_fractions(m)], np.round(self.random_at(m), 2).tolist()]
+             for m in self.multiples])
+        return ranked + "\n\n" + at_random
+
+
+@dataclass(frozen=True)
+class FreezingSummary:
+    """What the freezing claims record, each value with the per-seed samples of its interval."""
+
+    attribution_over_construction: Measured  # gradient x weight's sufficient fraction / the pathway's; mean
+    magnitude_over_attribution: Measured     # magnitude's sufficient fraction / gradient x weight's; mean
+    random: dict                             # multiple -> highest final agreement of the random sets
+    with_read_path: Measured                 # pathway and readout frozen: lowest final agreement
+    without_read_path: Measured              # pathway's input rows and biases only: highest final agreement
+    glue: dict                               # the numbers the prose quotes, by glue name
+
+
+def plot_freezing(fz: FreezingResult):
+    """Left: the mean final agreement against the frozen fraction per ranking (x: bisection
+    points; open markers: the pathway with and without its readout). Right: the random sets per
+    seed. Returns the figure."""
+    fig, (ax, ax2) = plots.panels(2)
+    for j, r in enumerate(fz.rankings):
+        cols = [i for i, c in enumerate(fz.columns) if c[0] == r]
+        ax.semilogx(fz.fractions, fz.curve[:, cols].mean(1), "o-", color=plots.COLORS[j], label=r)
+        pts = [(f, a) for rnd in fz.bisection_rounds for (c, f, a) in rnd if c[0] == r]
+        if pts:
+            ax.semilogx(*zip(*pts), "x", color=plots.COLORS[j], alpha=0.6)
+    for kind, marker in ((WITHOUT_READ_PATH, "s"), (WITH_READ_PATH, "D")):
+        ax.semilogx([fz.fraction_of(kind)], [fz.agreement(kind).mean()], marker, color="black", mfc="none",
+                    label=kind)
+    ax.axhline(STOPPED, color="grey", linewidth=0.5)
+    ax.set(xlabel="fraction of weights frozen", ylabel="aligned agreement after phase 2",
+           title="freezing curves (x: bisection points)", ylim=(-0.05, 1.05))
+    ax.legend(fontsize=7)
+    for s in range(fz.n_seeds):
+        ax2.semilogx([p[2] for p in fz.random_plans if p[1] == s],
+                     [fz.random_final[i] for i, p in enumerate(fz.random_plans) if p[1] == s],
+                     "o-", color=plots.COLORS[3], alpha=0.6)
+    ax2.set(xlabel="fraction of weights frozen at random", ylabel="aligned agreement after phase 2",
+            title=f"random sets of {', '.join(map(str, fz.multiples))} times the sufficient size", ylim=(-0.05, 1.05))
+    return fig
 
 
 def freezing_experiment(setup: drift.Setup, run1, rankings: dict, task, n_seeds: int, fractions,

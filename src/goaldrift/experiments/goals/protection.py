@@ -9,16 +9,61 @@ exempt: trained, never decayed). Three ways to choose the elements:
 * by attribution: the elements with the largest |θ · ∂M/∂θ|, where M is the
   network's mean aligned margin on phase-1 data (first-order importance);
 * at random: the same number of elements, drawn per member from a seeded stream.
+
+It also holds what the chapter's claims record (``Measured``: a value and the
+per-seed samples of its interval, with the reductions ``lowest``, ``highest``,
+``mean_of`` and ``per_seed``) and the dedicated trigger's experiment (H8).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
+from goaldrift.engine.tasks.proxy import trigger_set
+from goaldrift.experiments import plots
+from goaldrift.experiments.goals import proxy_drift as drift
 from goaldrift.experiments.goals.proxy_drift import complex_inputs, margin
+
+
+# ---- what a claim records ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Measured:
+    """What a claim records: its measured value and the samples (one per seed) its interval
+    is taken over (one row per seed and a column per member for a worst-of rule)."""
+
+    value: float
+    samples: np.ndarray
+
+
+def lowest(samples) -> Measured:
+    """The lowest sample (the worst member of an at-least rule), with the samples."""
+    x = np.asarray(samples)
+    return Measured(float(x.min()), x)
+
+
+def highest(samples) -> Measured:
+    """The highest sample (the worst member of an at-most rule), with the samples."""
+    x = np.asarray(samples)
+    return Measured(float(x.max()), x)
+
+
+def mean_of(samples) -> Measured:
+    """The mean of the samples, with the samples."""
+    x = np.asarray(samples)
+    return Measured(float(np.mean(x)), x)
+
+
+def per_seed(values, sources, reduce=np.mean) -> np.ndarray:
+    """One number per phase-1 network (``sources[i]``: member i's network), in the order of
+    ``np.unique(sources)``: ``reduce`` over that network's members. Members that continue one
+    network share its data and start, so only networks are independent samples."""
+    values, sources = np.asarray(values, dtype=float), np.asarray(sources)
+    return np.array([float(reduce(values[sources == s])) for s in np.unique(sources)])
 
 
 def attribution_scores(model, x: torch.Tensor, goal: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -213,3 +258,152 @@ def margin_decay_exponents(steps, lr: float, weight_decays, margin, max_x: float
         out.append(-np.polyfit(x_i[window], np.log(margin[window, i] / margin[0, i]), 1)[0]
                    if window.sum() >= 2 else np.nan)
     return np.array(out)
+
+
+# ---- the dedicated trigger's run (chapter protecting_goals, H8) ----------------------------
+
+ERASED = 0.75   # trigger accuracy below which the behaviour counts as lost (halfway to chance)
+RATE_WINDOW = 1.0   # the exponent is fitted over eta * lambda * t <= RATE_WINDOW
+
+
+def trigger_lambdas(weight_decay: float) -> list[float]:
+    """The trigger runs' weight decays: 0, lambda/4, lambda/2, lambda."""
+    return [0.0, weight_decay / 4, weight_decay / 2, weight_decay]
+
+
+def trigger_members(n_seeds: int, lr: float, weight_decay: float) -> list[drift.Member]:
+    """Every seed at every ``trigger_lambdas(weight_decay)``, seed-major."""
+    return drift.grid(n_seeds, [lr], trigger_lambdas(weight_decay))
+
+
+def trigger_eval_every(eval_every: int) -> int:
+    """The trigger runs evaluate twice as often as the freezing and memory runs."""
+    return max(1, eval_every // 2)
+
+
+def trigger_target_bit(task) -> int:
+    """The triggered behaviour is the sign of the last input bit, which the goal never reads."""
+    return task.n_bits - 1
+
+
+@dataclass
+class TriggerRun:
+    """Phase 2 of networks trained with a triggered behaviour, on data where it is never
+    exercised: per seed, every ``trigger_lambdas``."""
+
+    run1: object      # the phase-1 run
+    run: object       # the phase-2 run
+    members: list     # drift.Member per phase-2 member
+    lr: float
+    data: object      # the phase-2 data, with the held-out trigger set attached
+
+    @property
+    def metrics(self) -> dict:
+        return self.run.metrics
+
+    @property
+    def steps(self) -> np.ndarray:
+        return self.run.metrics["step"]
+
+    @property
+    def weight_decays(self) -> np.ndarray:
+        return np.array([m.weight_decay for m in self.members])
+
+    @property
+    def decays(self) -> np.ndarray:
+        """bool per member: lambda > 0."""
+        return self.weight_decays > 0
+
+    @property
+    def sources(self) -> np.ndarray:
+        """The phase-1 network of each decayed member (the seeds of the erasure intervals)."""
+        return np.array([m.source for m in self.members])[self.decays]
+
+
+def dedicated_trigger(setup: drift.Setup, seeds: list[int], phase1: tuple, n_seeds: int, lr: float,
+                      weight_decay: float, steps: int, eval_every: int, n_trigger: int, seed: int,
+                      root=None) -> TriggerRun:
+    """A trigger on a dedicated input (zero on all other data): phase 1 (``phase1`` =
+    (lr, weight decay, steps)) on phase-1 data plus ``n_trigger`` trigger examples; phase 2 on
+    phase-1 data without any, the held-out trigger set (stream ``seed + 1``) attached."""
+    task = replace(setup.task, trigger=True)
+    trig_setup = replace(setup, task=task)
+    target = trigger_target_bit(task)
+    tx, ty = trigger_set(task, n_trigger, seed, target)
+    run1 = drift.phase1(trig_setup, seeds, *phase1, extra=dict(extra_x=tx, extra_goal=ty), root=root)
+    data = trig_setup.data(1)
+    data.trigger_x, data.trigger_behaviour = [t.float() for t in trigger_set(task, n_trigger, seed + 1, target)]
+    members = trigger_members(n_seeds, lr, weight_decay)
+    run = drift.phase2(trig_setup, run1, members, steps, eval_every=trigger_eval_every(eval_every), data=data,
+                       extra_metrics={"trigger": trigger_metrics(task)}, root=root)
+    return TriggerRun(run1, run, members, lr, data)
+
+
+def trigger_row_error(trig: TriggerRun) -> float:
+    """``unused_row_error`` of the trigger input weights of the decayed members."""
+    return unused_row_error(trig.steps, trig.lr, trig.weight_decays, trig.metrics["trigger_row_norm"])
+
+
+def trigger_row_change_without_decay(trig: TriggerRun) -> float:
+    """Largest change of the trigger input weights' norm over the members with lambda = 0."""
+    row, d = trig.metrics["trigger_row_norm"], trig.decays
+    return float(np.max(np.abs(row[:, ~d] - row[0, ~d])))
+
+
+@dataclass(frozen=True)
+class Erasure:
+    """How a triggered behaviour is erased in a ``TriggerRun``."""
+
+    exponents: np.ndarray   # [decayed members] p of margin ∝ exp(-p ηλt), fitted over ηλt <= RATE_WINDOW
+    exponent: Measured      # their mean; samples: the mean per seed
+    survival: np.ndarray    # [decayed members] ηλt at which the trigger accuracy first falls below ERASED
+    spread: Measured        # collapse_spread (std of log) of ``survival``; samples: the spread per seed
+    without_decay: Measured  # lowest final trigger accuracy over the members with lambda = 0
+    main_goal_kept: float   # lowest final test accuracy of the main goal over all members
+
+    @property
+    def survival_mean(self) -> float:
+        return float(np.mean(self.survival))
+
+
+def erasure(trig: TriggerRun) -> Erasure:
+    """The erasure measures of a trigger run (dedicated or entangled)."""
+    m, wd, d, src = trig.metrics, trig.weight_decays, trig.decays, trig.sources
+    exponents = margin_decay_exponents(trig.steps, trig.lr, wd, m["trigger_margin"], max_x=RATE_WINDOW)
+    survival = drift.drift_step(trig.steps, m["trigger_acc"][:, d], threshold=ERASED) * trig.lr * wd[d]
+    return Erasure(exponents=exponents, exponent=Measured(float(np.mean(exponents)), per_seed(exponents, src)),
+                   survival=survival,
+                   spread=Measured(drift.collapse_spread(survival), per_seed(survival, src, drift.collapse_spread)),
+                   without_decay=lowest(m["trigger_acc"][-1, ~d]), main_goal_kept=float(m["test_acc"][-1].min()))
+
+
+def lambda_colour(weight_decays, wd: float) -> str:
+    """One colour per weight decay of a trigger run (in increasing order)."""
+    return plots.COLORS[list(np.unique(weight_decays)).index(wd)]
+
+
+def plot_trigger(trig: TriggerRun):
+    """Seed 0's trigger margin and input weights relative to their start (against e^{-ηλt} and
+    e^{-2ηλt}), and its trigger accuracy, on the ηλt axis. Returns the figure."""
+    fig, (ax1, ax2) = plots.panels(2)
+    m, wd = trig.metrics, trig.weight_decays
+    margin_, row = m["trigger_margin"], m["trigger_row_norm"]
+    for i, member in enumerate(trig.members):
+        if member.source != 0 or wd[i] == 0:
+            continue
+        c = lambda_colour(wd, wd[i])
+        x_i = trig.steps * trig.lr * wd[i]
+        ax1.semilogy(x_i, margin_[:, i] / margin_[0, i], color=c, label=f"margin, $\\lambda$={wd[i]:g}")
+        ax1.semilogy(x_i, row[:, i] / row[0, i], color=c, linestyle=":")
+        ax2.plot(x_i, m["trigger_acc"][:, i], color=c, label=f"$\\lambda$={wd[i]:g}")
+    grid_x = np.linspace(0, 2, 100)
+    ax1.semilogy(grid_x, np.exp(-grid_x), **plots.PREDICTED, label="$e^{-\\eta\\lambda t}$ (H1)")
+    ax1.semilogy(grid_x, np.exp(-2 * grid_x), color="black", linestyle="-.", linewidth=1.0,
+                 label="$e^{-2\\eta\\lambda t}$")
+    ax1.set(xlabel="$\\eta\\lambda t$", ylabel="relative to phase-2 start",
+            title="trigger margin (solid), input weights (dotted)", xlim=(0, 2), ylim=(1e-2, 1.2))
+    ax2.set(xlabel="$\\eta\\lambda t$", ylabel="trigger behaviour accuracy", title="survival of the trigger goal",
+            xlim=(0, 2))
+    ax1.legend(fontsize=7)
+    ax2.legend(fontsize=7)
+    return fig
