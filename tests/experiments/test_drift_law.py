@@ -139,3 +139,100 @@ def test_law_case_predicts_from_phase_one_and_scores_phase_two(tmp_path, monkeyp
         within = abs(math.log(case.x_d[k] / case.pred[k])) <= math.log(1.5)
         assert case.hit[k] == within
         assert case.hit_const[k] == (abs(math.log(case.x_d[k] / (math.log(2) / 2))) <= math.log(1.5))
+
+
+# ---- the chapter's sweep, its score and the stakes -------------------------------------
+
+def _case(rho, x_d, pred, budget=2.0, a0=0.99, acc=1.0):
+    rho, x_d, pred = (np.asarray(v, float) for v in (rho, x_d, pred))
+    return law.LawCase(rho=rho, a0=np.full(len(rho), a0), pred=pred, x_d=x_d, hit=law.law_hit(x_d, pred, budget),
+                       hit_const=law.law_hit(x_d, np.full(len(rho), math.log(2) / 2), budget), acc=acc)
+
+
+def test_sweep_cases_are_the_chapters_tasks():
+    assert law.sweep_cases(4) == [("parity", 1, 1.0), ("parity", 2, 1.0), ("parity", 3, 1.0), ("parity", 4, 1.0),
+                                  ("parity", 3, 0.5), ("parity", 3, 0.1), ("slab", 2, 1.0), ("slab", 3, 1.0)]
+    assert law.sweep_cases(2)[2:4] == [("parity", 2, 0.5), ("parity", 2, 0.1)]
+
+
+def test_law_sweep_reductions_against_hand_computed_values():
+    cases = [("parity", 1, 1.0), ("parity", 3, 1.0), ("slab", 2, 1.0)]
+    results = [_case([1.0, 0.9], [np.inf, np.inf], [np.inf, np.inf]),      # equal cost: no drift, both hits
+               _case([4.0, 8.0], [0.4, 0.3], [0.5, 0.6]),                  # hit (0.4/0.5), miss (0.3/0.6)
+               _case([0.5, 2.0], [0.1, 3.0], [np.inf, 0.2])]               # a dear proxy that drifts; beyond budget
+    sweep = law.LawSweep(cases, results, budget_x=2.0)
+    hits = np.array([[True, True], [True, False], [False, False]])
+    assert (sweep.hits == hits).all()
+    assert sweep.hit_fraction == pytest.approx(3 / 6) and sweep.hit_fraction_by_seed == pytest.approx([2 / 3, 1 / 3])
+    const = np.array([law.law_hit(np.asarray(c.x_d), np.full(2, math.log(2) / 2), 2.0) for c in results])
+    assert sweep.hit_const_fraction == pytest.approx(const.mean())
+    # drifted within the budget: (3, seed 0), (3, seed 1), (slab, seed 0); rho > 1 among them: the parity-3 pair
+    assert sweep.drifted.tolist() == [False, False, True, True, True, False]
+    assert sweep.slope_x_vs_rho == pytest.approx(math.log(0.3 / 0.4) / math.log(8 / 4))
+    assert sweep.median_measured_over_predicted == pytest.approx(np.median([0.4 / 0.5, 0.3 / 0.6]))
+    assert sweep.n_dear_drift == 1
+    assert sweep.earliest_drift == pytest.approx(0.1)
+    assert sweep.mean_x("parity", 3) == pytest.approx(0.35) and sweep.case("slab", 2) is results[2]
+    assert sweep.table().splitlines()[3] == "| parity | 3 | 1 | 1.000 | 6.00 | 0.990 | 0.550 | 0.350 | 1/2 |"
+
+
+def test_law_sweep_runs_law_case_with_each_familys_schedule(monkeypatch):
+    from goaldrift.experiments.goals import proxy_drift as drift
+
+    calls = []
+    monkeypatch.setattr(law, "law_case", lambda *args: calls.append(args) or "case")
+    design = drift.Design(seed=1, n_seeds=2, n_bits=8, width=16, n_train=64, phase1_lr=0.01, phase1_weight_decay=0.1,
+                          phase1_steps=50, slab_lr=0.02, slab_phase1_steps=70)
+    sweep = law.law_sweep(design, [("parity", 3, 0.5), ("slab", 2, 1.0)], 4e-3, 1.0, 600, 10, 2.4)
+    assert sweep.results == ["case", "case"] and sweep.budget_x == 2.4
+    goal, proxy, seeds, goal_p1, proxy_p1, *rest = calls[0]
+    assert goal.task == ProxyTask(8, 3, proxy_scale=0.5) and proxy.task == ProxyTask(8, 3, reverse=True, proxy_scale=0.5)
+    assert seeds == [1000, 1001] and goal_p1 == proxy_p1 == (0.01, 0.1, 50) and rest == [4e-3, 1.0, 600, 10, 2.4]
+    goal, proxy, _, goal_p1, proxy_p1, *_ = calls[1]
+    assert goal.task == ProxyTask(8, 2, family="slab") and goal_p1 == (0.02, 0.1, 70) and proxy_p1 == (0.01, 0.1, 50)
+
+
+def _hand_tf_drift():
+    from goaldrift.experiments.goals import proxy_drift as drift
+
+    members = drift.grid(2, [0.01], [0.0, 2.5, 5.0])        # eta*lambda: 0, 0.025, 0.05 per seed
+    t_d = np.array([np.inf, 400.0, 100.0, np.inf, np.inf, 20.0])  # x: -, 10, 5 | -, inf, 1
+    return drift.DecayDrift(members, np.arange(3.0), np.ones((3, 6)), t_d, {})
+
+
+def test_score_members_scores_each_decayed_member_against_its_seeds_prediction():
+    d, pred = _hand_tf_drift(), np.array([8.0, 30.0])
+    score = law.score_members(d, pred, 400)                 # budgets: 10 and 20 per seed and lambda
+    direct = [law.law_hit(np.array([x]), np.array([p]), b)[0]
+              for x, p, b in [(10.0, 8.0, 10.0), (5.0, 8.0, 20.0), (np.inf, 30.0, 10.0), (1.0, 30.0, 20.0)]]
+    assert score.hit.tolist() == direct == [True, False, True, False]
+    assert score.sources.tolist() == [0, 0, 1, 1]
+    assert score.fraction == 0.5 and score.by_seed.tolist() == [0.5, 0.5]
+
+
+def test_seed_table_lists_each_seeds_decayed_members():
+    lines = law.seed_table(_hand_tf_drift(), np.array([1.5, 2.0]), np.array([8.0, 30.0]), 400).splitlines()
+    assert lines[0] == ("| seed | cost ratio $\\rho$ | predicted $\\eta\\lambda t_d$ | measured, $\\lambda/2$ | "
+                        "measured, $\\lambda$ | budget, $\\lambda/2$ |")
+    assert lines[2] == "| 0 | 1.50 | 8.00 | 10.00 | 5.00 | 10.0 |"
+    assert lines[3] == "| 1 | 2.00 | 30.00 | no drift | 1.00 | 10.0 |"
+
+
+def test_recipe_stakes_counts_what_each_drift_point_reaches():
+    from goaldrift.experiments.decay.recipes import Recipe
+
+    stakes = law.RecipeStakes({"toy": 0.35, "none": float("inf")},
+                              {"a": 17.6, "b": 0.28, "c": float("nan"), "d": 0.5},
+                              {"a": "pretraining", "b": "fine-tuning", "c": "fine-tuning", "d": "fine-tuning"})
+    assert stakes.reaching("toy") == ["a", "d"] and stakes.reaching("none") == []
+    assert stakes.fine_tuning_reaching("toy") == 1
+    assert stakes.n_stated == 3 and stakes.n_fine_tuning == 2 and stakes.max_fine_tuning_budget == 0.5
+    lines = stakes.table().splitlines()
+    assert lines[0] == "| recipe | stage | $\\eta\\lambda t$ supplied | reaches toy? | reaches none? |"
+    assert lines[4] == "| c | fine-tuning | not stated | not stated | not stated |"
+    assert lines[-1] == "| *drift point* |  |  | 0.35 | none in budget |"
+    const = Recipe("c", "x", "fine-tuning", 1e-3, 0.1, steps=1000, warmup=0, decay_end=0, final_fraction=1.0,
+                   decay="constant", source="test")
+    real = law.recipe_stakes({"toy": 0.05}, [const])
+    assert real.budgets == {"c": law.recipe_decay_budget(const)} and real.stages == {"c": "fine-tuning"}
+    assert real.reaching("toy") == ["c"]

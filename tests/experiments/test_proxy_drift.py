@@ -176,3 +176,165 @@ def test_largest_frozen_change_reads_only_frozen_elements():
     assert pr.largest_frozen_change(start, end, frozen) == 0.0
     frozen["b"] = torch.tensor([[False, True]])
     assert pr.largest_frozen_change(start, end, frozen) == 7.0
+
+
+# ---- the chapters' readings (proxy_drift, drift_beyond_the_toy) ---------------------
+
+from types import SimpleNamespace
+
+
+def test_per_seed_reduces_each_seeds_members_in_seed_order():
+    values, sources = [1.0, 2.0, 3.0, 4.0], [1, 0, 1, 0]
+    assert drift.per_seed(values, sources).tolist() == [3.0, 2.0]          # seed 0: (2 + 4) / 2
+    assert drift.per_seed(values, sources, np.min).tolist() == [2.0, 1.0]
+    assert drift.per_seed([True, False, True, True], sources).tolist() == [0.5, 1.0]
+
+
+def test_design_reads_the_parameters_and_builds_the_setups():
+    params = dict(seed=2, n_seeds=3, n_bits=8, width=16, n_train=64, phase1_lr=0.01, phase1_weight_decay=0.1,
+                  phase1_steps=50, slab_lr=0.02, slab_phase1_steps=70, k=3, learning_rate=1.0)  # extras are ignored
+    d = drift.Design.from_parameters(params)
+    assert d.seeds == [2000, 2001, 2002]
+    assert d.schedule("parity") == (0.01, 0.1, 50) and d.schedule("slab") == (0.02, 0.1, 70)
+    s = d.setup(2, "slab", reverse=True, proxy_scale=0.5, loss="cross_entropy", layer_norm=True)
+    assert s == drift.Setup(ProxyTask(n_bits=8, k=2, family="slab", reverse=True, proxy_scale=0.5), width=16,
+                            n_train=64, data_seed=2, loss="cross_entropy", layer_norm=True)
+    assert d.setup(3) == drift.Setup(ProxyTask(n_bits=8, k=3), width=16, n_train=64, data_seed=2)
+
+
+def test_set_checks_against_the_rules_computed_by_hand():
+    from goaldrift.engine.tasks.proxy import sample_set
+
+    task, n, seed = ProxyTask(n_bits=6, k=3), 128, 5
+    checks = drift.set_checks(task, n, seed)
+    x1, x2, xc = (sample_set(task, w, n, seed).numpy() for w in ("phase1", "phase2", "conflict"))
+    parity = lambda x: np.prod(x[:, 1:4], axis=1)  # noqa: E731  goal: parity of bits 1..3; proxy: sign of bit 0
+    assert checks.phase1_correlation == pytest.approx(np.mean(parity(x1) * np.sign(x1[:, 0])), abs=1e-15)
+    assert checks.phase2_agreement == np.mean(parity(x2) == np.sign(x2[:, 0])) == 1.0
+    assert checks.conflict_opposition == np.mean(parity(xc) == -np.sign(xc[:, 0])) == 1.0
+
+
+def test_phase1_fit_reads_the_last_evaluation():
+    run = SimpleNamespace(metrics={"test_acc": np.array([[0.5, 0.6], [0.9, 1.0]]),
+                                   "train_loss": np.array([[1.0, 2.0], [0.01, 0.03]])})
+    fit = drift.phase1_fit(run)
+    assert fit.test_acc_min == 0.9 and fit.train_loss_max == 0.03
+    assert fit.markdown().startswith("phase-1 test accuracy per seed: [0.9, 1.0]; final training loss: [0.01 0.03]")
+
+
+def _hand_drift(last_t_d=np.inf):
+    """Two seeds x eta in {0.1, 0.2} x lambda in {0, 1}, with drift steps and curves set by hand."""
+    members = drift.grid(2, [0.1, 0.2], [0.0, 1.0])  # per seed: (.1, 0), (.1, 1), (.2, 0), (.2, 1)
+    steps = np.array([0.0, 10.0, 20.0, 30.0])
+    t_d = np.array([np.inf, 4.0, np.inf, 2.0, np.inf, 5.0, np.inf, last_t_d])
+    agreement = np.full((4, 8), 0.3)  # the decayed members (their lowest is 0.3)
+    agreement[:, [0, 2, 4, 6]] = np.array([[1, 1, 1, 1], [0.95, 1, 0.8, 1], [0.9, 0.97, 0.99, 1], [0.92, 0.97, 1, 0.93]])
+    norm = np.tile((2 - 0.02 * steps)[:, None], (1, 8))  # the norm falls linearly: 2 - 0.02 t
+    return drift.DecayDrift(members, steps, agreement, t_d, {"total_norm": norm})
+
+
+def test_decay_drift_reductions_against_hand_computed_values():
+    d = _hand_drift()
+    assert d.eta_lambda.tolist() == [0, 0.1, 0, 0.2, 0, 0.1, 0, 0.2]
+    assert d.sources.tolist() == [0, 0, 0, 0, 1, 1, 1, 1]
+    assert d.x_d == pytest.approx([0.4, 0.4, 0.5, np.inf])
+    assert np.isnan(d.x[0]) and d.x[1] == pytest.approx(0.4)  # a control that never drifts has no drift point
+    # the controls' lowest agreement: 0.8 (seed 1, member 4); per seed 0.9 and 0.8
+    assert d.control_min == 0.8 and d.control_min_by_seed.tolist() == [0.9, 0.8]
+    assert d.lowest == 0.3 and d.lowest_by_seed.tolist() == [0.3, 0.3]
+    assert d.drifted_fraction == 0.75 and d.drifted_by_seed.tolist() == [1.0, 0.5]
+    assert (d.n_decayed, d.n_drifted) == (4, 3)
+    assert (d.x_min, d.x_max) == (pytest.approx(0.4), np.inf)
+    assert d.mean_x == np.inf and d.mean_x_by_seed == pytest.approx([0.4, np.inf])
+    assert d.earliest_drift == pytest.approx(0.4)
+    # spreads: std of log over the finite drift points
+    assert d.spread == pytest.approx(np.std(np.log([0.4, 0.4, 0.5])))
+    assert d.spread_by_seed[0] == pytest.approx(0.0) and np.isnan(d.spread_by_seed[1])  # one finite point
+    assert d.raw_spread == pytest.approx(np.std(np.log([4.0, 2.0, 5.0])))
+    assert d.sqrt_clock_spread == pytest.approx(np.std(np.log([0.1**0.5 * 4, 0.2**0.5 * 2, 0.1**0.5 * 5])))
+    # slope of log t_d on log eta*lambda: least squares by hand over (0.1, 4), (0.2, 2), (0.1, 5)
+    lx, ly = np.log([0.1, 0.2, 0.1]), np.log([4.0, 2.0, 5.0])
+    assert d.slope == pytest.approx(np.sum((lx - lx.mean()) * (ly - ly.mean())) / np.sum((lx - lx.mean()) ** 2))
+    assert d.slope_by_seed[0] == pytest.approx(-1.0) and np.isnan(d.slope_by_seed[1])
+    # norm at t_d over its start: (2 - 0.02 t_d) / 2
+    assert d.norm_ratio_d[:3] == pytest.approx([0.96, 0.98, 0.95]) and np.isnan(d.norm_ratio_d[3])
+    assert d.norm_ratio == pytest.approx(np.mean([0.96, 0.98, 0.95]))
+    assert d.norm_ratio_by_seed == pytest.approx([0.97, 0.95])
+    assert d.slowest_budget(100) == pytest.approx(10.0)
+    assert d.member(1, 0.2, 1.0) == 7
+
+
+def test_decay_drift_means_and_slopes_when_every_member_drifts():
+    d = _hand_drift(last_t_d=3.0)
+    assert d.mean_x == pytest.approx(np.mean([0.4, 0.4, 0.5, 0.6]))
+    assert d.mean_x_by_seed == pytest.approx([0.4, 0.55])
+    assert d.slope_by_seed == pytest.approx([-1.0, np.log(3 / 5) / np.log(2)])
+    assert d.mean_seed_slope == pytest.approx((-1.0 + np.log(3 / 5) / np.log(2)) / 2)
+    assert d.drifted_fraction == 1.0
+
+
+def test_decay_drift_reads_a_run_with_the_drift_step_rule():
+    members = drift.grid(1, [0.1], [0.0, 1.0])
+    steps = np.array([0, 10, 20])
+    agree = np.array([[1.0, 1.0], [1.0, 0.7], [0.9, 0.3]])
+    d = drift.decay_drift(SimpleNamespace(metrics={"step": steps, "conflict_agreement": agree}), members)
+    assert d.t_d[0] == np.inf and d.t_d[1] == pytest.approx(10 + (0.7 - 0.5) / (0.7 - 0.3) * 10)
+    assert d.x_d == pytest.approx([0.1 * 15.0])
+
+
+def test_groups_table_and_loss_share():
+    g = drift.GroupOutcome(lr=0.1, drift=0.25, finals=np.array([0.2, 0.3]), train_acc=1.0, curve=np.ones(2),
+                           steps=np.arange(2))
+    table = drift.groups_table({("squared error", "sgd", 0.05): g, ("cross-entropy", "adamw", 0.0): g})
+    lines = table.splitlines()
+    assert lines[2] == "| cross-entropy | adamw | 0.1 | 0 | 0.25 | 1.00 |"  # sorted by (loss, optimiser, lambda)
+    assert lines[3] == "| squared error | sgd | 0.1 | 0.05 | 0.25 | 1.00 |"
+    assert drift.loss_share(0.3, 0.6) == 0.5 and drift.loss_share(0.3, 0.0) == 0.3 / 1e-12
+
+
+def test_complexity_sweep_reductions():
+    pts = {("parity", 1): drift.DriftPoint(np.array([np.inf, np.inf, 0.2]), 1.0, 1e-4),
+           ("parity", 2): drift.DriftPoint(np.array([0.5, 0.3, 0.35]), 1.0, 1e-4),
+           ("parity", 3): drift.DriftPoint(np.array([0.35, 0.4, 0.7]), 0.99, 2e-4)}
+    cx = drift.ComplexitySweep(pts, 3)
+    assert cx.drifted(("parity", 1)).tolist() == [False, False, True]
+    assert cx.drifted_fraction(("parity", 1)) == pytest.approx(1 / 3)
+    assert cx.mean_x(("parity", 1)) == np.inf and cx.mean_x(("parity", 2)) == pytest.approx(np.mean([0.5, 0.3, 0.35]))
+    keys, p = [("parity", 2), ("parity", 3)], 0.35
+    by_hand = [max(abs(0.5 / p - 1), abs(0.35 / p - 1)), max(abs(0.3 / p - 1), abs(0.4 / p - 1)),
+               max(abs(0.35 / p - 1), abs(0.7 / p - 1))]
+    assert cx.deviation_by_seed(keys, p) == pytest.approx(by_hand)
+    assert cx.worst_deviation(keys, p) == pytest.approx(1.0)
+    assert cx.table().splitlines()[2] == "| parity | 1 | 1.000 | 0.0001 | inf | 1/3 |"
+
+
+def test_optimiser_drift_pairs_by_seed():
+    ce = drift.OptimiserDrift({"Adam": np.array([0.9, 0.1, 0.8]), "Adam, large epsilon": np.array([0.0, 0.2, 0.0])})
+    assert ce.difference("Adam", "Adam, large epsilon") == pytest.approx([0.9, -0.1, 0.8])
+    assert ce.mean_difference("Adam", "Adam, large epsilon") == pytest.approx(1.6 / 3)
+    assert ce.mean("Adam") == pytest.approx(0.6)
+    assert ce.table().splitlines()[2] == "| Adam | [0.9, 0.1, 0.8] | 0.60 |"
+
+
+def test_sweeps_compose_the_two_phases_as_the_chapters_did(tmp_path, monkeypatch):
+    monkeypatch.setenv("GOALDRIFT_RUNS_DIR", str(tmp_path))
+    design = drift.Design(seed=0, n_seeds=2, n_bits=6, width=8, n_train=64, phase1_lr=0.01, phase1_weight_decay=0.1,
+                          phase1_steps=20, slab_lr=0.02, slab_phase1_steps=30)
+    cx = drift.complexity_sweep(design, {"parity": range(1, 3), "slab": range(2, 3)}, 0.01, 4.0, 20, 5)
+    assert list(cx.points) == [("parity", 1), ("parity", 2), ("slab", 2)]
+    for (family, kk), point in cx.points.items():
+        lr1, steps1 = (0.02, 30) if family == "slab" else (0.01, 20)
+        s = drift.Setup(ProxyTask(n_bits=6, k=kk, family=family), width=8, n_train=64, data_seed=0)
+        direct = drift.drift_point(s, [0, 1], lr1, 0.1, steps1, 0.01, 4.0, 20, 5)
+        np.testing.assert_array_equal(point.x, direct.x)
+    setup = design.setup(2, loss="cross_entropy")
+    run1 = design.phase1(setup)
+    assert run1.config == drift.phase1(setup, [0, 1], 0.01, 0.1, 20).config
+    ce = drift.optimiser_drift(setup, run1, 2, {"Adam": ("adamw", 0.01, 1e-8), "SGD": ("sgd", 0.1, 1e-8)}, 10, 5)
+    r = drift.phase2(setup, run1, drift.grid(2, [0.1], [0.0]), 10, kind="sgd", eval_every=5)
+    np.testing.assert_array_equal(ce.finals["SGD"], 1 - r.metrics["conflict_agreement"][-1])
+    members = drift.grid(2, [0.01], [0.0, 4.0])
+    d = drift.phase2_drift(setup, run1, members, 10, eval_every=5)
+    r = drift.phase2(setup, run1, members, 10, eval_every=5)
+    np.testing.assert_array_equal(d.agreement, r.metrics["conflict_agreement"])
+    np.testing.assert_array_equal(d.t_d, drift.drift_step(r.metrics["step"], r.metrics["conflict_agreement"]))

@@ -60,3 +60,14 @@ def test_cheaper_pathway_wins_numerically():
     costs = ca * shares + cp * (1 - shares)
     assert shares[np.argmin(costs)] == 0.0
     assert float(th.cheaper_pathway_wins().result.subs({th.c_a: ca, th.c_p: cp})) == pytest.approx(np.diff(costs)[0] / 0.1)
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3])
+def test_drift_point_and_norm_ratio_as_numbers(depth):
+    # independent: A = e^{-L x} meets 1 - A at x = ln2 / L (bisection), and the norm there is e^{-x}
+    lo, hi = 1e-9, 10.0
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if 2 * math.exp(-depth * mid) - 1 > 0 else (lo, mid)
+    assert th.drift_point_at(depth) == pytest.approx(lo, rel=1e-12)
+    assert th.norm_ratio_at(depth) == pytest.approx(math.exp(-lo), rel=1e-12)

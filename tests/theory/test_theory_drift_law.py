@@ -72,3 +72,9 @@ def test_scale_invariant_drift_point_against_a_layernorm_network():
             p.mul_(c)
         assert torch.allclose(net.predict(x), c * f0, rtol=1e-4, atol=1e-9)  # LN eps breaks it at ~1e-5 relative
         assert not torch.allclose(net.predict(x), c**2 * f0, rtol=1e-2)  # not the degree-2 MLP rule
+
+
+@pytest.mark.parametrize("l_free", [1, 2])
+def test_scale_invariant_drift_point_as_a_number(l_free):
+    # independent: e^{-L x} = 1/2
+    assert th.scale_invariant_drift_point_at(l_free) == pytest.approx(-math.log(0.5) / l_free, rel=1e-15)

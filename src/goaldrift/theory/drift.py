@@ -89,3 +89,13 @@ def cheaper_pathway_wins() -> Derivation:
     cost = c_a * a + c_p * (1 - a)
     slope = sp.diff(cost, a)
     return Derivation(slope, (sp.Eq(sp.Symbol("C(A)"), cost), sp.Eq(sp.Derivative(sp.Symbol("C"), sp.Symbol("A")), slope)))
+
+
+def drift_point_at(degree: int = 2) -> float:
+    """``drift_point()`` evaluated at degree L: ηλt_d = ln2/L (ln2/2 for a one-hidden-layer ReLU network)."""
+    return float(drift_point().result.subs(L, degree))
+
+
+def norm_ratio_at(degree: int = 2) -> float:
+    """``norm_ratio_at_drift()`` evaluated at degree L: 2^{-1/L}."""
+    return float(norm_ratio_at_drift().result.subs(L, degree))

@@ -102,3 +102,9 @@ def scale_invariant_drift_point() -> Derivation:
     xd = sp.simplify(xd)
     return Derivation(xd, (sp.Eq(sp.Symbol("A"), A_t), sp.Eq(sp.Symbol(r"\eta\lambda t_d"), xd),
                            sp.Eq(sp.Symbol(r"\eta\lambda t_d|_{L_{free}=1}"), xd.subs(L_free, 1))))
+
+
+def scale_invariant_drift_point_at(l_free: int = 1) -> float:
+    """``scale_invariant_drift_point()`` evaluated at L_free: ln2 / L_free (ln 2 for a LayerNorm
+    hidden layer and a linear readout)."""
+    return float(scale_invariant_drift_point().result.subs(sp.Symbol("L_free", positive=True, integer=True), l_free))

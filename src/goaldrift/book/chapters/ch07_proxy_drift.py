@@ -3,6 +3,8 @@ aligned goal into its proxy? (H4): its parameters, profiles and checks."""
 
 from __future__ import annotations
 
+import math
+
 from goaldrift.book.chapter import Chapter, seed_param
 from goaldrift.book.params import Param
 from goaldrift.book.declarations import check, computed, evidence
@@ -33,6 +35,14 @@ def _drift_task_fits(v: dict) -> str | None:
     return None
 
 
+# The designs the evidence rests on (seeds, grid, budget), filled from the parameters.
+_ETA_HI = "eta = {lr_ratio} x {learning_rate}"
+_GRID = ("{n_seeds} seeds (width {width}, {n_train} examples, {phase1_steps} phase-1 steps) x eta in "
+         "{{{learning_rate}, {lr_ratio} x {learning_rate}}} x lambda in {{lambda/4, lambda/2, lambda}} at "
+         "lambda = {weight_decay}; squared error, AdamW, {phase2_steps} phase-2 steps, evaluated every {eval_every}")
+_SWEEP = ("one member per seed at " + _ETA_HI + ", lambda = {weight_decay}, for a third of {phase2_steps} steps, "
+          "evaluated every {eval_every}")
+
 CLAIMS = (
     check(
         "phase1_goal_proxy_uncorrelated",
@@ -54,67 +64,87 @@ CLAIMS = (
         "squared error, AdamW, lambda = 0: lowest aligned agreement over the whole budget (no drift: >= 0.9)",
         alternative="the loss alone drifts the goal (agreement below 0.9)",
         predicted=0.9, comparison="at_least", hypothesis="H4",
+        design="{n_seeds} seeds x eta in {{{learning_rate}, {lr_ratio} x {learning_rate}}} at lambda = 0 (the "
+               "control members of the decay grid); squared error, AdamW, {phase2_steps} steps, evaluated every "
+               "{eval_every}; per seed: its lowest agreement",
     ),
     evidence(
         "all_decayed_members_drift",
         "squared error, AdamW, lambda > 0: fraction of members that drift in the budget",
         alternative="some decayed member keeps the goal within the budget",
         predicted=1.0, comparison="equal", hypothesis="H4",
+        design=_GRID + "; per seed: the fraction of its decayed members that drift",
     ),
     evidence(
         "collapse_on_eta_lambda_t",
         "spread (std of log) of eta*lambda*t_d over all lambda, eta, seeds",
         alternative="the drift point is not set by eta*lambda*t (spread above 0.1)",
         predicted=0.1, comparison="at_most", hypothesis="H4",
+        design=_GRID + "; per seed: the spread of its decayed members",
     ),
     evidence(
         "drift_point_ln2_over_2",
         "mean eta*lambda*t_d equals ln(2)/2 (degree-2 network)",
         alternative="ln 2 (the degree-1 rate)",
-        predicted=computed("predicted_x"), comparison="rel", tolerance=0.15,
-        alternative_value=computed("float(np.log(2))"), hypothesis="H4",
+        predicted=computed("ln(2)/2: the derivation's drift point (goaldrift.theory.drift.drift_point) at degree L = 2, "
+                           "evaluated by the chapter's derivation cell"),
+        comparison="rel", tolerance=0.15, alternative_value=math.log(2), hypothesis="H4",
+        design=_GRID + "; per seed: the mean eta*lambda*t_d of its decayed members",
     ),
     evidence(
         "norm_ratio_at_drift",
         "total weight norm at t_d over its phase-2 start equals 2^(-1/2)",
         alternative="a norm ratio outside 2^(-1/2) +- 5%",
-        predicted=computed("predicted_ratio"), comparison="rel", tolerance=0.05, hypothesis="H4",
+        predicted=computed("2^(-1/2): the derivation's norm ratio (goaldrift.theory.drift.norm_ratio_at_drift) at "
+                           "degree L = 2, evaluated by the chapter's derivation cell"),
+        comparison="rel", tolerance=0.05, hypothesis="H4",
+        design=_GRID + "; per seed: the mean norm ratio of its members that drift",
     ),
     evidence(
         "drift_step_scales_as_inverse_eta_lambda",
         "log-log slope of t_d against eta*lambda is -1",
         alternative="a slope outside -1 +- 0.1",
         predicted=-1.0, comparison="abs", tolerance=0.1, hypothesis="H4",
+        design=_GRID + "; per seed: the slope over its decayed members",
     ),
     evidence(
         "ce_adamw_loss_alone_drifts",
         "cross-entropy + AdamW, lambda = 0: mean drift at the end of the budget (>= 0.5: the loss alone drives it)",
         alternative="without decay cross-entropy keeps the goal (drift below 0.5)",
         predicted=0.5, comparison="at_least",
+        design="{n_seeds} seeds of a cross-entropy phase 1 (two logits, {phase1_steps} steps), one member each with "
+               "AdamW at " + _ETA_HI + ", lambda = 0, {phase2_steps} steps; per seed: 1 - its final agreement",
     ),
     evidence(
         "mse_sgd_lambda0_no_drift",
         "squared error + SGD, lambda = 0: mean drift at the end of the budget (<= 0.1)",
         alternative="squared error + SGD drifts without decay (drift above 0.1)",
         predicted=0.1, comparison="at_most", hypothesis="H4",
+        design="{n_seeds} seeds of the squared-error phase 1, one member each with SGD at eta = {sgd_lr}, lambda = 0, "
+               "{phase2_steps} steps; per seed: 1 - its final agreement",
     ),
     evidence(
         "reversal_no_drift",
         "reversed (proxy is the complex rule), lambda > 0: lowest aligned agreement over the budget (>= 0.9)",
         alternative="decay drifts the goal even toward a more complex proxy",
         predicted=0.9, comparison="at_least", hypothesis="H4",
+        design="{n_seeds} seeds of the reversed task (goal bit 0, proxy the parity of {k} bits) x lambda in "
+               "{{lambda/2, lambda}} at lambda = {weight_decay}, " + _ETA_HI + ", {phase2_steps} steps, evaluated "
+               "every {eval_every}; per seed: its lowest agreement",
     ),
     evidence(
         "equal_complexity_no_drift",
         "parity of k = 1 (goal as simple as the proxy): fraction of seeds that drift (0)",
         alternative="a goal as simple as the proxy drifts too",
         predicted=0.0, comparison="equal", hypothesis="H4",
+        design="{n_seeds} seeds of parity k = 1, " + _SWEEP,
     ),
     evidence(
         "drift_point_independent_of_k",
         "parity k >= 2: every eta*lambda*t_d within 25% of ln(2)/2 (k-independent)",
         alternative="the drift point depends on k (some deviation above 25%)",
         predicted=0.25, comparison="at_most", hypothesis="H4",
+        design="{n_seeds} seeds of each parity k = 2..{max_k}, " + _SWEEP + "; per seed: its largest deviation over k",
     ),
 )
 

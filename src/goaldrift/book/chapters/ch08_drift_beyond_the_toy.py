@@ -4,9 +4,11 @@ profiles and checks."""
 
 from __future__ import annotations
 
+import math
+
 from goaldrift.book.chapter import Chapter, seed_param
 from goaldrift.book.params import Param
-from goaldrift.book.declarations import check, computed, evidence
+from goaldrift.book.declarations import check, evidence
 
 
 def _budget_reaches_slow_drifts(v: dict) -> str | None:
@@ -59,11 +61,21 @@ def _task_fits(v: dict) -> str | None:
     return None
 
 
+# The designs the evidence rests on (seeds, grid, budget), filled from the parameters.
+_TF = ("{n_seeds} transformers (residual width {tf_d_model}, parity of tokens 1..{tf_k} of {tf_n_bits}, {tf_n_train} "
+       "sequences, {tf_phase1_steps} phase-1 steps)")
+_TF_CONTROL = (", one member per seed at eta = {tf_learning_rate}, lambda = {tf_weight_decay}, for half of "
+               "{tf_phase2_steps} steps, evaluated every {tf_eval_every}; per seed: its lowest agreement")
+_LN = ("{n_seeds} seeds of the LayerNorm network (width {width}, parity of min(3, {max_k}) bits, {n_train} "
+       "examples, {phase1_steps} phase-1 steps)")
+_LN_GRID = (_LN + " x lambda in {{lambda/4, lambda}} at lambda = {ln_weight_decay}, eta = {ln_learning_rate}, "
+            "{ln_phase2_steps} steps, evaluated every {eval_every}")
+
 CLAIMS = (
     check(
         "law_free_proxy_limit_is_ln2_over_2",
         "derivation: the law's limit rho -> inf, A_0 -> 1 equals ln(2)/2",
-        predicted=computed("float(np.log(2) / 2)"), comparison="rel", tolerance=1e-12,
+        predicted=math.log(2) / 2, comparison="rel", tolerance=1e-12,
     ),
     check(
         "law_equal_cost_no_drift",
@@ -75,61 +87,80 @@ CLAIMS = (
         "fraction of (task, seed) whose drift point matches the cost-ratio law within a factor 1.5 (no drift in budget counts when predicted)",
         alternative="the drift point does not follow the cost ratio (ln2/2 whatever the costs)",
         predicted=0.8, comparison="at_least", hypothesis="H4",
+        design="{n_seeds} seeds (width {width}, {n_train} examples) x tasks: parity k = 1..{max_k}, parity of three "
+               "bits with the proxy bit scaled by 1/2 and 1/10, slabs k = 2, 3; phase 1 {phase1_steps} steps (slabs "
+               "{slab_phase1_steps}), one member per (task, seed) at eta = {learning_rate}, lambda = {weight_decay}, "
+               "{phase2_steps} steps, evaluated every {eval_every}; per seed: its hit fraction over the tasks",
     ),
     evidence(
         "transformer_drift_point",
         "transformer: fraction of (seed, lambda > 0) whose drift point matches the law's prediction from the measured costs (factor 1.5; no drift counts when predicted beyond the budget)",
         alternative="the law's prediction does not hold for the transformer",
         predicted=0.8, comparison="at_least", hypothesis="H4",
+        design=_TF + " x lambda in {{lambda/2, lambda}} at lambda = {tf_weight_decay}, eta = {tf_learning_rate}, "
+                     "{tf_phase2_steps} steps, evaluated every {tf_eval_every}; per seed: its hit fraction",
     ),
     evidence(
         "transformer_lambda0_no_drift",
         "transformer, lambda = 0: lowest aligned agreement over the budget (>= 0.9)",
         alternative="the loss alone drifts the transformer's goal",
         predicted=0.9, comparison="at_least", hypothesis="H4",
+        design=_TF + ", one member per seed at eta = {tf_learning_rate}, lambda = 0, {tf_phase2_steps} steps, "
+                     "evaluated every {tf_eval_every}; per seed: its lowest agreement",
     ),
     evidence(
         "transformer_reversal_no_drift",
         "transformer reversed (goal token 0, proxy the parity): lowest aligned agreement (>= 0.9)",
         alternative="the transformer drifts toward a dearer proxy",
         predicted=0.9, comparison="at_least", hypothesis="H4",
+        design=_TF + ", reversed" + _TF_CONTROL,
     ),
     evidence(
         "transformer_equal_cost_no_drift",
         "transformer, goal = parity of one token (as cheap as the proxy): lowest aligned agreement (>= 0.9)",
         alternative="the transformer drifts between equally cheap rules",
         predicted=0.9, comparison="at_least", hypothesis="H4",
+        design="{n_seeds} transformers (residual width {tf_d_model}, goal token 1 of {tf_n_bits}, {tf_n_train} sequences, "
+               "{tf_phase1_steps} phase-1 steps)" + _TF_CONTROL,
     ),
     evidence(
         "layernorm_drift_clock",
         "LayerNorm network: log-log slope of t_d against eta*lambda (-1: the eta*lambda*t clock)",
         alternative="the rotational clock sqrt(eta*lambda)*t (slope -1/2)",
         predicted=-1.0, comparison="abs", tolerance=0.15, alternative_value=-0.5, hypothesis="H4",
+        design=_LN_GRID + "; per seed: the slope over its two decayed members",
     ),
     evidence(
         "layernorm_drift_point_ln2",
         "LayerNorm network: mean eta*lambda*t_d equals ln 2 (only the degree-1 readout decays output)",
         alternative="ln(2)/2, the degree-2 value of the network without LayerNorm",
-        predicted=computed("ln_pred"), comparison="rel", tolerance=0.15,
-        alternative_value=computed("float(np.log(2) / 2)"), hypothesis="H4",
+        predicted=math.log(2), comparison="rel", tolerance=0.15, alternative_value=math.log(2) / 2, hypothesis="H4",
+        design=_LN_GRID + "; per seed: the mean eta*lambda*t_d of its decayed members",
     ),
     evidence(
         "layernorm_lambda0_no_drift",
         "LayerNorm network, lambda = 0: lowest aligned agreement over the budget (>= 0.9)",
         alternative="the loss alone drifts the LayerNorm network",
         predicted=0.9, comparison="at_least", hypothesis="H4",
+        design=_LN + ", one member per seed at eta = {ln_learning_rate}, lambda = 0, {ln_phase2_steps} steps, "
+                     "evaluated every {eval_every}; per seed: its lowest agreement",
     ),
     evidence(
         "layernorm_reversal_no_drift",
         "LayerNorm network reversed (goal bit 0, proxy the parity): lowest aligned agreement (>= 0.9)",
         alternative="the LayerNorm network drifts toward a dearer proxy",
         predicted=0.9, comparison="at_least", hypothesis="H4",
+        design=_LN + ", reversed, one member per seed at eta = {ln_learning_rate}, lambda = {ln_weight_decay}, "
+                     "{ln_phase2_steps} steps, evaluated every {eval_every}; per seed: its lowest agreement",
     ),
     evidence(
         "ce_drift_from_normalised_step",
         "cross-entropy, lambda = 0: drift under Adam minus drift under large-epsilon Adam, paired by seed (>= 0.5)",
         alternative="the loss drives the drift whatever the step rule (large-epsilon Adam drifts as much)",
         predicted=0.5, comparison="at_least",
+        design="{n_seeds} seeds of a cross-entropy phase 1 (parity of min(3, {max_k}) bits, {phase1_steps} "
+               "steps), one member each at lambda = 0 for {ce_phase2_steps} steps under Adam (eta = {learning_rate}, "
+               "epsilon = 1e-8) and Adam with epsilon = {ce_eps_large}; per seed: the difference of the two drifts",
     ),
 )
 

@@ -21,6 +21,7 @@ import torch
 from goaldrift.experiments.decay import recipes
 from goaldrift.experiments.goals import proxy_drift as drift
 from goaldrift.experiments.goals.proxy_drift import complex_inputs, margin, model_inputs
+from goaldrift.tables import markdown_table
 from goaldrift.theory.drift_law import predicted_drift_point
 
 
@@ -133,3 +134,200 @@ def law_case(goal_setup, proxy_setup, seeds, goal_phase1: tuple, proxy_phase1: t
     return LawCase(rho=rho, a0=a0, pred=pred, x_d=x_d, hit=law_hit(x_d, pred, budget_x),
                    hit_const=law_hit(x_d, np.full(len(seeds), np.log(2) / 2), budget_x),
                    acc=float(r1.metrics["test_acc"][-1].min()))
+
+
+# ---- the chapter's sweep of tasks, its score, and the stakes ------------------------
+
+def sweep_cases(max_k: int) -> list[tuple[str, int, float]]:
+    """The tasks put to the law, as (family, k, proxy scale): parity of every k up to ``max_k``
+    with the proxy bit at full scale; parity of three bits (or ``max_k``) with the proxy bit
+    scaled to one half and one tenth (a dearer proxy); slab rules with two and three slabs."""
+    k3 = min(3, max_k)
+    return ([("parity", kk, 1.0) for kk in range(1, max_k + 1)]
+            + [("parity", k3, 0.5), ("parity", k3, 0.1), ("slab", 2, 1.0), ("slab", 3, 1.0)])
+
+
+@dataclass
+class LawSweep:
+    """``law_case`` of every task of a sweep, and the reductions the chapter records."""
+
+    cases: list            # (family, k, proxy scale) per task
+    results: list          # LawCase per task
+    budget_x: float        # ηλt at the end of phase 2
+
+    def case(self, family: str, k: int, scale: float = 1.0) -> LawCase:
+        return self.results[self.cases.index((family, k, scale))]
+
+    def mean_x(self, family: str, k: int, scale: float = 1.0) -> float:
+        """Mean measured ηλt_d over the seeds of one task (inf where a seed did not drift)."""
+        return float(np.mean(self.case(family, k, scale).x_d))
+
+    @property
+    def hits(self) -> np.ndarray:
+        """[tasks, seeds]: the law's hits."""
+        return np.array([c.hit for c in self.results])
+
+    @property
+    def hit_fraction(self) -> float:
+        return float(self.hits.mean())
+
+    @property
+    def hit_fraction_by_seed(self) -> np.ndarray:
+        return self.hits.mean(0)
+
+    @property
+    def hit_const_fraction(self) -> float:
+        """The hit fraction of the named alternative, ln2/2 for every task."""
+        return float(np.array([c.hit_const for c in self.results]).mean())
+
+    @property
+    def rho(self) -> np.ndarray:
+        return np.concatenate([c.rho for c in self.results])
+
+    @property
+    def x_d(self) -> np.ndarray:
+        return np.concatenate([c.x_d for c in self.results])
+
+    @property
+    def pred(self) -> np.ndarray:
+        return np.concatenate([c.pred for c in self.results])
+
+    @property
+    def drifted(self) -> np.ndarray:
+        """Per (task, seed), flattened: drifted within the budget."""
+        x = self.x_d
+        return np.isfinite(x) & (x <= self.budget_x)
+
+    @property
+    def slope_x_vs_rho(self) -> float:
+        """Log-log slope of the measured drift point against ρ over the drifted members with ρ > 1."""
+        rho, x = self.rho, self.x_d
+        sel = self.drifted & (rho > 1)
+        return drift.loglog_slope(rho[sel], x[sel])
+
+    @property
+    def median_measured_over_predicted(self) -> float:
+        """Median of measured / predicted drift point where both are finite (nan: none)."""
+        x, pred = self.x_d, self.pred
+        sel = self.drifted & np.isfinite(pred)
+        ratio = x[sel] / pred[sel]
+        return float(np.median(ratio)) if len(ratio) else float("nan")
+
+    @property
+    def n_dear_drift(self) -> int:
+        """Members whose proxy is dearer than the goal (ρ < 1) that drifted anyway."""
+        return int(sum(np.sum((c.rho < 1) & np.isfinite(c.x_d)) for c in self.results))
+
+    @property
+    def earliest_drift(self) -> float:
+        return float(np.nanmin([np.min(c.x_d) for c in self.results]))
+
+    def table(self) -> str:
+        rows = [[family, kk, f"{scale:g}", f"{c.acc:.3f}", f"{c.rho.mean():.2f}", f"{c.a0.mean():.3f}",
+                 f"{np.mean(c.pred):.3f}", f"{np.mean(c.x_d):.3f}", f"{c.hit.sum()}/{len(c.hit)}"]
+                for (family, kk, scale), c in zip(self.cases, self.results)]
+        return markdown_table(
+            ["rule", "k", "proxy scale", "phase-1 test acc (min)", "cost ratio $\\rho$ (mean)", "$A_0$ (mean)",
+             "predicted $\\eta\\lambda t_d$", "measured $\\eta\\lambda t_d$", "hits"], rows)
+
+
+def law_sweep(design: drift.Design, cases, lr: float, weight_decay: float, steps: int, eval_every: int,
+              budget_x: float) -> LawSweep:
+    """``law_case`` for every (family, k, proxy scale): the goal network with its family's phase-1
+    schedule, the proxy alone (the reversed task) with the parity schedule."""
+    results = []
+    for family, kk, scale in cases:
+        goal_setup = design.setup(kk, family, proxy_scale=scale)
+        proxy_setup = design.setup(kk, family, reverse=True, proxy_scale=scale)
+        results.append(law_case(goal_setup, proxy_setup, design.seeds, design.schedule(family), design.schedule("parity"),
+                                lr, weight_decay, steps, eval_every, budget_x))
+    return LawSweep(list(cases), results, budget_x)
+
+
+@dataclass
+class LawScore:
+    """The law's hits member by member of one phase-2 ensemble (its decayed members)."""
+
+    hit: np.ndarray      # [decayed members]
+    sources: np.ndarray  # their phase-1 networks
+
+    @property
+    def fraction(self) -> float:
+        return float(self.hit.mean())
+
+    @property
+    def by_seed(self) -> np.ndarray:
+        return drift.per_seed(self.hit, self.sources)
+
+
+def score_members(d: drift.DecayDrift, predicted_by_seed: np.ndarray, steps: int) -> LawScore:
+    """``law_hit`` of every decayed member of ``d`` against its seed's prediction, each with its
+    own budget ηλ·steps."""
+    x, src, budget = d.x, d.sources, d.eta_lambda * steps
+    decayed = np.nonzero(d.decayed)[0]
+    hit = np.array([law_hit(x[i:i + 1], predicted_by_seed[src[i]:src[i] + 1], budget[i])[0] for i in decayed])
+    return LawScore(hit, src[d.decayed])
+
+
+def seed_table(d: drift.DecayDrift, rho: np.ndarray, predicted: np.ndarray, steps: int) -> str:
+    """Per seed: cost ratio, the law's drift point, the measured one of each decayed member, and the
+    budget of the slowest."""
+    x, src, budget = d.x, d.sources, d.eta_lambda * steps
+    decays = sorted({m.weight_decay for m in d.members if m.weight_decay > 0})
+    top = decays[-1]
+    name = {wd: "$\\lambda$" if wd == top else f"$\\lambda/{top / wd:g}$" for wd in decays}
+    rows = []
+    for s in np.unique(src):
+        sel = np.nonzero((src == s) & d.decayed)[0]
+        cells = [f"{x[i]:.2f}" if np.isfinite(x[i]) else "no drift" for i in sel]
+        rows.append([int(s), f"{rho[s]:.2f}", f"{predicted[s]:.2f}", *cells, f"{budget[sel[0]]:.1f}"])
+    return markdown_table(["seed", "cost ratio $\\rho$", "predicted $\\eta\\lambda t_d$",
+                           *(f"measured, {name[wd]}" for wd in decays), f"budget, {name[decays[0]]}"], rows)
+
+
+@dataclass
+class RecipeStakes:
+    """Measured drift points beside the ηλt that published recipes supply."""
+
+    drift_points: dict  # {name: ηλt_d}
+    budgets: dict       # {recipe: ηλt supplied (nan: not stated)}
+    stages: dict        # {recipe: "pre-training" | "fine-tuning" | ...}
+
+    def reaching(self, point: str) -> list[str]:
+        """The recipes whose budget reaches the drift point named ``point``."""
+        return regimes_reaching(self.budgets, self.drift_points[point])
+
+    def fine_tuning_reaching(self, point: str) -> int:
+        return int(sum(self.stages[n] == "fine-tuning" for n in self.reaching(point)))
+
+    @property
+    def n_stated(self) -> int:
+        return int(sum(np.isfinite(b) for b in self.budgets.values()))
+
+    @property
+    def n_fine_tuning(self) -> int:
+        """Fine-tuning recipes that state their decay."""
+        return int(sum(s == "fine-tuning" and np.isfinite(self.budgets[n]) for n, s in self.stages.items()))
+
+    @property
+    def max_fine_tuning_budget(self) -> float:
+        return float(max([b for n, b in self.budgets.items() if self.stages[n] == "fine-tuning" and np.isfinite(b)],
+                         default=float("nan")))
+
+    def table(self) -> str:
+        rows = []
+        for name, b in self.budgets.items():
+            cells = ["not stated" if not np.isfinite(b) else ("yes" if name in regimes_reaching(self.budgets, x) else "no")
+                     for x in self.drift_points.values()]
+            rows.append([name, self.stages[name], "not stated" if not np.isfinite(b) else f"{b:.3g}", *cells])
+        rows.append(["*drift point*", "", "", *(f"{x:.3g}" if np.isfinite(x) else "none in budget"
+                                               for x in self.drift_points.values())])
+        return markdown_table(["recipe", "stage", "$\\eta\\lambda t$ supplied", *(f"reaches {k}?" for k in self.drift_points)],
+                              rows)
+
+
+def recipe_stakes(drift_points: dict, recipe_list=None) -> RecipeStakes:
+    """``recipe_decay_budget`` of every recipe (default: ``recipes.RECIPES``) beside ``drift_points``."""
+    recipe_list = recipes.RECIPES if recipe_list is None else recipe_list
+    return RecipeStakes(dict(drift_points), {r.name: recipe_decay_budget(r) for r in recipe_list},
+                        {r.name: r.stage for r in recipe_list})

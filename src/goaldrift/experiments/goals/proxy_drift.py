@@ -25,8 +25,9 @@ import torch
 
 from goaldrift.engine import runs
 from goaldrift.engine.models import LNMLPConfig, MLPConfig
-from goaldrift.engine.tasks.proxy import ProxyData, ProxyTask, phase_data
+from goaldrift.engine.tasks.proxy import ProxyData, ProxyTask, phase_data, sample_set
 from goaldrift.engine.train import OptimConfig, RunConfig, per_member_loss
+from goaldrift.tables import markdown_table
 
 
 @dataclass(frozen=True)
@@ -312,3 +313,358 @@ def drift_point(setup: Setup, seeds: list[int], phase1_lr: float, phase1_weight_
 def worst_relative_deviation(x_by_setting, predicted: float) -> np.ndarray:
     """Per seed, the largest |x / predicted - 1| over settings (rows: settings, columns: seeds)."""
     return np.max(np.abs(np.stack(x_by_setting) / predicted - 1), axis=0)
+
+
+# ---- the drift chapters' design and readings -----------------------------------
+# What the chapters (proxy_drift, drift_beyond_the_toy) record: each number comes
+# from one of these, so a notebook cell is "call -> record -> plot".
+
+def per_seed(values, sources, reduce=np.mean) -> np.ndarray:
+    """One number per phase-1 network: ``reduce`` over the members that continue it, in the
+    order of np.unique(sources). Members of one seed share data and initialisation, so only
+    seeds are independent samples (the rule of goaldrift.book.claims.by_seed, which the
+    library may not import)."""
+    values, sources = np.asarray(values, dtype=float), np.asarray(sources)
+    return np.array([float(reduce(values[sources == s])) for s in np.unique(sources)])
+
+
+@dataclass(frozen=True)
+class Design:
+    """What a drift chapter's networks share: init seeds, input size, width, data, and the
+    phase-1 schedules (parity and k-slab rules have their own). Built from the chapter's
+    parameters by ``from_parameters`` (the names are the parameters' names)."""
+
+    seed: int
+    n_seeds: int
+    n_bits: int
+    width: int
+    n_train: int
+    phase1_lr: float
+    phase1_weight_decay: float
+    phase1_steps: int
+    slab_lr: float | None = None
+    slab_phase1_steps: int | None = None
+
+    @classmethod
+    def from_parameters(cls, params) -> "Design":
+        names = [f for f in cls.__dataclass_fields__ if f in params]
+        return cls(**{f: params[f] for f in names})
+
+    @property
+    def seeds(self) -> list[int]:
+        return init_seeds(self.seed, self.n_seeds)
+
+    def setup(self, k: int, family: str = "parity", reverse: bool = False, proxy_scale: float = 1.0,
+              loss: str = "mse", layer_norm: bool = False) -> Setup:
+        """The ``Setup`` of one task (``ProxyTask(n_bits, k, family, reverse, proxy_scale)``)."""
+        task = ProxyTask(n_bits=self.n_bits, k=k, family=family, reverse=reverse, proxy_scale=proxy_scale)
+        return Setup(task, width=self.width, n_train=self.n_train, data_seed=self.seed, loss=loss,
+                     layer_norm=layer_norm)
+
+    def schedule(self, family: str = "parity") -> tuple:
+        """(lr, weight decay, steps) of phase 1 for a rule family: slab rules have their own rate and length."""
+        if family == "slab":
+            return self.slab_lr, self.phase1_weight_decay, self.slab_phase1_steps
+        return self.phase1_lr, self.phase1_weight_decay, self.phase1_steps
+
+    def phase1(self, setup: Setup) -> runs.Run:
+        """Phase 1 of every seed on ``setup``'s task, with its family's schedule."""
+        return phase1(setup, self.seeds, *self.schedule(setup.task.family))
+
+
+@dataclass(frozen=True)
+class SetChecks:
+    """The task construction, measured on freshly sampled sets (``engine.tasks.proxy.sample_set``)."""
+
+    phase1_correlation: float   # mean of goal * proxy on phase-1 inputs (0: exactly uncorrelated)
+    phase2_agreement: float     # fraction of phase-2 inputs with proxy = goal
+    conflict_opposition: float  # fraction of the conflict set with proxy = -goal
+
+
+def set_checks(task: ProxyTask, n: int, seed: int) -> SetChecks:
+    p1, p2, cf = (sample_set(task, which, n, seed) for which in ("phase1", "phase2", "conflict"))
+    return SetChecks(phase1_correlation=float((task.goal(p1) * task.proxy(p1)).mean()),
+                     phase2_agreement=float((task.goal(p2) == task.proxy(p2)).double().mean()),
+                     conflict_opposition=float((task.goal(cf) == -task.proxy(cf)).double().mean()))
+
+
+@dataclass(frozen=True)
+class Phase1Fit:
+    """How well phase 1 learned its task, per seed and at the worst seed."""
+
+    test_acc: np.ndarray    # final test accuracy per seed
+    train_loss: np.ndarray  # final training loss per seed
+
+    @property
+    def test_acc_min(self) -> float:
+        return float(self.test_acc.min())
+
+    @property
+    def train_loss_max(self) -> float:
+        return float(self.train_loss.max())
+
+    def markdown(self) -> str:
+        return (f"phase-1 test accuracy per seed: {np.round(self.test_acc, 3).tolist()}; "
+                f"final training loss: {np.array2string(self.train_loss, precision=2)}")
+
+
+def phase1_fit(run: runs.Run) -> Phase1Fit:
+    return Phase1Fit(test_acc=run.metrics["test_acc"][-1], train_loss=run.metrics["train_loss"][-1])
+
+
+@dataclass
+class DecayDrift:
+    """One phase-2 ensemble read member by member: the drift step t_d of each member (first
+    crossing of agreement 1/2, inf: none in the budget), its drift point ηλt_d, and the
+    reductions over members and seeds that the chapters record. Members with λ = 0 are the
+    control; the rest are "decayed". Every ``*_by_seed`` is one number per phase-1 network."""
+
+    members: list
+    steps: np.ndarray       # [T]
+    agreement: np.ndarray   # [T, K] conflict-set agreement
+    t_d: np.ndarray         # [K]
+    metrics: dict           # the run's other curves (pathway norms, losses)
+
+    @property
+    def eta_lambda(self) -> np.ndarray:
+        return eta_lambda(self.members)
+
+    @property
+    def sources(self) -> np.ndarray:
+        return np.array([m.source for m in self.members])
+
+    @property
+    def decayed(self) -> np.ndarray:
+        return self.eta_lambda > 0
+
+    @property
+    def control(self) -> np.ndarray:
+        return self.eta_lambda == 0
+
+    @property
+    def x(self) -> np.ndarray:
+        """ηλt_d of every member (inf: no drift; nan: a λ = 0 member that does not drift)."""
+        with np.errstate(invalid="ignore"):  # 0 * inf
+            return self.eta_lambda * self.t_d
+
+    @property
+    def x_d(self) -> np.ndarray:
+        """ηλt_d of the decayed members."""
+        return self.x[self.decayed]
+
+    # lowest agreement: "no drift" rules
+    @property
+    def control_min(self) -> float:
+        return float(self.agreement[:, self.control].min())
+
+    @property
+    def control_min_by_seed(self) -> np.ndarray:
+        return per_seed(self.agreement[:, self.control].min(0), self.sources[self.control], np.min)
+
+    @property
+    def lowest(self) -> float:
+        """Lowest agreement of any member at any evaluation."""
+        return float(self.agreement.min())
+
+    @property
+    def lowest_by_seed(self) -> np.ndarray:
+        return per_seed(self.agreement.min(0), self.sources, np.min)
+
+    # which decayed members drift, and where
+    @property
+    def drifted_fraction(self) -> float:
+        return float(np.isfinite(self.t_d[self.decayed]).mean())
+
+    @property
+    def drifted_by_seed(self) -> np.ndarray:
+        return per_seed(np.isfinite(self.t_d[self.decayed]), self.sources[self.decayed])
+
+    @property
+    def n_decayed(self) -> int:
+        return int(self.decayed.sum())
+
+    @property
+    def n_drifted(self) -> int:
+        return int(np.isfinite(self.x_d).sum())
+
+    @property
+    def mean_x(self) -> float:
+        return float(np.mean(self.x_d))
+
+    @property
+    def x_min(self) -> float:
+        return float(np.min(self.x_d))
+
+    @property
+    def x_max(self) -> float:
+        return float(np.max(self.x_d))
+
+    @property
+    def mean_x_by_seed(self) -> np.ndarray:
+        return per_seed(self.x_d, self.sources[self.decayed])
+
+    @property
+    def earliest_drift(self) -> float:
+        """Smallest ηλt_d of a decayed member that held the goal at the first evaluation
+        (a member below one half from the start never held it: not a drift)."""
+        x = self.x
+        return float(np.min(x[self.decayed & (x > 0)], initial=np.inf))
+
+    # the collapse on the ηλt clock
+    @property
+    def spread(self) -> float:
+        return collapse_spread(self.x_d)
+
+    @property
+    def spread_by_seed(self) -> np.ndarray:
+        return per_seed(self.x_d, self.sources[self.decayed], collapse_spread)
+
+    @property
+    def raw_spread(self) -> float:
+        """The spread of the drift steps themselves (no clock)."""
+        return collapse_spread(self.t_d[self.decayed])
+
+    @property
+    def sqrt_clock_spread(self) -> float:
+        """The spread on the rotational clock √(ηλ) t_d."""
+        with np.errstate(invalid="ignore"):  # 0 * inf of the λ = 0 members, dropped below
+            clock = np.sqrt(self.eta_lambda) * self.t_d
+        return collapse_spread(clock[self.decayed])
+
+    @property
+    def slope(self) -> float:
+        """Log-log slope of t_d against ηλ over all decayed members."""
+        return loglog_slope(self.eta_lambda[self.decayed], self.t_d[self.decayed])
+
+    @property
+    def slope_by_seed(self) -> np.ndarray:
+        d = self.decayed
+        return loglog_slope_by_source(self.eta_lambda[d], self.t_d[d], self.sources[d])
+
+    @property
+    def mean_seed_slope(self) -> float:
+        return float(np.mean(self.slope_by_seed))
+
+    # the weights' norm at the drift
+    @property
+    def norm_ratio_d(self) -> np.ndarray:
+        """Total weight norm at t_d over its phase-2 start, per decayed member (nan: no drift)."""
+        norm, d = self.metrics["total_norm"], self.decayed
+        return value_at(self.steps, norm, self.t_d)[d] / norm[0, d]
+
+    @property
+    def norm_ratio(self) -> float:
+        return float(np.nanmean(self.norm_ratio_d))
+
+    @property
+    def norm_ratio_by_seed(self) -> np.ndarray:
+        return per_seed(self.norm_ratio_d, self.sources[self.decayed], np.nanmean)
+
+    def slowest_budget(self, steps: int) -> float:
+        """ηλt reached in ``steps`` by the slowest decayed member."""
+        return float(self.eta_lambda[self.decayed].min() * steps)
+
+    def member(self, source: int, lr: float, weight_decay: float) -> int:
+        """Index of the member continuing ``source`` at (η, λ)."""
+        return [i for i, m in enumerate(self.members)
+                if m.source == source and m.lr == lr and m.weight_decay == weight_decay][0]
+
+
+def decay_drift(run: runs.Run, members: list[Member]) -> DecayDrift:
+    """Read a phase-2 run of ``members``."""
+    m = run.metrics
+    return DecayDrift(members=list(members), steps=m["step"], agreement=m["conflict_agreement"],
+                      t_d=drift_step(m["step"], m["conflict_agreement"]), metrics=m)
+
+
+def phase2_drift(setup: Setup, start, members: list[Member], steps: int, **phase2_options) -> DecayDrift:
+    """``phase2`` of ``members`` from ``start``, read by ``decay_drift``."""
+    return decay_drift(phase2(setup, start, members, steps, **phase2_options), members)
+
+
+def groups_table(groups: dict) -> str:
+    """The outcome of ``loss_optimiser_groups`` as a Markdown table, one row per group."""
+    return markdown_table(
+        ["loss", "optimiser", "$\\eta$", "$\\lambda$", "drift (1 - final agreement)", "min final train acc"],
+        [[loss_name, kind, f"{g.lr:g}", f"{wd:g}", f"{g.drift:.2f}", f"{g.train_acc:.2f}"]
+         for (loss_name, kind, wd), g in sorted(groups.items())])
+
+
+def loss_share(loss_only: float, with_decay: float) -> float:
+    """The drift of the λ = 0 group as a fraction of the drift with decay (same loss, optimiser, budget)."""
+    return loss_only / max(with_decay, 1e-12)
+
+
+@dataclass
+class ComplexitySweep:
+    """``drift_point`` of every (family, k) task of a complexity sweep."""
+
+    points: dict  # {(family, k): DriftPoint}
+    n_seeds: int
+
+    def drifted(self, key) -> np.ndarray:
+        """Whether each seed's network of task ``key`` drifted in the budget (one member per seed)."""
+        return np.isfinite(self.points[key].x)
+
+    def drifted_fraction(self, key) -> float:
+        return float(self.drifted(key).mean())
+
+    def mean_x(self, key) -> float:
+        """Mean ηλt_d of task ``key``; inf where some seed did not drift."""
+        g = self.points[key]
+        return np.mean(g.x) if np.all(np.isfinite(g.x)) else float("inf")
+
+    def deviation_by_seed(self, keys, predicted: float) -> np.ndarray:
+        """Per seed, the largest relative deviation of ηλt_d from ``predicted`` over the tasks ``keys``."""
+        return worst_relative_deviation([self.points[key].x for key in keys], predicted)
+
+    def worst_deviation(self, keys, predicted: float) -> float:
+        return float(np.max(self.deviation_by_seed(keys, predicted)))
+
+    def table(self) -> str:
+        return markdown_table(
+            ["family", "k", "phase-1 test acc (min)", "phase-1 train loss (max)", "$\\eta\\lambda t_d$ (mean)", "drifted"],
+            [[family, kk, f"{g.phase1_test_acc:.3f}", f"{g.phase1_train_loss:.2g}", f"{self.mean_x((family, kk)):.3f}",
+              f"{np.isfinite(g.x).sum()}/{self.n_seeds}"] for (family, kk), g in self.points.items()])
+
+
+def complexity_sweep(design: Design, families: dict, lr: float, weight_decay: float, steps: int,
+                     eval_every: int) -> ComplexitySweep:
+    """``drift_point`` for every family and k (``families``: {family: ks}), each with its family's
+    phase-1 schedule, then phase 2 at one (η, λ) for ``steps``."""
+    points = {}
+    for family, ks in families.items():
+        for kk in ks:
+            points[(family, kk)] = drift_point(design.setup(kk, family), design.seeds, *design.schedule(family),
+                                               lr, weight_decay, steps, eval_every)
+    return ComplexitySweep(points, design.n_seeds)
+
+
+@dataclass
+class OptimiserDrift:
+    """1 - final conflict agreement per seed under each named optimiser setting (one member per seed)."""
+
+    finals: dict  # {name: [seeds]}
+
+    def mean(self, name: str) -> float:
+        return float(self.finals[name].mean())
+
+    def difference(self, a: str, b: str) -> np.ndarray:
+        """Drift under ``a`` minus drift under ``b``, paired by seed."""
+        return self.finals[a] - self.finals[b]
+
+    def mean_difference(self, a: str, b: str) -> float:
+        return float(self.difference(a, b).mean())
+
+    def table(self) -> str:
+        return markdown_table(["optimiser ($\\lambda=0$)", "drift per seed", "mean"],
+                              [[k, np.round(v, 2).tolist(), f"{v.mean():.2f}"] for k, v in self.finals.items()])
+
+
+def optimiser_drift(setup: Setup, start, n_seeds: int, settings: dict, steps: int, eval_every: int) -> OptimiserDrift:
+    """Continue every seed with λ = 0 under each setting ({name: (kind, η, Adam's ε)})."""
+    finals = {}
+    for name, (kind, lr, eps) in settings.items():
+        r = phase2(setup, start, grid(n_seeds, [lr], [0.0]), steps, kind=kind, eps=eps, eval_every=eval_every)
+        finals[name] = 1 - r.metrics["conflict_agreement"][-1]
+    return OptimiserDrift(finals)
