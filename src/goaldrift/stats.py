@@ -43,3 +43,11 @@ def farthest_from(values, target: float) -> float:
         values = np.concatenate([np.ravel(x) for x in values])
     x = np.ravel(np.asarray(values, dtype=float))
     return float(x[np.argmax(np.abs(x - target))])
+
+
+def by_seed(values, seeds, reduce=np.mean) -> np.ndarray:
+    """One number per seed, in the order of np.unique(seeds): ``reduce`` over that seed's
+    members. Members of one seed share their data and initialisation, so they are not
+    independent samples; only seeds are (the samples of every seed interval)."""
+    values, seeds = np.asarray(values, dtype=float), np.asarray(seeds)
+    return np.array([float(reduce(values[seeds == s])) for s in np.unique(seeds)])

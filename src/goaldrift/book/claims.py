@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 from goaldrift.book.declarations import COMPARISONS
 from goaldrift.book.profiles import ENFORCED
-from goaldrift.stats import student_t_quantile
+from goaldrift.stats import by_seed, student_t_quantile  # noqa: F401 (by_seed: the chapters' import)
 from goaldrift.tables import markdown_table
 
 CLAIMS_FILE = "claims.json"
@@ -121,14 +121,6 @@ def t_interval(samples, level: float = 1 - ALPHA) -> tuple[float, float]:
     se = float(x.std(ddof=1) / math.sqrt(x.size))
     half = student_t_quantile(0.5 + level / 2, x.size - 1) * se
     return (mean - half, mean + half)
-
-
-def by_seed(values, seeds, reduce=np.mean) -> np.ndarray:
-    """One number per seed (reduce over that seed's members): the samples of a seed
-    interval. Members of one seed share their data and initialisation, so they are
-    not independent samples; only seeds are."""
-    values, seeds = np.asarray(values, dtype=float), np.asarray(seeds)
-    return np.array([float(reduce(values[seeds == s])) for s in np.unique(seeds)])
 
 
 def paired_difference(a, b, level: float = 1 - ALPHA) -> tuple[float, float]:

@@ -27,6 +27,7 @@ from goaldrift.engine.tasks.proxy import trigger_set
 from goaldrift.experiments import plots
 from goaldrift.experiments.goals import proxy_drift as drift
 from goaldrift.experiments.goals.proxy_drift import complex_inputs, margin
+from goaldrift.stats import by_seed as per_seed  # one number per phase-1 network
 
 
 # ---- what a claim records ------------------------------------------------------------------
@@ -56,14 +57,6 @@ def mean_of(samples) -> Measured:
     """The mean of the samples, with the samples."""
     x = np.asarray(samples)
     return Measured(float(np.mean(x)), x)
-
-
-def per_seed(values, sources, reduce=np.mean) -> np.ndarray:
-    """One number per phase-1 network (``sources[i]``: member i's network), in the order of
-    ``np.unique(sources)``: ``reduce`` over that network's members. Members that continue one
-    network share its data and start, so only networks are independent samples."""
-    values, sources = np.asarray(values, dtype=float), np.asarray(sources)
-    return np.array([float(reduce(values[sources == s])) for s in np.unique(sources)])
 
 
 def attribution_scores(model, x: torch.Tensor, goal: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -28,6 +28,7 @@ from goaldrift.engine.models import LNMLPConfig, MLPConfig
 from goaldrift.engine.tasks.proxy import ProxyData, ProxyTask, phase_data, sample_set
 from goaldrift.engine.train import OptimConfig, RunConfig, per_member_loss
 from goaldrift.tables import markdown_table
+from goaldrift.stats import by_seed as per_seed  # one number per phase-1 network
 
 
 @dataclass(frozen=True)
@@ -318,15 +319,6 @@ def worst_relative_deviation(x_by_setting, predicted: float) -> np.ndarray:
 # ---- the drift chapters' design and readings -----------------------------------
 # What the chapters (proxy_drift, drift_beyond_the_toy) record: each number comes
 # from one of these, so a notebook cell is "call -> record -> plot".
-
-def per_seed(values, sources, reduce=np.mean) -> np.ndarray:
-    """One number per phase-1 network: ``reduce`` over the members that continue it, in the
-    order of np.unique(sources). Members of one seed share data and initialisation, so only
-    seeds are independent samples (the rule of goaldrift.book.claims.by_seed, which the
-    library may not import)."""
-    values, sources = np.asarray(values, dtype=float), np.asarray(sources)
-    return np.array([float(reduce(values[sources == s])) for s in np.unique(sources)])
-
 
 @dataclass(frozen=True)
 class Design:
