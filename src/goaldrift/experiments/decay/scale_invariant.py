@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
+from typing import Callable
 
 import numpy as np
 import torch
@@ -363,7 +364,7 @@ class EquilibriumFit:
     drift: float               # largest |relative change of mean ||w||^2| from the window's first half to its second
     angle_sem: float           # largest relative standard error of the window mean of the squared angle
     window_loss: float         # mean training loss over the window, all members
-    theta: object              # the predicted angle per step as a function of lambda (the run's lr and optimiser)
+    theta: Callable[[float], float] | None  # the predicted angle per step at a lambda (the run's lr and optimiser)
 
     def worst(self, what: str) -> float:
         """The ratio farthest from 1 ("angle" or "norm"), over weights and members."""
