@@ -104,3 +104,81 @@ def test_stationarity_residual_rejects_mismatched_decays():
     data = gh.make_data(8, 2, seed=0)
     with pytest.raises(ValueError, match="weight decays"):
         gh.stationarity_residual(np.ones((2, 3)), data.h, 1.0, [0.1])
+
+
+# --- the chapter's measurements on one toy ---
+
+@pytest.fixture(scope="module")
+def toy():
+    return gh.make_toy(32, 3, 4, kappa=1.0, lr=0.1, seed=0)
+
+
+def test_make_toy_is_the_data_and_goal_of_its_seed(toy):
+    assert toy.q == pytest.approx(1.0, rel=1e-14) and toy.lam_crit == pytest.approx(2.0, rel=1e-14)
+    assert torch.equal(toy.goal0, gh.initial_goal(4, 1.0, seed=0)) and float(toy.goal0.norm()) == pytest.approx(1.0)
+    assert torch.equal(toy.data.h, gh.make_data(32, 3, seed=0).h)
+
+
+def test_sweep_steps_from_the_rates_by_hand():
+    q, kappa, lr, lam_crit = 1.0, 1.0, 0.1, 2.0
+    lams = np.array([0.3, 0.7, 1.3]) * lam_crit
+    x = lams[:2] / lam_crit
+    # r* F'(r*) = 6 lambda (1 - x^(1/3)) below lambda_crit, lambda - lambda_crit above it
+    slowest = min(min(lr * 6 * lams[:2] * (1 - x ** (1 / 3))), lr * (lams[2] - lam_crit))
+    expected = int(1.5 * np.ceil(np.log(1e-12) / np.log(1 - slowest))) + 200
+    assert gh.sweep_steps(q, kappa, lr, lams, lam_crit, 2) == expected
+
+
+def test_lambda_sweep_against_the_formulas_by_hand(toy, tmp_path):
+    sweep = gh.lambda_sweep(toy, 2, 0.3, root=tmp_path)
+    assert np.allclose(sweep.ratios, [0.3, 0.7, 1.3, 2.0, 3.0], rtol=1e-14) and sweep.n_below == 2
+    assert sweep.lam_crit == toy.lam_crit and np.array_equal(sweep.lams, sweep.ratios * toy.lam_crit)
+    assert sweep.run.norms.shape == (sweep.steps + 1, 5)
+    lam, r_end = sweep.lams[:2], sweep.run.norms[-1]
+    r_star = np.sqrt((2 * toy.q / lam) ** (1 / 3) - 1.0)                           # kappa = 1
+    loss_star = 2 ** (1 / 3) * toy.q ** (1 / 3) * lam ** (2 / 3) / 4
+    assert sweep.norm_error == pytest.approx(max(abs(r_end[:2] / r_star - 1)), rel=1e-6, abs=1e-15)
+    assert sweep.loss_error == pytest.approx(max(abs(sweep.run.losses[:2] / loss_star - 1)), rel=1e-6, abs=1e-15)
+    assert sweep.norm_error < 1e-6 and sweep.loss_error < 1e-6
+    assert sweep.erased == max(r_end[2:]) < 1e-8                                  # start norm kappa = 1
+    assert sweep.residual == max(gh.stationarity_residual(sweep.run.goal[:2], toy.data.h, 1.0, lam)) < 1e-6
+    assert (sweep.price_low, sweep.price_high) == (sweep.run.losses[0], sweep.run.losses[1])
+    assert sweep.closed_gate_loss == toy.q / 2 and sweep.ratio_below_max == pytest.approx(0.7)
+    assert sweep.ratios_above_text == "1.3, 2, 3"
+
+
+def test_controls_against_their_runs(toy, tmp_path):
+    lam = 0.6
+    c = gh.controls(toy, lam, exempt_steps=50, root=tmp_path)
+    free = gh.train(toy.data, toy.goal0, [lam], 0.1, 1.0, 200, coupled=False, root=tmp_path)
+    exempt = gh.train(toy.data, toy.goal0, [lam], 0.1, 1.0, 50, exempt=True, root=tmp_path)
+    per_step = [free.norms[t + 1, 0] / free.norms[t, 0] for t in range(200)]
+    assert c.uncoupled_error == pytest.approx(max(abs(f / (1 - 0.1 * lam) - 1) for f in per_step), rel=1e-6, abs=1e-16)
+    assert c.uncoupled_error < 1e-12
+    assert c.exempt_min_step == min(exempt.norms[t + 1, 0] - exempt.norms[t, 0] for t in range(50)) >= 0
+    assert (c.exempt_norm, c.exempt_loss) == (exempt.norms[-1, 0], exempt.losses[0])
+    assert c.held_norm == pytest.approx(np.sqrt((2 * toy.q / lam) ** (1 / 3) - 1), rel=1e-12)
+
+
+def test_direction_test_against_its_runs(toy, tmp_path):
+    lam = 0.6
+    d = gh.direction_test(toy, lam, batch_size=8, adam_lr=0.05, steps=30, n_seeds=3, root=tmp_path)
+    g0 = toy.goal0.numpy()
+    mini = gh.train(toy.data, toy.goal0, [lam], 0.1, 1.0, 30, batch_size=8, seed=0, root=tmp_path)
+    g = mini.goal[0]
+    assert d.sgd_one_minus_cos == pytest.approx(1 - g @ g0 / np.sqrt((g @ g) * (g0 @ g0)), abs=1e-15)
+    assert d.sgd_one_minus_cos < 1e-12                                        # SGD keeps the direction
+    assert d.turns.seeds == [0, 1, 2]
+    assert d.mean("sign_gain") == pytest.approx(np.mean(d.turns.sign_cos_decayed - d.turns.sign_cos_start), rel=1e-12)
+    assert d.least("turn_decayed") == min(d.turns.turn_decayed)
+    adam = gh.train(toy.data, toy.goal0, [lam], 0.05, 1.0, 30, kind="adamw", root=tmp_path)
+    z = torch.randn(4096, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64).numpy()
+    same = [(zi @ adam.goal[0] > 0) == (zi @ g0 > 0) for zi in z]
+    assert d.agreement == pytest.approx(sum(same) / len(same), rel=1e-12) and 0 < d.agreement < 1
+
+
+def test_the_sweep_figure_draws(toy, tmp_path, monkeypatch):
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj))
+    gh.plot_sweep(gh.lambda_sweep(toy, 2, 0.3, root=tmp_path))
+    assert len(shown) == 1 and shown[0].data[:4] == b"\x89PNG"

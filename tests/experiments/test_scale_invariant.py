@@ -171,3 +171,110 @@ def test_shift_kept_ratio_is_the_smallest_over_weights_and_selected_members():
     run = _steady_run("adamw", eta, lam, 0.1, 1.0, 1.0, shift_sq=shift_sq, steps=steps)
     assert si.shift_kept_ratio(run, lam >= 2.0) == pytest.approx(12.0, rel=1e-12)
     assert si.shift_kept_ratio(run, np.array([True, True, True])) == pytest.approx(3.0, rel=1e-12)
+
+
+# --- the chapter's study: three ensembles and the summaries the chapter records ---
+
+STUDY = dict(d_in=5, d_hidden=8, seed=3, n_seeds=2, multipliers=(1.0, 2.0), steps=20, batch_size=4,
+             label_noise=0.5, init_scale=0.2, sgd=(0.1, 0.02), sgdm=(0.01, 0.02, 0.9), adamw=(0.004, 1.0, 0.9))
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    return si.train_study(**STUDY, root=tmp_path_factory.mktemp("study"))
+
+
+def test_train_study_trains_the_same_members_under_each_optimiser(study, tmp_path):
+    assert study.seeds == [3, 3, 4, 4] and list(study.multipliers) == [1.0, 2.0, 1.0, 2.0]
+    assert list(study.runs) == list(si.OPTIMISERS)
+    sgd, sgdm, adamw = (study.runs[n] for n in si.OPTIMISERS)
+    assert np.array_equal(sgd.weight_decays, [0.02, 0.04, 0.02, 0.04]) and np.all(sgd.lrs == 0.1)
+    assert (sgd.kind, sgd.momentum, sgdm.kind, sgdm.momentum) == ("sgd", 0.0, "sgd", 0.9)
+    assert adamw.kind == "adamw" and adamw.betas == (0.9, 0.999) and np.array_equal(adamw.weight_decays, [1, 2, 1, 2])
+    assert study.n_elements == {"W_0": 5 * 8, "W_1": 8 * 8} and study.noise_floor == 0.125
+    # the same run as one direct call of train (another run cache: trained again, the same bits)
+    direct = si.train("sgd", 0.1, [0.02, 0.04, 0.02, 0.04], [3, 3, 4, 4], si.make_teacher(5, 8, 3), 20, 4,
+                      0.5, 3, init_scale=0.2, root=tmp_path)
+    assert np.array_equal(direct.traces["W_1"].norm_sq, sgd.traces["W_1"].norm_sq)
+
+
+def test_exact_errors_against_numpy(study):
+    exact = si.exact_errors(study)
+    cos = np.concatenate([tr.cos_wg.ravel() for r in study.runs.values() for tr in r.traces.values()])
+    assert exact.orthogonality == np.abs(cos).max() < 1e-12
+    run = study.runs["SGD"]
+    worst = 0.0
+    for tr in run.traces.values():
+        for k in range(4):
+            for t in range(20):
+                eta, lam = run.lrs[k], run.weight_decays[k]
+                want = (1 - eta * lam) ** 2 * tr.norm_sq[t, k] + eta**2 * tr.grad_sq[t, k]
+                worst = max(worst, abs(tr.norm_sq[t + 1, k] / want - 1))
+    assert exact.sgd_step_identity == pytest.approx(worst, rel=1e-6, abs=1e-18) and worst < 1e-12
+    assert exact.scale_invariance == max(si.scaled_gradient_error(study.teacher, 3, scale=3.0).values()) < 1e-12
+
+
+def test_equilibrium_fit_reductions_of_hand_built_ratios():
+    fit = si.EquilibriumFit(angle=[np.array([1.0, 1.02, 0.97, 1.01]), np.array([0.99, 1.0, 1.0, 1.05])],
+                            norm=[np.array([1.0, 1.0, 0.9, 1.0]), np.array([1.0, 1.0, 1.0, 1.0])],
+                            seeds=[0, 0, 1, 1], drift=0.0, angle_sem=0.0, window_loss=0.0, theta=None)
+    assert fit.worst("angle") == 1.05 and fit.worst("norm") == 0.9
+    assert np.array_equal(fit.samples("angle"), [[1.0, 1.02, 0.99, 1.0], [0.97, 1.01, 1.0, 1.05]])
+    assert fit.span("angle") == "0.970–1.050"
+    # seed 0 against seed 1, same weight and decay: |1 - 0.97|, |1.02 - 1.01|, |0.99 - 1|, |1 - 1.05|
+    assert fit.seed_spread == pytest.approx(0.05, rel=1e-12)
+
+
+@pytest.mark.parametrize("kind, m", [("sgd", 0.0), ("sgd", MU), ("adamw", 0.0)])
+def test_equilibrium_fit_of_a_run_against_numpy(kind, m):
+    rng = np.random.default_rng(1)
+    steps, K = 40, 2
+    run = _steady_run(kind, ETA, LAM, 0.1, 1.0, G, momentum=m, beta1=B1, n_elements=C, steps=steps)
+    for n, tr in run.traces.items():
+        tr.angle = 0.1 + 0.01 * rng.standard_normal((steps, K))
+        tr.norm_sq = np.ones((steps + 1, K))
+        tr.norm_sq[30:] = [1.1, 1.0] if n == "W_0" else [1.0, 0.8]     # mean ||w||^2 moves by +10% and -20%
+    run.loss = rng.random((steps, K))
+    fit = si.equilibrium_fit(run, 0.5)
+    assert fit.drift == pytest.approx(0.2, rel=1e-12)
+    sem = []
+    for tr in run.traces.values():
+        for k in range(K):
+            blocks = [np.mean(b) for b in np.split(tr.angle[20:, k] ** 2, 10)]
+            sem.append(np.std(blocks, ddof=1) / np.sqrt(10) / abs(np.mean(blocks)))
+    assert fit.angle_sem == pytest.approx(max(sem), rel=1e-9)
+    assert fit.window_loss == pytest.approx(run.loss[20:].mean(), rel=1e-12)
+    ratios = si.equilibrium_ratios(run, 0.5)
+    assert all(np.array_equal(a, b) for a, b in zip(fit.angle + fit.norm, ratios["angle"] + ratios["norm"]))
+    lam = 0.03
+    theta = {("sgd", 0.0): np.arccos(1 - ETA * lam), ("sgd", MU): np.sqrt(2 * ETA * lam / (1 + MU)),
+             ("adamw", 0.0): np.sqrt(2 * ETA * lam * (1 - B1) / (1 + B1))}[(kind, m)]
+    assert fit.theta(lam) == pytest.approx(theta, rel=1e-12)
+
+
+def test_shift_summary_of_hand_built_runs():
+    eta, steps = 0.01, 50
+    mult = np.array([1.0, 2.0, 4.0])
+    lam = 0.5 * mult
+    law = (1 - eta * lam) ** np.arange(steps + 1)[:, None]
+    bumped = law**2
+    bumped[10, 2] *= 1.003**2                                      # one step 0.3% off the law
+    kept = np.ones((steps + 1, 3))
+    kept[-1] = (np.array([3.0, 20.0, 12.0]) * law[-1]) ** 2        # AdamW keeps 3x, 20x, 12x of the law
+    runs = {"SGD": _steady_run("sgd", eta, lam, 0.1, 1.0, 1.0, shift_sq=law**2, steps=steps),
+            "SGD+momentum": _steady_run("sgd", eta, lam, 0.1, 1.0, 1.0, shift_sq=bumped, steps=steps),
+            "AdamW": _steady_run("adamw", eta, lam, 0.1, 1.0, 1.0, shift_sq=kept, steps=steps)}
+    s = si.shift_summary(si.Study(None, runs, mult, [0, 0, 0], 0, 0.5, steps))
+    assert s.sgd_error < 1e-12 and s.sgdm_error == pytest.approx(0.003, rel=1e-9)
+    assert s.checked == 2 * (2 * 3 * (steps + 1))                  # two runs, two weights, three members, every step
+    assert s.adamw_kept == pytest.approx(12.0, rel=1e-12)          # the member at the largest decay only
+    assert s.adamw_efolds == pytest.approx(eta * 2.0 * steps, rel=1e-12)
+
+
+def test_the_chapter_figures_draw(study, monkeypatch):
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj))
+    fits = {name: si.equilibrium_fit(run, 0.5) for name, run in study.runs.items()}
+    si.plot_norms_and_angles(study, fits, 0.5)
+    si.plot_shift(study)
+    assert len(shown) == 2 and all(img.data[:4] == b"\x89PNG" for img in shown)

@@ -55,3 +55,7 @@ def test_exempt_growth_is_minus_the_loss_slope_and_positive():
     slope = (_loss(r + h, q, kappa) - _loss(r - h, q, kappa)) / (2 * h)
     assert np.allclose(growth(r, q, kappa), -slope, rtol=1e-6)
     assert (growth(r, q, kappa) > 0).all()
+
+
+def test_critical_decay_at_numbers_is_two_q_over_kappa_squared():
+    assert th.critical_decay_at(1.3, 0.8) == pytest.approx(2 * 1.3 / 0.8**2, rel=1e-15)

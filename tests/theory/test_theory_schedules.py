@@ -43,3 +43,23 @@ def test_sum_integral_gap_against_a_fine_riemann_sum():
     expected = abs(discrete - eta_t.sum() / 1000) / (2 * peak)
     assert th.sum_integral_gap(peak, T, W, Td, a, "cosine") == pytest.approx(expected, rel=1e-3)
     assert 0 < expected <= 1
+
+
+def test_worst_sum_integral_gap_against_a_loop_and_the_shared_area():
+    # cosine and linear decays to the same floor share one area: W/2 + (1 + a)/2 (Td - W) + a (T - Td), times peak
+    peak, W, Td, T, a = 2.0, 30, 400, 500, 0.25
+    area = peak * (W / 2 + (1 + a) / 2 * (Td - W) + a * (T - Td))
+    gaps = []
+    for decay in ("cosine", "linear"):
+        total = 0.0
+        for t in range(T):
+            if t < W:
+                total += peak * (t + 1) / W
+            elif t < Td:
+                s = (t - W) / (Td - W)
+                total += peak * (a + (1 - a) * ((1 + np.cos(np.pi * s)) / 2 if decay == "cosine" else 1 - s))
+            else:
+                total += peak * a
+        gaps.append(abs(total - area) / (2 * peak))
+    assert th.worst_sum_integral_gap(peak, T, W, Td, a) == pytest.approx(max(gaps), rel=1e-9)
+    assert th.worst_sum_integral_gap(peak, T, W, Td, a, decays=("linear",)) == pytest.approx(gaps[1], rel=1e-9)

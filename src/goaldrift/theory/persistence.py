@@ -90,3 +90,8 @@ def exempt_growth() -> Derivation:
     and the loss only falls: no price, and no limit."""
     dL = sp.simplify(sp.diff(training_loss(), r))
     return Derivation(-dL, (sp.Eq(sp.Symbol(r"{\dot r}"), -dL),))
+
+
+def critical_decay_at(q_value: float, kappa_value: float) -> float:
+    """lambda_crit at numbers: the sympy result of critical_decay() evaluated at q and kappa."""
+    return float(critical_decay().result.subs({q: q_value, kappa: kappa_value}))

@@ -86,3 +86,9 @@ def sum_integral_gap(peak: float, steps: int, warmup: int, decay_end: int, final
     integral is from the discrete schedule's sum (at most one step at peak on each side)."""
     eta_t = discrete_schedule(peak, steps, warmup, decay_end, final_fraction, decay)
     return abs(eta_t.sum() - integral_value(peak, steps, warmup, decay_end, final_fraction, decay)) / (2 * peak)
+
+
+def worst_sum_integral_gap(peak: float, steps: int, warmup: int, decay_end: int, final_fraction: float,
+                           decays=("cosine", "linear")) -> float:
+    """The largest sum_integral_gap over the given decay shapes of one schedule (units of 2 peak)."""
+    return max([sum_integral_gap(peak, steps, warmup, decay_end, final_fraction, decay) for decay in decays])

@@ -13,6 +13,14 @@ from goaldrift.book.declarations import check, evidence
 # for AdamW), and the largest must keep eta lambda small (the equilibria are expansions in it).
 ROTATIONAL_DECAY_MULTIPLIERS = (1.0, 2.0, 4.0)
 
+# The design of the random-walk evidence: the members, the optimiser, the budget.
+_BUDGET = ("{steps} online steps of {batch_size} fresh samples (label noise {label_noise}); "
+           "W_0 and W_1, averaged over the second half of each run")
+_SGDM_DESIGN = ("{n_seeds} seeds x lambda in {{lambda, 2 lambda, 4 lambda}} at lambda = {sgd_weight_decay}; "
+                "SGD with momentum mu = {momentum}, eta = {sgdm_lr}; " + _BUDGET)
+_ADAMW_DESIGN = ("{n_seeds} seeds x lambda in {{lambda, 2 lambda, 4 lambda}} at lambda = {adamw_weight_decay}; "
+                 "AdamW beta_1 = {beta1}, eta = {adamw_lr}; " + _BUDGET)
+
 
 def _rot_equilibrates(v: dict) -> str | None:
     T, lam, mu = v["steps"], v["sgd_weight_decay"], v["momentum"]
@@ -80,24 +88,28 @@ CLAIMS = (
         "SGD with momentum turns W_0, W_1 by sqrt(2 eta lambda / (1 + mu)) per step (rms; measured/predicted, worst member)",
         alternative="a ratio outside 1 +- 0.05 for some member",
         predicted=1.0, comparison="abs", tolerance=0.05, hypothesis="H2",
+        design=_SGDM_DESIGN,
     ),
     evidence(
         "sgdm_equilibrium_norm",
         "SGD with momentum: ||w||^4 = eta G~ / (2 lambda (1 - mu)) (measured/predicted ||w||, worst member)",
         alternative="a ratio outside 1 +- 0.05 for some member",
         predicted=1.0, comparison="abs", tolerance=0.05, hypothesis="H2",
+        design=_SGDM_DESIGN,
     ),
     evidence(
         "adamw_equilibrium_angle",
         "AdamW turns W_0, W_1 by sqrt(2 eta lambda (1 - beta_1)/(1 + beta_1)) per step (rms; measured/predicted, worst member)",
         alternative="a ratio outside 1 +- 0.05 for some member",
         predicted=1.0, comparison="abs", tolerance=0.05, hypothesis="H2",
+        design=_ADAMW_DESIGN,
     ),
     evidence(
         "adamw_equilibrium_norm",
         "AdamW: ||w|| = sqrt(eta C / (2 lambda)), whatever the gradient (measured/predicted, worst member)",
         alternative="a ratio outside 1 +- 0.05 for some member",
         predicted=1.0, comparison="abs", tolerance=0.05, hypothesis="H2",
+        design=_ADAMW_DESIGN,
     ),
 )
 

@@ -8,6 +8,11 @@ from goaldrift.book.params import Param
 from goaldrift.book.declarations import check, evidence
 
 
+# The design of the AdamW direction evidence: the seeds, the two decays, the budget.
+_DIRECTION_DESIGN = ("{n_direction_seeds} goal directions (seeds {seed} onward), each trained twice from the same "
+                     "start, at lambda = 0.3 lambda_crit and at lambda = 0; AdamW lr {adam_lr}, full batch of "
+                     "{n_samples} inputs, {direction_steps} steps; goal_dim {goal_dim}, kappa {kappa}")
+
 def _hacker_gd_is_stable(v: dict) -> str | None:
     # q = 1 by construction, so lambda_crit = 2/kappa^2 and the largest decay used is
     # 3 lambda_crit; one step multiplies g by 1 - eta F with |F| <= 6/kappa^2.
@@ -70,12 +75,14 @@ CLAIMS = (
         "AdamW with decay moves the goal toward sign(g_0): mean gain in cos(g, sign g_0) over seeds (>= 0)",
         alternative="the turn goes elsewhere (the cosine to sign(g_0) falls)",
         predicted=0.0, comparison="at_least",
+        design=_DIRECTION_DESIGN,
     ),
     evidence(
         "optimiser_turns_goal_without_decay",
         "the optimiser, not weight decay, turns the goal: turn at lambda = 0 over turn at 0.3 lambda_crit, mean over seeds (>= 0.5)",
         alternative="weight decay drives the turn (the lambda = 0 control turns less than half as far)",
         predicted=0.5, comparison="at_least",
+        design=_DIRECTION_DESIGN,
     ),
 )
 

@@ -35,12 +35,16 @@ CLAIMS = (
         "every pretraining run integrates at least one e-fold of decay (smallest run)",
         alternative="some published pretraining run integrates less than one e-fold",
         predicted=1.0, comparison="at_least", hypothesis="H9",
+        design=("every published pretraining recipe in goaldrift.experiments.decay.recipes that states its "
+                "weight decay and length, summed step by step over its schedule; no seeds (a deterministic count)"),
     ),
     evidence(
         "finetuning_below_001_efold",
         "fine-tuning integrates at most 0.01 e-folds (largest run)",
         alternative="some published fine-tuning run integrates more than 0.01 e-folds",
         predicted=0.01, comparison="at_most", hypothesis="H9",
+        design=("every published fine-tuning recipe in goaldrift.experiments.decay.recipes that states its "
+                "weight decay and length, summed step by step over its schedule; no seeds (a deterministic count)"),
     ),
 )
 

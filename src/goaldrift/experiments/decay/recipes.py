@@ -9,9 +9,11 @@ from; `bib` is a key of book/references.bib.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
+from goaldrift.tables import markdown_table
 from goaldrift.theory import schedules
 
 
@@ -52,6 +54,99 @@ class DecayTotals:
     exact: float                # -sum_t ln(1 - eta_t lambda): the e-folds of the discrete updates
     sum_gap: float              # |sum_t eta_t - closed-form integral| in units of 2 eta_peak
     linearisation_error: float  # |exact / linear - 1| in units of eta_peak * lambda
+
+
+class Ranked(NamedTuple):
+    """A recipe by name, with its e-folds of decay."""
+    name: str
+    efolds: float
+
+
+@dataclass(frozen=True)
+class Survey:
+    """Decay totals of a list of recipes, in the list's order; None where the recipe's weight
+    decay or length is not stated. The reductions below run over the stated ones."""
+
+    recipes: tuple[Recipe, ...]
+    totals: tuple[DecayTotals | None, ...]
+
+    @property
+    def stated(self) -> list[tuple[Recipe, DecayTotals]]:
+        return [(r, d) for r, d in zip(self.recipes, self.totals) if d is not None]
+
+    def efolds(self, stage: str | None = None) -> list[float]:
+        """-sum_t ln(1 - eta_t lambda) of each stated recipe (of one stage, if given), in order."""
+        return [d.exact for r, d in self.stated if stage is None or r.stage == stage]
+
+    def smallest(self, stage: str | None = None) -> Ranked:
+        """The stated recipe (of one stage) that integrates the fewest e-folds (the first, if tied)."""
+        r, d = min(((r, d) for r, d in self.stated if stage is None or r.stage == stage), key=lambda x: x[1].exact)
+        return Ranked(r.name, d.exact)
+
+    def largest(self, stage: str | None = None) -> Ranked:
+        """The stated recipe (of one stage) that integrates the most e-folds (the first, if tied)."""
+        r, d = max(((r, d) for r, d in self.stated if stage is None or r.stage == stage), key=lambda x: x[1].exact)
+        return Ranked(r.name, d.exact)
+
+    def ratio(self, name: str, other: str) -> float:
+        """The e-folds of one recipe over another's."""
+        n_of = {r.name: d.exact for r, d in self.stated}
+        return n_of[name] / n_of[other]
+
+    @property
+    def span(self) -> float:
+        """Largest over smallest e-folds, over every stated recipe."""
+        return self.largest().efolds / self.smallest().efolds
+
+    @property
+    def worst_sum_gap(self) -> float:
+        """The largest |sum_t eta_t - closed form| / (2 eta_peak) over the stated recipes."""
+        return max(d.sum_gap for _, d in self.stated)
+
+    @property
+    def worst_linearisation_error(self) -> float:
+        """The largest |exact / linear - 1| / (eta_peak lambda) over the stated recipes."""
+        return max(d.linearisation_error for _, d in self.stated)
+
+    def table_markdown(self) -> str:
+        """One row per recipe: its stated numbers, lambda sum eta_t, the exact e-folds and the
+        fraction exp(-N) of an unused weight left; "not stated" where there is no weight decay."""
+        rows = []
+        for r, d in zip(self.recipes, self.totals):
+            if d is None:
+                rows.append([r.name, r.stage, f"{r.peak_lr:.1e}", "not stated", "", "", "", ""])
+            else:
+                rows.append([r.name, r.stage, f"{r.peak_lr:.1e}", f"{r.weight_decay:g}", f"{r.steps:,}",
+                             f"{d.linear:.3g}", f"{d.exact:.3g}", f"{np.exp(-d.exact):.3g}"])
+        head = ["run", "stage", "peak lr", "weight decay", "steps", "λ Σ η_t", "−Σ ln(1−η_t λ)", "unused weight left"]
+        return markdown_table(head, rows)
+
+    def notes_markdown(self) -> str:
+        """Where each recipe's numbers come from, one cited item per recipe."""
+        return "\n".join(f"- **{r.name}** {{cite}}`{r.bib}`: {r.source}" for r in self.recipes)
+
+
+def survey(recipes=None) -> Survey:
+    """The decay totals of `recipes` (default: RECIPES, the published ones)."""
+    recipes = tuple(RECIPES if recipes is None else recipes)
+    return Survey(recipes, tuple(decay_totals(r) for r in recipes))
+
+
+def plot_survey(survey: Survey) -> None:
+    """The e-folds of every stated recipe (blue: pretraining, red: fine-tuning), log scale,
+    against one half-life."""
+    from goaldrift.experiments import plots
+
+    fig, ax = plots.panels(1, height=3.8)
+    stated = survey.stated
+    colors = [plots.COLORS[0] if r.stage == "pretraining" else plots.COLORS[1] for r, _ in stated]
+    ax.barh([r.name for r, _ in stated], [d.exact for _, d in stated], color=colors)
+    ax.axvline(np.log(2), **plots.PREDICTED, label="one half-life (ln 2)")
+    ax.set(xscale="log", xlabel="e-folds of decay of an unused weight, $-\\sum_t\\ln(1-\\eta_t\\lambda)$",
+           title="integrated decay of published runs (blue: pretraining, red: fine-tuning)")
+    ax.invert_yaxis()
+    ax.legend()
+    plots.show(fig)
 
 
 def decay_totals(recipe: Recipe) -> DecayTotals | None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
+from typing import Callable
 
 import numpy as np
 import torch
@@ -286,3 +287,192 @@ def shift_kept_ratio(run: Run, members) -> float:
     return min(float(np.min(np.sqrt(tr.shift_sq[-1, members] / tr.shift_sq[0, members])
                             / (1 - lr * lam) ** (len(tr.shift_sq) - 1)))
                for tr in run.traces.values())
+
+
+# --- The chapter's study: three optimisers, one ensemble each, and what it measures ---
+
+OPTIMISERS = ("SGD", "SGD+momentum", "AdamW")
+
+
+@dataclass
+class Study:
+    """The rotational-equilibrium study: one ensemble per optimiser (OPTIMISERS), each with
+    the same members, seed-major: for every seed, one member per weight-decay multiplier."""
+    teacher: Teacher
+    runs: dict[str, Run]        # by optimiser name
+    multipliers: np.ndarray     # [K] each member's weight decay over the optimiser's smallest
+    seeds: list[int]            # [K] each member's initialisation seed
+    data_seed: int
+    label_noise: float
+    steps: int
+
+    @property
+    def n_elements(self) -> dict[str, int]:
+        """C, the number of elements of each scale-invariant weight."""
+        return {name: tr.n_elements for name, tr in self.runs["SGD"].traces.items()}
+
+    @property
+    def noise_floor(self) -> float:
+        """The smallest expected training loss: half the label noise's variance."""
+        return 0.5 * self.label_noise**2
+
+
+def train_study(d_in: int, d_hidden: int, seed: int, n_seeds: int, multipliers, steps: int, batch_size: int,
+                label_noise: float, init_scale: float, sgd: tuple, sgdm: tuple, adamw: tuple,
+                root=None) -> Study:
+    """Train the three ensembles on the teacher of `seed` and its stream (data_seed = seed):
+    sgd = (lr, smallest weight decay), sgdm = (lr, smallest weight decay, momentum),
+    adamw = (lr, smallest weight decay, beta_1). Members: seeds seed .. seed + n_seeds - 1,
+    each at every multiplier of the smallest weight decay."""
+    teacher = make_teacher(d_in, d_hidden, seed)
+    mult = np.tile(np.asarray(multipliers, float), n_seeds)
+    seeds = [seed + i for i in range(n_seeds) for _ in multipliers]
+    common = dict(teacher=teacher, steps=steps, batch_size=batch_size, label_noise=label_noise,
+                  data_seed=seed, init_scale=init_scale, root=root)
+    (sgd_lr, sgd_wd), (sgdm_lr, sgdm_wd, momentum), (adamw_lr, adamw_wd, beta1) = sgd, sgdm, adamw
+    runs = {
+        "SGD": train("sgd", sgd_lr, sgd_wd * mult, seeds, **common),
+        "SGD+momentum": train("sgd", sgdm_lr, sgdm_wd * mult, seeds, momentum=momentum, **common),
+        "AdamW": train("adamw", adamw_lr, adamw_wd * mult, seeds, betas=(beta1, 0.999), **common),
+    }
+    return Study(teacher, runs, mult, seeds, seed, float(label_noise), steps)
+
+
+@dataclass
+class ExactErrors:
+    """The identities of the arithmetic, each as its worst violation over the study."""
+    scale_invariance: float    # worst of f(3w) = f(w), 3 grad f(3w) = grad f(w), over W_0 and W_1
+    orthogonality: float       # worst |cos(w, g)| over every step, member, weight and optimiser
+    sgd_step_identity: float   # worst relative error of SGD's per-step norm identity
+
+
+def exact_errors(study: Study, scale: float = 3.0) -> ExactErrors:
+    """Scale invariance on one network of the chapter's seed, orthogonality of every recorded
+    gradient, and the per-step norm identity of the SGD run."""
+    scale_err = scaled_gradient_error(study.teacher, study.data_seed, scale=scale)
+    cos_max = max(float(np.abs(tr.cos_wg).max()) for run in study.runs.values() for tr in run.traces.values())
+    return ExactErrors(max(scale_err.values()), cos_max, sgd_step_identity_error(study.runs["SGD"]))
+
+
+@dataclass
+class EquilibriumFit:
+    """Measured over predicted equilibrium of one optimiser's run (equilibrium_ratios) and the
+    sizes that could explain a miss, over the last `fraction` of the run."""
+    angle: list[np.ndarray]    # rms angle per step / predicted, one [K] array per weight
+    norm: list[np.ndarray]     # sqrt(mean ||w||^2) / predicted, one [K] array per weight
+    seeds: list[int]           # [K] the members' seeds (only seeds are independent samples)
+    drift: float               # largest |relative change of mean ||w||^2| from the window's first half to its second
+    angle_sem: float           # largest relative standard error of the window mean of the squared angle
+    window_loss: float         # mean training loss over the window, all members
+    theta: Callable[[float], float] | None  # the predicted angle per step at a lambda (the run's lr and optimiser)
+
+    def worst(self, what: str) -> float:
+        """The ratio farthest from 1 ("angle" or "norm"), over weights and members."""
+        return worst_ratio(getattr(self, what))
+
+    def samples(self, what: str) -> np.ndarray:
+        """[seeds, weights x members of a seed]: the ratios as independent samples (samples_by_seed)."""
+        return samples_by_seed(getattr(self, what), self.seeds)
+
+    def span(self, what: str) -> str:
+        """The smallest and largest ratio, "a–b" to three decimals."""
+        return f"{np.min(getattr(self, what)):.3f}–{np.max(getattr(self, what)):.3f}"
+
+    @property
+    def seed_spread(self) -> float:
+        """Largest difference of the angle ratio between two seeds, for the same weight and decay."""
+        x = np.array(self.angle)                       # [weights, K], members seed-major
+        seeds = np.asarray(self.seeds)
+        by_seed = np.stack([x[:, seeds == s] for s in np.unique(seeds)])   # [seeds, weights, members of a seed]
+        return float(np.max(by_seed.max(0) - by_seed.min(0)))
+
+
+def equilibrium_fit(run: Run, fraction: float) -> EquilibriumFit:
+    """The equilibrium of `run` against the rotational theory of its optimiser."""
+    ratios = equilibrium_ratios(run, fraction)
+    drift = max(float(np.abs(norm_drift(tr, fraction)).max()) for tr in run.traces.values())
+    sem = max(float(relative_standard_error(window(tr.angle, fraction) ** 2).max()) for tr in run.traces.values())
+    lr = _one_lr(run)
+    if run.kind == "adamw":
+        law = _equilibrium_laws("adamw")[0]
+        theta = lambda lam: float(law(lr, lam, run.betas[0]))
+    elif run.momentum:
+        law = _equilibrium_laws("sgdm")[0]
+        theta = lambda lam: float(law(lr, lam, run.momentum))
+    else:
+        law = _equilibrium_laws("sgd")[0]
+        theta = lambda lam: float(law(lr, lam))
+    return EquilibriumFit(ratios["angle"], ratios["norm"], list(run.seeds), drift, sem,
+                          float(window(run.loss, fraction).mean()), theta)
+
+
+@dataclass
+class ShiftSummary:
+    """The zero-gradient shift component: its law under SGD and SGD with momentum, and how
+    much of it AdamW keeps."""
+    sgd_error: float       # worst relative error against (1 - eta lambda)^t
+    sgdm_error: float      # worst relative error against the zero-gradient momentum recursion
+    checked: int           # (step, member) pairs checked, both runs and weights together
+    adamw_kept: float      # smallest ||s_T|| / ||s_0|| over (1 - eta lambda)^T, AdamW members at the largest decay
+    adamw_efolds: float    # eta lambda T of those members: the e-folds decay alone would remove
+
+
+def shift_summary(study: Study) -> ShiftSummary:
+    """The shift component of every scale-invariant weight, over the study's three runs."""
+    err_sgd, n_sgd = shift_law_error(study.runs["SGD"])
+    err_sgdm, n_sgdm = shift_law_error(study.runs["SGD+momentum"])
+    top = study.multipliers == study.multipliers.max()
+    adamw = study.runs["AdamW"]
+    k = int(np.flatnonzero(top)[0])
+    return ShiftSummary(err_sgd, err_sgdm, n_sgd + n_sgdm, shift_kept_ratio(adamw, top),
+                        float(adamw.lrs[k] * adamw.weight_decays[k] * study.steps))
+
+
+def plot_norms_and_angles(study: Study, fits: dict[str, EquilibriumFit], fraction: float, member: int = 1) -> None:
+    """Left: ||W_0|| of the SGD members of the first seed against the derived equilibrium norm.
+    Right: the angle per step of W_0 (rms over 50 steps) of `member` under each optimiser,
+    against its prediction."""
+    from goaldrift.experiments import plots
+
+    fig, (ax1, ax2) = plots.panels(2)
+    run = study.runs["SGD"]
+    tr = run.traces["W_0"]
+    norm4 = _equilibrium_laws("sgd")[1]
+    n_first = int(np.sum(np.asarray(study.seeds) == study.seeds[0]))
+    t_axis = np.arange(study.steps + 1)
+    for i, lam_i in enumerate(run.weight_decays[:n_first]):
+        ax1.plot(t_axis, np.sqrt(tr.norm_sq[:, i]), color=plots.COLORS[i], lw=1, label=f"$\\lambda$={lam_i:g}")
+        G_unit = window(tr.unit_grad_sq[:, i], fraction).mean()
+        ax1.axhline(norm4(run.lrs[i], lam_i, G_unit) ** 0.25, **plots.PREDICTED)
+    ax1.set(xlabel="step", ylabel="$\\|W_0\\|$", title="SGD: norm of a scale-invariant weight")
+    ax1.legend()
+    smooth = 50
+    for j, (name, r) in enumerate(study.runs.items()):
+        rms = np.sqrt(np.convolve(r.traces["W_0"].angle[:, member] ** 2, np.ones(smooth) / smooth, mode="valid"))
+        ax2.semilogy(np.arange(len(rms)) + smooth, rms, color=plots.COLORS[j], lw=1, label=name)
+    for j, (name, r) in enumerate(study.runs.items()):
+        ax2.axhline(fits[name].theta(r.weight_decays[member]), **plots.PREDICTED, label="predicted" if j == 0 else None)
+    ax2.set(xlabel="step", ylabel="angle per step (rad, rms over 50)",
+            title=f"$W_0$, members at {study.multipliers[member]:g}$\\lambda$")
+    ax2.legend()
+    plots.show(fig)
+
+
+def plot_shift(study: Study, member: int = 1) -> None:
+    """||shift of W_0|| over its start for `member` under each optimiser, against the
+    zero-gradient law of SGD with that run's momentum (plain decay for AdamW)."""
+    from goaldrift.experiments import plots
+
+    fig, ax = plots.panels(1)
+    t_axis = np.arange(study.steps + 1)
+    for j, (name, r) in enumerate(study.runs.items()):
+        tr = r.traces["W_0"]
+        ax.semilogy(t_axis, np.sqrt(tr.shift_sq[:, member] / tr.shift_sq[0, member]), color=plots.COLORS[j],
+                    lw=1.2, label=name)
+        law = th.momentum_decay_factors(r.lrs[member], r.weight_decays[member], r.momentum, study.steps)
+        ax.semilogy(t_axis, np.abs(law), color=plots.COLORS[j], ls=":", lw=1)
+    ax.semilogy([], [], color="black", ls=":", lw=1, label="zero-gradient law")
+    ax.set(xlabel="step", ylabel="$\\|$shift of $W_0\\|$ / start",
+           title=f"the component LayerNorm cannot see (members at {study.multipliers[member]:g}$\\lambda$)")
+    ax.legend()
+    plots.show(fig)
