@@ -114,3 +114,9 @@ def test_glue_values_glues_each_name(monkeypatch):
     monkeypatch.setattr(claims_module, "glue_value", lambda name, value: glued.__setitem__(name, value))
     claims_module.glue_values(eta=0.5, steps=40)
     assert glued == {"eta": 0.5, "steps": 40}
+
+
+def test_the_prediction_table_leaves_context_fields_for_the_record():
+    declared = (evidence("shift", "shift at c", alternative="the critical shift {critical_shift:.0f} steps",
+                         predicted=0.0, comparison="abs", tolerance=computed("half the critical shift")),)
+    assert "the critical shift {critical_shift:.0f} steps" in predictions_markdown(declared, PARAMS)

@@ -163,17 +163,23 @@ def predictions_markdown(declarations, params: Mapping[str, Any]) -> str:
         rule = COMPARISONS[d.comparison].replace("tolerance", f"tol ({describe(tolerance)})") \
             if tolerance is not None else COMPARISONS[d.comparison]
         if d.is_evidence:
-            alt = fill(d.alternative, params)
+            alt = _filled(d.alternative, params)
             if d.alternative_value is not None:
                 alt += f" (value {describe(value_of(d.alternative_value, params) if not isinstance(d.alternative_value, Computed) else d.alternative_value)})"
-            design = fill(d.design, params) or "—"
+            design = _filled(d.design, params) or "—"
         else:
             alt, design = "—", "—"
-        try:
-            statement = fill(d.statement, params)
-        except ValueError:  # a field the chapter fills only when it records (context)
-            statement = d.statement
+        statement = _filled(d.statement, params)
         rows.append([f"`{d.id}`", d.kind, d.hypothesis or "—", cell(statement), cell(describe(predicted)),
                      cell(rule), cell(alt), cell(design)])
     return markdown_table(["claim", "kind", "hypothesis", "statement", "predicted", "rule", "alternative",
                            "design"], rows)
+
+
+def _filled(template: str, params: Mapping[str, Any]) -> str:
+    """A template filled from the parameters; a field the chapter fills only when it records
+    (its `context`) is left as `{name}`, since before measuring it has no value yet."""
+    try:
+        return fill(template, params)
+    except ValueError:
+        return template
