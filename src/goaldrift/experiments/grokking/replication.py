@@ -53,14 +53,6 @@ def curve_phases(metrics: dict, member: int = 0) -> ph.Phases:
 
 
 @dataclass(frozen=True)
-class OverSeeds:
-    """A per-seed quantity (``samples``) and the value a claim reads off it (``measured``)."""
-
-    measured: float
-    samples: list
-
-
-@dataclass(frozen=True)
 class CleanupSharpness:
     """Per seed: rate during circuit formation / rate during cleanup, for ln(sum of squared weights)
     (expected to fall in cleanup) and the Gini coefficients of W_E and W_L (expected to rise);
@@ -129,20 +121,20 @@ class Replication:
         """Worst error of restricted + excluded = logits + constant part, over seeds."""
         return max(m.decomposition_error for m in self.measures)
 
-    def generalisation_delays(self) -> OverSeeds:
+    def generalisation_delays(self) -> clock.OverSeeds:
         """Step of test acc >= 0.95 over step of train acc >= 0.99, per seed; measured: the smallest."""
         delays = [ph.generalisation_delay(q) for q in self.phases]
-        return OverSeeds(ph.worst_over_seeds(delays, min), delays)
+        return clock.OverSeeds(ph.worst_over_seeds(delays, min), delays)
 
     def circuit_formation(self) -> list[ph.CircuitFormationChange]:
         """Per seed: how the excluded loss and the test loss changed over circuit formation."""
         return [ph.circuit_formation_change(m.steps, m.excluded_loss[:, 0], m.test_loss[:, 0], q)
                 for m, q in zip(self.measures, self.phases)]
 
-    def circuit_formation_margins(self) -> OverSeeds:
+    def circuit_formation_margins(self) -> clock.OverSeeds:
         """Per seed min(excluded ratio - 1, 1 - test ratio); measured: the smallest."""
         margins = [c.margin for c in self.circuit_formation()]
-        return OverSeeds(ph.worst_over_seeds(margins, min), margins)
+        return clock.OverSeeds(ph.worst_over_seeds(margins, min), margins)
 
     def cleanup_sharpness(self) -> CleanupSharpness:
         mq = list(zip(self.measures, self.phases))
