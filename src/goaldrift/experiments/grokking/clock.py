@@ -27,10 +27,12 @@ class SeedExponents:
         """in_lambda - in_eta per seed: zero if eta*lambda alone sets the clock."""
         return self.in_lambda - self.in_eta
 
-    def named(self) -> dict:
-        """The four per-seed exponents by name: eta_lambda, lambda, eta and difference (lambda - eta)."""
-        return {"eta_lambda": self.eta_lambda, "lambda": self.in_lambda, "eta": self.in_eta,
-                "difference": self.difference}
+    def named(self, *names: str) -> dict:
+        """The per-seed exponents by name (eta_lambda, lambda, eta, difference = lambda - eta): those
+        named, in that order, or all four."""
+        every = {"eta_lambda": self.eta_lambda, "lambda": self.in_lambda, "eta": self.in_eta,
+                 "difference": self.difference}
+        return {n: every[n] for n in names} if names else every
 
 
 def seed_exponents(delay, eta, lam, seeds) -> SeedExponents:
