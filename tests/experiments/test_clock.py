@@ -175,3 +175,25 @@ def test_lambda_scan_stacks_milestones_and_counts_runs_within_budget():
     assert scan.share_within(0.4) == pytest.approx(4 / 6)
     with pytest.raises(ValueError):
         clock.lambda_scan({1.0: [ms(1, 2, 3)], 3.0: []}, {1.0: 10, 3.0: 10})
+
+
+def test_seed_means_and_their_names_for_the_prose():
+    from goaldrift.book.claims import t_interval
+
+    samples = {"a": np.array([1.0, 2.0, 3.0]), "b": np.array([0.5, np.nan])}
+    m = clock.seed_means(samples, t_interval)
+    assert m["a"].mean == 2.0 and m["a"].interval == pytest.approx((2 - 4.302652729911275 / math.sqrt(3),
+                                                                    2 + 4.302652729911275 / math.sqrt(3)))
+    assert np.isnan(m["b"].mean) and m["b"].interval == (-math.inf, math.inf)   # a seed without a value
+    named = clock.named_numbers(m, "x_")
+    assert set(named) == {"x_a", "x_a_low", "x_a_high", "x_b", "x_b_low", "x_b_high"}
+    assert named["x_a"] == 2.0 and named["x_a_low"] == m["a"].interval[0] and named["x_b_high"] == math.inf
+
+
+def test_seed_exponents_by_name_and_law_fit_differences():
+    e = clock.SeedExponents(np.array([0, 1]), np.array([-1.0, -0.9]), np.array([-1.2, -1.0]), np.array([-0.8, -0.7]))
+    named = e.named()
+    assert list(named) == ["eta_lambda", "lambda", "eta", "difference"]
+    assert named["difference"] == pytest.approx([-0.4, -0.3]) and named["eta"] is e.in_eta
+    fits = clock.LawFits(np.array([0.1, 0.3]), np.array([0.25, 0.2]), [4.0, 2.0, 3.0])
+    assert fits.difference == pytest.approx([0.15, -0.1]) and fits.critical_norm_median == 3.0

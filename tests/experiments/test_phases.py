@@ -177,3 +177,36 @@ def test_published_setting_is_recognised_exactly():
     assert is_published_setting(**published)
     assert not is_published_setting(**{**published, "p": 47})
     assert not is_published_setting(**{**published, "learning_rate": 0.003})
+
+
+def test_step_text_dashes_what_is_missing():
+    from goaldrift.experiments.grokking.phases import step_text
+
+    assert step_text(None) == "—" and step_text(float("nan")) == "—" and step_text(np.inf) == "—"
+    assert step_text(1234.4) == "1234" and step_text(0.01234, ".3g") == "0.0123"
+
+
+def test_phase_table_has_a_row_per_seed():
+    from goaldrift.experiments.grokking.phases import phase_table
+
+    table = phase_table([3, 4], [[2, 7], []], [Phases(100.0, 400.0, 700.0, 650.0), Phases(None, None, None, None)])
+    lines = table.splitlines()
+    assert lines[2] == "| 3 | 2, 7 | 100 | 400 | 700 | 650 |"
+    assert lines[3] == "| 4 | none | — | — | — | — |"
+
+
+def test_published_comparison_ratios_and_readings():
+    from goaldrift.experiments.grokking.phases import PUBLISHED_SETTING, published_comparison
+
+    phases = [Phases(1400.0, 4700.0, 13300.0, None), Phases(2800.0, None, 6650.0, None)]
+    at = published_comparison([0, 1], phases, 200, **PUBLISHED_SETTING)
+    assert at.published_setting
+    assert at.ratios["memorisation_end"] == [1.0, 2.0] and at.ratios["cleanup_start"][0] == 0.5
+    assert np.isnan(at.ratios["cleanup_start"][1]) and at.ratios["cleanup_end"] == [1.0, 0.5]
+    assert "memorisation ends at 1.00× to 2.00× the published step" in at.reading
+    assert "cleanup starts at 0.50× to 0.50×" in at.reading and "read every 200 steps" in at.reading
+    assert "| 1 | 2800 (2.00×) | — (nan×) | 6650 (0.50×) |" in at.table
+    assert "published phases themselves" in at.setting_reading
+    off = published_comparison([0, 1], phases, 200, **{**PUBLISHED_SETTING, "p": 47})
+    assert not off.published_setting and "does not use the published setting" in off.reading
+    assert "fast setting" in off.setting_reading and off.table == at.table

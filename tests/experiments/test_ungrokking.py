@@ -1,3 +1,5 @@
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -190,3 +192,94 @@ def test_time_exponent_recovers_a_known_power_law_and_is_nan_when_it_cannot_fit(
     t_half[1, 1:] = np.nan                                          # seed 1 ungrokked at one setting only
     none = ug.time_exponent(t_half, grid, seeds=[0, 1, 2])
     assert none.fit is None and np.isnan(none.exponent) and all(np.isnan(none.ci))
+
+
+def test_timing_grid_scan_fractions_and_nesting():
+    assert ug.timing_grid(0.003, 0.006, 1.0, 2.0) == [(0.003, 1.0), (0.003, 2.0), (0.006, 1.0), (0.006, 2.0)]
+    assert ug.scan_fractions(0.1, 0.5, 5) == [0.1, 0.2, 0.3, 0.4, 0.5]
+    assert ug.scan_fractions(0.1, 0.2, 4) == [0.1, 0.1333, 0.1667, 0.2]
+    loop = all(ug.is_nested_split(7, f, 0.5, s) for s in (0, 1) for f in (0.1, 0.3))
+    assert ug.all_nested(7, [0.1, 0.3], 0.5, [0, 1]) is loop is True
+    assert ug.all_nested(7, [0.1, 0.6], 0.5, [0]) is False      # a larger set is not inside the grokked one
+
+
+def hand_timing():
+    """Two seeds, a 2-member grid plus the λ = 0 member, on 10 evaluations; t_1/2 chosen by hand."""
+    grid = [(0.01, 1.0), (0.02, 1.0)]
+    steps = np.arange(10) * 10.0
+    def run(test, train, norm0=4.0, trained=False):
+        return SimpleNamespace(trained=trained, config=SimpleNamespace(task={"train_frac": 0.1}),
+                               metrics={"step": steps, "test_acc": np.asarray(test, dtype=float),
+                                        "train_acc": np.asarray(train, dtype=float),
+                                        "weight_norm_sq": np.full((10, 3), norm0)})
+    test0 = np.column_stack([np.linspace(1, 0.2, 10), np.linspace(1, 0.6, 10), np.linspace(1, 0.9, 10)])
+    test1 = np.column_stack([np.linspace(1, 0.3, 10), np.linspace(1, 0.1, 10), np.linspace(1, 0.4, 10)])
+    timing = [run(test0, np.ones((10, 3))), run(test1, np.full((10, 3), 0.99), trained=True)]
+    bases = [SimpleNamespace(trained=False, metrics={"weight_norm_sq": np.full((10, 1), 4.0)}),
+             SimpleNamespace(trained=False, metrics={"weight_norm_sq": np.full((10, 1), 4.0 / 1.001)})]
+    warm = [run(test0[:, :1], np.ones((10, 1))), run(test1[:, 2:], np.ones((10, 1)))]
+    for w in warm:
+        w.metrics["weight_norm_sq"] = np.full((10, 1), 4.0)
+    t_half = np.array([[60.0, np.nan], [60.0, 50.0]])
+    return ug.TimingRuns(grid=grid, base_cfgs=[SimpleNamespace(data_seed=3), SimpleNamespace(data_seed=4)],
+                         bases=bases, timing=timing, warm=warm, base_test_acc=np.array([0.99, 0.97]),
+                         t_half=t_half, t_zero=np.array([np.nan, 60.0]), t_warm=np.array([80.0, np.nan]),
+                         control=(0.01, 1.0))
+
+
+def test_timing_runs_reductions_by_hand():
+    tr = hand_timing()
+    assert tr.seeds == [3, 4] and tr.n_complete == 1 and tr.trained_now == 1
+    assert tr.start_gap == pytest.approx(0.001)                      # seed 4's base ended 0.1% lower
+    g = tr.grokked()
+    assert g.measured == 0.97 and list(g.samples) == [0.99, 0.97]
+    u = tr.ungrokked()
+    assert u.measured == 0.75 and list(u.samples) == [0.5, 1.0]
+    z = tr.zero_control()
+    assert z.measured == pytest.approx(0.4) and z.samples == pytest.approx([0.9, 0.4])
+    w = tr.warm_control()
+    assert w.measured == 0.5 and list(w.samples) == [1.0, 0.0]
+    after = tr.final_accuracies()                                    # the last evaluation (10% of 10)
+    assert after == pytest.approx(np.array([[0.2, 0.6], [0.3, 0.1]]))
+    n = tr.prose_numbers()
+    assert n["test_acc_after_median"] == pytest.approx(0.25) and n["test_acc_after_max"] == pytest.approx(0.6)
+    assert n["train_acc_after_min"] == 0.99 and n["base_test_acc_min"] == 0.97 and n["ungrokked_share"] == 0.75
+    assert n["zero_min_acc"] == pytest.approx(0.4) and n["warm_ungrokked_share"] == 0.5
+    assert n["warm_delay_ratio"] == pytest.approx(80 / 60)            # seed 4's warm-up control never fell
+    assert (n["rescaled_min"], n["rescaled_max"]) == (pytest.approx(0.6), pytest.approx(1.0))
+    lines = tr.t_half_table().splitlines()
+    assert lines[2] == "| seed | η=0.01, λ=1 | η=0.02, λ=1 |"
+    assert lines[4] == "| 3 | 60 (ηλt = 0.60) | — |" and lines[5] == "| 4 | 60 (ηλt = 0.60) | 50 (ηλt = 1.00) |"
+    law = tr.time_exponent()
+    assert law.fit is None and np.isnan(law.exponent)                # seed 3 has one finite t_1/2
+    ex = tr.complete_exponents()
+    assert list(ex.seeds) == [4]
+
+
+def test_hysteresis_scan_reading_by_hand():
+    scan = ug.HysteresisScan(np.array([0.1, 0.5, 0.97, 1.0]), np.array([0.1, 0.2, 0.3, 0.96]),
+                             np.array([0.3, 0.96, 0.99, 1.0]), [0.1, 0.2, 0.3, 0.4])
+    assert (scan.thresholds().grok, scan.thresholds().keep) == (0.3, 0.2)
+    assert scan.thresholds(short=True).grok == 0.4
+    assert scan.window == 1 and scan.window_short == 2
+    n = scan.prose_numbers(frac_max=0.4)
+    assert n == dict(grok_threshold="0.3", grok_threshold_short="0.4", keep_threshold="0.2", window=1, window_short=2)
+    none = ug.HysteresisScan(np.zeros(2), np.zeros(2), np.zeros(2), [0.1, 0.5])
+    assert none.prose_numbers(0.5)["keep_threshold"] == "above 0.5"
+
+
+def test_timing_figures_on_tiny_runs(tmp_path, monkeypatch):
+    monkeypatch.setenv("GOALDRIFT_RUNS_DIR", str(tmp_path))
+    grid = [(0.01, 1.0), (0.02, 2.0)]
+    tr = ug.timing_runs(5, 0.5, 8, [0, 1], 0.01, 1.0, grid, grok_steps=6, ungrok_frac=0.3, ungrok_steps=4,
+                        eval_every=2, warmup_control_steps=3)
+    assert tr.control == (0.01, 1.0) and tr.seeds == [0, 1]
+    scan = ug.hysteresis_scan(tr.base_cfgs[0], 0, tr.bases[0].model.state_dict(), [0.3, 0.4], 0.01, 1.0,
+                              grok_steps=6, ungrok_steps=4, eval_every=2)
+    assert scan.fracs == [0.3, 0.4]
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj))
+    tr.plot_after_switch()
+    tr.plot_time_law(tr.time_exponent())
+    scan.plot()
+    assert len(shown) == 3 and all(s.data[:4] == b"\x89PNG" for s in shown)

@@ -153,3 +153,10 @@ def test_rescaling_shift_by_iterating_the_decay_from_a_rescaled_norm():
         measured = steps_to_reach(c * n_mem) - steps_to_reach(n_mem)
         predicted = float(shifts["critical norm"].result.subs({th.c_scale: c, th.eta: eta, th.lam: lam}))
         assert measured == pytest.approx(predicted, abs=2 + abs(predicted) * eta * lam)
+
+
+def test_critical_norm_shifts_are_ln_c_over_eta_lambda():
+    shifts = th.critical_norm_shifts((0.8, 1.25), 0.01, 0.3)
+    assert shifts[1.25] == pytest.approx(math.log(1.25) / 0.003, rel=1e-12)
+    assert shifts[0.8] == pytest.approx(math.log(0.8) / 0.003, rel=1e-12)
+    assert th.critical_norm_shifts([1.0], 0.02, 1.0) == {1.0: 0.0}

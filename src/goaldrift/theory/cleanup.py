@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import sympy as sp
 
-from goaldrift.theory.derivation import Derivation
+from goaldrift.theory.derivation import Derivation, numeric
 from goaldrift.stats import student_t_quantile
 
 eta, lam, t = sp.symbols("eta lambda t", positive=True)
@@ -174,3 +174,10 @@ def fit_power_law(xs, ys, seeds, level: float = 0.95) -> PowerLawFit:
     half = student_t_quantile(0.5 + level / 2, len(slopes) - 1) * se
     prefactor = float(np.exp(np.mean(np.log(ys) - mean * np.log(xs))))
     return PowerLawFit(mean, prefactor, slopes, se, mean - half, mean + half, level)
+
+
+def critical_norm_shifts(scales, eta_value: float, lam_value: float) -> dict:
+    """The critical-norm law's shift of the delay, ln(c)/(ηλ) steps, for each factor c in ``scales``:
+    ``rescaling_delay_shift()["critical norm"]`` evaluated at (η, λ) = (``eta_value``, ``lam_value``)."""
+    shift_of = numeric(rescaling_delay_shift()["critical norm"].result, c_scale, eta, lam)
+    return {c: float(shift_of(c, eta_value, lam_value)) for c in scales}

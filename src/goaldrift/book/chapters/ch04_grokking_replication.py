@@ -27,6 +27,12 @@ def _lambda_scan(v: dict) -> str | None:
     return None
 
 
+_MAIN_RUNS = ("{n_seeds} seeds (each sets the split and the init); p = {p}, {train_frac} of the pairs for training, "
+              "d_model = {d_model}; AdamW at eta = {learning_rate}, lambda = {weight_decay}, {steps} full-batch steps, "
+              "snapshots every {eval_every}")
+_PHASES = _MAIN_RUNS + "; phases by the rule of goaldrift.experiments.grokking.phases"
+
+
 CLAIMS = (
     check(
         "float64_losses_match_trainer",
@@ -42,31 +48,33 @@ CLAIMS = (
         "memorisation_precedes_generalisation",
         "step of test acc >= 0.95 over step of train acc >= 0.99 (smallest over seeds) is at least 3",
         alternative="generalisation follows memorisation within 3x (no delay)",
-        predicted=3.0, comparison="at_least", hypothesis="H3",
+        predicted=3.0, comparison="at_least", hypothesis="H3", design=_PHASES,
     ),
     evidence(
         "excluded_rises_test_falls_in_circuit_formation",
         "circuit formation: excluded loss up and test loss down (min over seeds of the smaller margin) is positive",
         alternative="excluded loss falls or test loss rises in circuit formation",
-        predicted=0.0, comparison="at_least", hypothesis="H3",
+        predicted=0.0, comparison="at_least", hypothesis="H3", design=_PHASES,
     ),
     evidence(
         "norm_falls_sharply_in_cleanup",
         "rate of ln(sum of squared weights) in circuit formation / in cleanup, norm falling in cleanup (worst seed) is at most 0.5",
         alternative="the norm falls as fast before cleanup as in it (ratio above 0.5)",
-        predicted=0.5, comparison="at_most", hypothesis="H3",
+        predicted=0.5, comparison="at_most", hypothesis="H3", design=_PHASES,
     ),
     evidence(
         "gini_rises_sharply_in_cleanup",
         "rate of the Gini coefficient (W_E and W_L) in circuit formation / in cleanup, rising in cleanup (worst) is at most 0.5",
         alternative="sparsity rises as fast before cleanup as in it (ratio above 0.5)",
-        predicted=0.5, comparison="at_most", hypothesis="H3",
+        predicted=0.5, comparison="at_most", hypothesis="H3", design=_PHASES,
     ),
     evidence(
         "delay_scales_as_one_over_lambda",
         "exponent of the delay in lambda at fixed eta (mean over the seeds with a slope; 95% seed interval, unbounded if a run did not generalise) is -1 within 0.25",
         alternative="exponent -1/2",
         predicted=-1.0, comparison="abs", tolerance=0.25, alternative_value=-0.5, hypothesis="H3",
+        design="the same {n_seeds} seeds at lambda in {{{wd_low}, {weight_decay}, {wd_high}}}, eta = {learning_rate} fixed; "
+               "budgets {wd_low_steps}, {steps} and {wd_high_steps} steps (fixed before the scan ran)",
     ),
 )
 

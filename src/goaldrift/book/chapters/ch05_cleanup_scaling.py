@@ -56,48 +56,65 @@ def _cleanup_runs(values: dict) -> list:
     return cleanup_sweep(**{n: values[n] for n in names})[2]
 
 
+# What each piece of evidence rests on (filled from the parameters in the prediction table).
+_SWEEP = ("{n_seeds} seeds (each sets the split and the init of every member); eta in {{{lr_low}, {lr_high}}} "
+          "x {n_wd} log-spaced lambda from {wd_min} to {wd_max}, less eta*lambda above {max_eta_lambda}, plus a "
+          "lambda = 0 control per eta, {steps} steps; a third eta = {lr_slow} (0: none) with the same lambdas and "
+          "a control, {slow_steps} steps; p = {p}, {train_frac} of the pairs for training, d_model = {d_model}, "
+          "evaluated every {eval_every} steps")
+_SWITCH = ("{n_seeds} seeds; eta = {shift_lr}, lambda = {shift_wd}; every weight multiplied by c in {{1, 0.8, 1.25}} "
+           "at step {switch_step}, then {shift_steps} steps evaluated every {shift_eval_every}")
+
+
 CLAIMS = (
     evidence(
         "budget_long_enough",
         "share of decayed members that generalise within the first 80% of their budget",
         alternative="some member generalises late or not at all: the budget is too short",
         predicted=1.0, comparison="at_least",
+        design=_SWEEP,
     ),
     evidence(
         "no_decay_no_generalisation",
         "lambda = 0 at every eta: highest test accuracy of any control within its budget stays below 0.95",
         alternative="the lambda = 0 controls generalise too (test accuracy above 0.95)",
         predicted=0.95, comparison="at_most", hypothesis="H3",
+        design=_SWEEP,
     ),
     evidence(
         "delay_exponent_is_minus_one",
         "exponent of the delay in eta*lambda (mean over seeds, 95% seed interval) is -1 within 0.25",
         alternative="exponent -1/2",
         predicted=-1.0, comparison="abs", tolerance=0.25, alternative_value=-0.5, hypothesis="H3",
+        design=_SWEEP,
     ),
     evidence(
         "clock_exponents_equal",
         "exponent in lambda minus exponent in eta (paired per seed, 95% interval) is 0 within 0.25",
         alternative="eta and lambda act with different exponents (difference beyond 0.25)",
         predicted=0.0, comparison="abs", tolerance=0.25, hypothesis="H3",
+        design=_SWEEP,
     ),
     evidence(
         "norm_follows_pure_decay",
         "median over runs of (N_gen/N_mem) / exp(-eta*lambda*delay) equals 1",
         alternative="the norm falls faster or slower than decay alone (ratio outside 1 +- 0.25)",
         predicted=1.0, comparison="rel", tolerance=0.25,
+        design=_SWEEP,
     ),
     evidence(
         "clock_fits_at_least_as_well",
         "RMS error in ln(delay): critical-norm law minus clock law (paired per seed, 95% interval) is >= 0",
         alternative="the critical-norm law fits better (difference below 0)",
         predicted=0.0, comparison="at_least", hypothesis="H3",
+        design=_SWEEP,
     ),
     evidence(
         "memorised_at_switch",
         "lowest train accuracy at the switch over seeds",
         alternative="some network has not memorised at the switch",
         predicted=0.99, comparison="at_least",
+        design=_SWITCH,
     ),
     evidence(
         "rescale_up_leaves_delay",
@@ -105,9 +122,12 @@ CLAIMS = (
         "(paired per seed, 95% interval) is 0 within half the critical-norm shift",
         alternative="the critical-norm shift ln(c)/(eta*lambda) = {critical_shift:.0f} steps",
         predicted=0.0, comparison="abs",
-        tolerance=computed("half the critical-norm shift |ln c|/(2 eta lambda), the sympy derivation at the switch's eta, lambda"),
-        alternative_value=computed("the critical-norm shift ln(c)/(eta lambda), the sympy derivation at the switch's eta, lambda"),
+        tolerance=computed("half the critical-norm shift, |ln c|/(2 eta lambda): the sympy derivation "
+                           "(goaldrift.theory.cleanup.critical_norm_shifts) at the switch's eta, lambda"),
+        alternative_value=computed("the critical-norm shift, ln(c)/(eta lambda): the sympy derivation "
+                                   "(goaldrift.theory.cleanup.critical_norm_shifts) at the switch's eta, lambda"),
         hypothesis="H3",
+        design=_SWITCH,
     ),
     evidence(
         "rescale_down_leaves_delay",
@@ -115,9 +135,12 @@ CLAIMS = (
         "(paired per seed, 95% interval) is 0 within half the critical-norm shift",
         alternative="the critical-norm shift ln(c)/(eta*lambda) = {critical_shift:.0f} steps",
         predicted=0.0, comparison="abs",
-        tolerance=computed("half the critical-norm shift |ln c|/(2 eta lambda), the sympy derivation at the switch's eta, lambda"),
-        alternative_value=computed("the critical-norm shift ln(c)/(eta lambda), the sympy derivation at the switch's eta, lambda"),
+        tolerance=computed("half the critical-norm shift, |ln c|/(2 eta lambda): the sympy derivation "
+                           "(goaldrift.theory.cleanup.critical_norm_shifts) at the switch's eta, lambda"),
+        alternative_value=computed("the critical-norm shift, ln(c)/(eta lambda): the sympy derivation "
+                                   "(goaldrift.theory.cleanup.critical_norm_shifts) at the switch's eta, lambda"),
         hypothesis="H3",
+        design=_SWITCH,
     ),
 )
 

@@ -26,6 +26,19 @@ def _ungrokking_setup(v: dict) -> str | None:
     return grokking_shape(v | {"steps": v["grok_steps"]})
 
 
+# What each piece of evidence rests on (filled from the parameters in the prediction table).
+_GROKKED = ("{n_seeds} seeds (each sets the split and the init); p = {p}, d_model = {d_model}; grokked on "
+            "{grok_frac} of the pairs for {grok_steps} steps at eta = {lr_low}, lambda = {wd_low}")
+_TIMING = (_GROKKED + "; then {ungrok_steps} steps on the first {ungrok_frac} of those pairs at (eta, lambda) in "
+           "{{{lr_low}, {lr_high}}} x {{{wd_low}, {wd_high}}}, evaluated every {eval_every} steps")
+_ZERO = _GROKKED + "; then {ungrok_steps} steps on the first {ungrok_frac} of those pairs at eta = {lr_low}, lambda = 0"
+_WARM = (_GROKKED + "; then {ungrok_steps} steps on the first {ungrok_frac} of those pairs at eta = {lr_low}, "
+         "lambda = {wd_low}, with a {warmup_control_steps}-step warm-up")
+_SCAN = ("one seed ({seed}); {n_fracs} training fractions from {frac_min} to {frac_max}, at eta = {lr_low}, "
+         "lambda = {wd_low}: from scratch for {grok_steps} + {ungrok_steps} steps, and from the grokked "
+         "network for {ungrok_steps} steps; evaluated every {eval_every} steps")
+
+
 CLAIMS = (
     check(
         "small_sets_are_subsets",
@@ -42,42 +55,49 @@ CLAIMS = (
         "lowest final test accuracy of the grokked networks",
         alternative="some network has not grokked (test accuracy below 0.95)",
         predicted=0.95, comparison="at_least",
+        design=_GROKKED,
     ),
     evidence(
         "ungrokking_happens",
         "share of (seed, eta, lambda) members whose test accuracy falls below 0.5 after the switch",
         alternative="some member keeps generalising after the switch",
         predicted=1.0, comparison="at_least", hypothesis="H3",
+        design=_TIMING,
     ),
     evidence(
         "no_decay_no_ungrokking",
         "lambda = 0 continuation: lowest test accuracy after the switch stays >= 0.5 (per seed, 95% interval)",
         alternative="the lambda = 0 continuation ungroks too (the drift is not decay-driven)",
         predicted=0.5, comparison="at_least", hypothesis="H3",
+        design=_ZERO,
     ),
     evidence(
         "ungrokking_survives_warm_up",
         "share of seeds whose warm-up continuation falls below 0.5 test accuracy",
         alternative="with a warm-up the network keeps generalising (the restart caused the fall)",
         predicted=1.0, comparison="at_least", hypothesis="H3",
+        design=_WARM,
     ),
     evidence(
         "ungrok_exponents_equal",
         "exponent of t_1/2 in lambda minus exponent in eta (paired per seed over the seeds whose four members all ungrokked, 95% interval) is 0 within 0.25",
         alternative="eta and lambda act with different exponents (difference beyond 0.25)",
         predicted=0.0, comparison="abs", tolerance=0.25, hypothesis="H3",
+        design=_TIMING,
     ),
     evidence(
         "ungrok_time_exponent_minus_one",
         "fitted exponent of t_1/2 (test acc < 0.5 after the switch) against eta*lambda, mean over seeds (95% seed interval)",
         alternative="exponent -1/2",
         predicted=-1.0, comparison="abs", tolerance=0.25, alternative_value=-0.5, hypothesis="H3",
+        design=_TIMING,
     ),
     evidence(
         "hysteresis",
         "number of scanned fractions where the grokked network stays generalised (test acc >= 0.95) but training from scratch does not get there at a matched total budget",
         alternative="no fraction where the grokked network keeps what scratch training cannot reach",
         predicted=1, comparison="at_least", hypothesis="H3",
+        design=_SCAN,
     ),
 )
 

@@ -27,6 +27,13 @@ class SeedExponents:
         """in_lambda - in_eta per seed: zero if eta*lambda alone sets the clock."""
         return self.in_lambda - self.in_eta
 
+    def named(self, *names: str) -> dict:
+        """The per-seed exponents by name (eta_lambda, lambda, eta, difference = lambda - eta): those
+        named, in that order, or all four."""
+        every = {"eta_lambda": self.eta_lambda, "lambda": self.in_lambda, "eta": self.in_eta,
+                 "difference": self.difference}
+        return {n: every[n] for n in names} if names else every
+
 
 def seed_exponents(delay, eta, lam, seeds) -> SeedExponents:
     """Fit the exponents seed by seed on the runs with a finite positive delay and
@@ -139,6 +146,15 @@ class LawFits:
     critical_norm: np.ndarray
     critical_norms: list
 
+    @property
+    def difference(self) -> np.ndarray:
+        """Per seed, paired: the critical-norm law's RMS error minus the clock law's (>= 0: the clock fits as well)."""
+        return self.critical_norm - self.clock
+
+    @property
+    def critical_norm_median(self) -> float:
+        return float(np.median(self.critical_norms))
+
 
 def law_fits_by_seed(runs, seeds, grid, ok, seed_of, memorisation, delay, eta, lam) -> LawFits:
     """Clock law and critical-norm law fitted seed by seed on the runs ``ok``. ``runs[i]`` is seed
@@ -209,3 +225,35 @@ def lambda_scan(milestones_by_lambda: dict, budgets: dict) -> LambdaScan:
 
     return LambdaScan(np.array(lams, dtype=float), np.array([budgets[l] for l in lams], dtype=float),
                       stack("memorisation"), stack("generalisation"), stack("norm_at_generalisation"))
+
+
+@dataclass(frozen=True)
+class OverSeeds:
+    """A per-seed quantity (``samples``) and the value a claim reads off it (``measured``: e.g. the worst seed)."""
+
+    measured: float
+    samples: list
+
+
+@dataclass(frozen=True)
+class SeedMean:
+    """The mean of per-seed samples and their seed interval."""
+
+    samples: np.ndarray
+    mean: float
+    interval: tuple
+
+
+def seed_means(samples: dict, interval) -> dict:
+    """``{name: SeedMean}`` for each named set of per-seed samples; ``interval`` is the book's seed
+    interval (``goaldrift.book.claims.t_interval``), passed in: the library does not import the book."""
+    return {name: SeedMean(v, float(np.mean(v)), interval(v)) for name, v in samples.items()}
+
+
+def named_numbers(means: dict, prefix: str = "") -> dict:
+    """``seed_means`` flattened for the prose: ``{prefix}{name}`` (the mean), ``..._low`` and ``..._high``."""
+    out = {}
+    for name, m in means.items():
+        out[f"{prefix}{name}"] = m.mean
+        out[f"{prefix}{name}_low"], out[f"{prefix}{name}_high"] = m.interval
+    return out

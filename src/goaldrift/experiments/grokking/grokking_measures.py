@@ -319,3 +319,27 @@ def progress_measures(run, data, share_factor: float = 2.0) -> ProgressMeasures:
             sum_sq[c][i] = v
     return ProgressMeasures(steps=steps, embed_norms=embed_norms, unembed_norms=unembed_norms, sum_sq=sum_sq,
                             key_freqs=keys, decomposition_error=worst, **out)
+
+
+# ---- figures -------------------------------------------------------------------------
+
+
+def plot_embedding_spectrum(measures: ProgressMeasures, phases, seed: int, member: int = 0) -> None:
+    """Heat map of the Fourier-component norms of W_E (per frequency k) over the training steps of
+    one member, on a log step axis, with the ends of its phases (``phases.Phases``) dotted."""
+    from goaldrift.experiments import plots
+
+    T = measures.steps
+    freqs = np.arange(1, n_frequencies(measures.embed_norms.shape[-1]) + 1)
+    energy = frequency_energy(measures.embed_norms[:, member])
+    fig, ax = plots.panels(1, height=3.4)
+    mesh = ax.pcolormesh(T[1:], freqs, np.sqrt(energy[1:].T), shading="nearest", cmap="viridis")
+    ax.set_xscale("log")
+    for name, start, end in phases.spans(T[-1]):
+        if end < T[-1]:
+            ax.axvline(end, color="white", lw=0.8, ls=":")  # phase boundaries
+    ax.set_xlim(T[1] / 1.2, T[-1])
+    keys = ", ".join(map(str, measures.key_freqs[member]))
+    ax.set(xlabel="step", ylabel="frequency $k$", title=f"Fourier norms of $W_E$ over training (seed {seed}; key: {keys})")
+    fig.colorbar(mesh, ax=ax, label=r"$\|(F W_E)_k\|$")
+    plots.show(fig)

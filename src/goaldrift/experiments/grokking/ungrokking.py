@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from goaldrift.experiments import plots
 from goaldrift.experiments.grokking import clock
 from goaldrift.experiments.grokking import grokking_runs as gr
 from goaldrift.engine import parallel, runs
@@ -26,6 +27,7 @@ from goaldrift.experiments.grokking.phases import first_step
 from goaldrift.engine.tasks.modular import split_pairs
 from goaldrift.engine.train import RunConfig
 from goaldrift.theory import cleanup
+from goaldrift.tables import markdown_table
 
 
 def stacked_state(state: dict, K: int) -> dict:
@@ -79,6 +81,21 @@ def continue_from(state: dict, cfg: RunConfig, progress: bool | None = False) ->
 def continuation_job(state: dict, cfg: RunConfig) -> parallel.Job:
     """``continue_from(state, cfg)`` as a job for ``parallel.run_all``."""
     return parallel.Job(cfg, {"init_state": state})
+
+
+def timing_grid(lr_low: float, lr_high: float, wd_low: float, wd_high: float) -> list[tuple[float, float]]:
+    """The 2x2 (η, λ) grid of the timing members: two learning rates times two decays, η-major."""
+    return [(lr, wd) for lr in (lr_low, lr_high) for wd in (wd_low, wd_high)]
+
+
+def scan_fractions(frac_min: float, frac_max: float, n_fracs: int) -> list[float]:
+    """The hysteresis scan's training fractions: ``n_fracs`` evenly spaced, rounded to 4 decimals."""
+    return [float(f) for f in np.round(np.linspace(frac_min, frac_max, n_fracs), 4)]
+
+
+def all_nested(p: int, fracs, big_frac: float, seeds) -> bool:
+    """``is_nested_split`` for every seed and every fraction: each smaller set inside the grokked one."""
+    return all(is_nested_split(p, f, big_frac, s) for s in seeds for f in fracs)
 
 
 def first_step_below(steps, acc, level: float) -> np.ndarray:
@@ -176,6 +193,11 @@ class TimingRuns:
     t_half: np.ndarray         # [seed, grid]
     t_zero: np.ndarray         # [seed] the λ = 0 control's t_1/2
     t_warm: np.ndarray         # [seed] the warm-up control's t_1/2
+    control: tuple = (np.nan, np.nan)  # (η, λ) of the grokking run, the λ = 0 member's η and the warm-up control
+
+    @property
+    def seeds(self) -> list:
+        return [c.data_seed for c in self.base_cfgs]
 
     @property
     def eta_lam(self) -> np.ndarray:
@@ -190,6 +212,105 @@ class TimingRuns:
     def trained_now(self) -> int:
         """How many of the runs were trained by this call (the rest came from the cache)."""
         return sum(r.trained for r in self.bases + self.timing + self.warm)
+
+    @property
+    def start_gap(self) -> float:
+        """``start_gap`` of the worst continuation (timing ensembles and warm-up controls) against its grokked run."""
+        return max(start_gap(r, b) for r, b in zip(self.timing + self.warm, self.bases + self.bases))
+
+    @property
+    def n_complete(self) -> int:
+        """Seeds whose every timing member ungrokked within the budget."""
+        return int(np.all(np.isfinite(self.t_half), axis=1).sum())
+
+    def grokked(self) -> clock.OverSeeds:
+        """Final test accuracy of each grokked network before the switch; measured: the lowest."""
+        return clock.OverSeeds(float(self.base_test_acc.min()), np.ravel(self.base_test_acc))
+
+    def ungrokked(self) -> clock.OverSeeds:
+        """Per seed: the share of its timing members whose test accuracy fell below 1/2; measured: the
+        share over all (seed, member)."""
+        fell = np.isfinite(self.t_half)
+        return clock.OverSeeds(float(fell.mean()), fell.mean(axis=1))
+
+    def zero_control(self) -> clock.OverSeeds:
+        """Per seed: the λ = 0 member's lowest test accuracy after the switch; measured: the lowest."""
+        acc = self.zero_min_acc
+        return clock.OverSeeds(float(acc.min()), acc)
+
+    def warm_control(self) -> clock.OverSeeds:
+        """Per seed: 1 if the warm-up control fell below 1/2 test accuracy, else 0; measured: the share."""
+        fell = np.isfinite(self.t_warm).astype(float)
+        return clock.OverSeeds(float(fell.mean()), fell)
+
+    def final_accuracies(self, key: str = "test_acc") -> np.ndarray:
+        """[seed, grid] ``final_accuracy`` of each timing member at the end of the budget."""
+        return np.stack([final_accuracy(r.metrics[key]) for r in self.timing])[:, :len(self.grid)]
+
+    def time_exponent(self) -> "TimeExponent":
+        return time_exponent(self.t_half, self.grid, self.seeds)
+
+    def complete_exponents(self) -> clock.SeedExponents:
+        return complete_seed_exponents(self.t_half, self.grid, self.seeds)
+
+    def prose_numbers(self) -> dict:
+        """What the prose quotes: the grokked networks' lowest test accuracy, the runs trained now, the
+        state at the end of the budget, the controls, and the range of ηλ t_1/2."""
+        after, rescaled = self.final_accuracies(), self.eta_lam * self.t_half
+        no_warm = self.t_half[:, self.grid.index(tuple(self.control))]
+        with np.errstate(invalid="ignore"):
+            warm_delay_ratio = float(np.nanmedian(self.t_warm / no_warm))
+        any_rescaled = np.isfinite(rescaled).any()
+        return dict(
+            base_test_acc_min=self.grokked().measured, trained_now=self.trained_now,
+            ungrokked_share=self.ungrokked().measured,
+            test_acc_after_median=float(np.median(after)), test_acc_after_max=float(after.max()),
+            train_acc_after_min=float(self.final_accuracies("train_acc").min()),
+            zero_min_acc=self.zero_control().measured, warm_ungrokked_share=self.warm_control().measured,
+            warm_delay_ratio=warm_delay_ratio, n_complete=self.n_complete,
+            rescaled_min=float(np.nanmin(rescaled)) if any_rescaled else float("nan"),
+            rescaled_max=float(np.nanmax(rescaled)) if any_rescaled else float("nan"),
+        )
+
+    def t_half_table(self) -> str:
+        rows = [[s, *("—" if np.isnan(t) else f"{t:.0f} (ηλt = {t * el:.2f})" for t, el in zip(row, self.eta_lam))]
+                for s, row in zip(self.seeds, self.t_half)]
+        return ("Steps $t_{1/2}$ after the switch until test accuracy < 0.5 (— : not within the budget)\n\n"
+                + markdown_table(["seed", *(f"η={lr:g}, λ={wd:g}" for lr, wd in self.grid)], rows))
+
+    def plot_after_switch(self) -> None:
+        """The first seed's test accuracy after the switch at every (η, λ), against steps and against ηλ × steps."""
+        fig, (ax1, ax2) = plots.panels(2, height=3.6)
+        r = self.timing[0]
+        for k, (lr, wd) in enumerate(self.grid):
+            label = f"η={lr:g}, λ={wd:g}"
+            ax1.plot(r.metrics["step"], r.metrics["test_acc"][:, k], label=label)
+            ax2.plot(lr * wd * r.metrics["step"], r.metrics["test_acc"][:, k], label=label)
+        for ax in (ax1, ax2):
+            ax.axhline(0.5, **plots.PREDICTED)
+            ax.set_ylabel("test accuracy")
+        ax1.set_xlabel("steps after the switch")
+        ax2.set_xlabel("ηλ × steps after the switch")
+        ax1.set_title(f"seed {self.seeds[0]}: training on {r.config.task['train_frac']:g} of the pairs")
+        ax2.set_title("the same against rescaled time")
+        ax1.legend(fontsize=8)
+        plots.show(fig)
+
+    def plot_time_law(self, law: "TimeExponent") -> None:
+        """t_1/2 against ηλ per seed (log-log), with the fitted power law and a slope −1 line through the median."""
+        eta_lam = self.eta_lam
+        fig, ax = plots.panels(1, height=3.4)
+        for i, s in enumerate(self.seeds):
+            ax.loglog(eta_lam, self.t_half[i], "o", label=f"seed {s}")
+        xs = np.geomspace(eta_lam.min(), eta_lam.max(), 20)
+        if law.fit is not None:
+            ax.loglog(xs, law.fit(xs), color="grey", label=f"fit: slope {law.fit.exponent:.2f}")
+            anchor = np.nanmedian(eta_lam * self.t_half)
+            ax.loglog(xs, anchor / xs, **plots.PREDICTED, label="slope −1 (∝ 1/(ηλ))")
+        ax.set_xlabel("ηλ")
+        ax.set_ylabel("steps to test acc < 0.5")
+        ax.legend(fontsize=8)
+        plots.show(fig)
 
 
 def timing_runs(p: int, grok_frac: float, d_model: int, seeds, lr: float, weight_decay: float, grid,
@@ -219,7 +340,7 @@ def timing_runs(p: int, grok_frac: float, d_model: int, seeds, lr: float, weight
                       base_test_acc=np.array([final_accuracy(b.metrics["test_acc"])[0] for b in bases]),
                       t_half=t_all[:, :len(grid)], t_zero=t_all[:, len(grid)],
                       t_warm=np.array([first_step_below(r.metrics["step"], r.metrics["test_acc"], 0.5)[0]
-                                       for r in warm]))
+                                       for r in warm]), control=(lr, weight_decay))
 
 
 @dataclass(frozen=True)
@@ -252,6 +373,39 @@ class HysteresisScan:
     scratch: np.ndarray        # trained from scratch for the whole budget (grok + ungrok steps)
     scratch_short: np.ndarray  # the same network read after ungrok_steps only
     grokked: np.ndarray        # the grokked network continued for ungrok_steps
+    fracs: list = None         # the scanned training fractions
+
+    def thresholds(self, short: bool = False) -> "Thresholds":
+        """Critical fractions from scratch (at the matched budget, or after ungrok_steps only) and kept."""
+        return thresholds(self.fracs, self.scratch_short if short else self.scratch, self.grokked)
+
+    @property
+    def window(self) -> int:
+        """Fractions kept by the grokked network that scratch training does not reach at the matched budget."""
+        return hysteresis_window(self.grokked, self.scratch)
+
+    @property
+    def window_short(self) -> int:
+        return hysteresis_window(self.grokked, self.scratch_short)
+
+    def prose_numbers(self, frac_max: float) -> dict:
+        """The thresholds in words (``above frac_max`` where the scan found none) and the two windows."""
+        label = lambda v: f"{v:g}" if v is not None else f"above {frac_max:g}"
+        full, short = self.thresholds(), self.thresholds(short=True)
+        return dict(grok_threshold=label(full.grok), grok_threshold_short=label(short.grok),
+                    keep_threshold=label(full.keep), window=self.window, window_short=self.window_short)
+
+    def plot(self) -> None:
+        """Final test accuracy against the training fraction, from scratch (both budgets) and from the grokked network."""
+        fig, ax = plots.panels(1, height=3.4)
+        ax.plot(self.fracs, self.scratch, "o-", label="from scratch, matched total budget")
+        ax.plot(self.fracs, self.scratch_short, "^:", label="from scratch, only the steps after the switch")
+        ax.plot(self.fracs, self.grokked, "s-", label="from the grokked network (ungrokking)")
+        ax.axhline(0.95, **plots.PREDICTED, label="0.95")
+        ax.set_xlabel("training fraction of the pairs")
+        ax.set_ylabel("final test accuracy")
+        ax.legend(fontsize=8)
+        plots.show(fig)
 
 
 def hysteresis_scan(base_cfg: RunConfig, seed: int, grokked_state: dict, fracs, lr: float, weight_decay: float,
@@ -269,7 +423,7 @@ def hysteresis_scan(base_cfg: RunConfig, seed: int, grokked_state: dict, fracs, 
         scratch.append(final_accuracy(m["test_acc"][:, 0:1])[0])
         scratch_short.append(final_accuracy(m["test_acc"][upto, 0:1])[0])
         grokked.append(final_accuracy(m["test_acc"][upto, 1:2])[0])
-    return HysteresisScan(np.array(scratch), np.array(scratch_short), np.array(grokked))
+    return HysteresisScan(np.array(scratch), np.array(scratch_short), np.array(grokked), list(fracs))
 
 
 def hysteresis_window(grokked_acc, scratch_acc, level: float = 0.95) -> int:
