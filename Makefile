@@ -56,8 +56,10 @@ bench: $(STAMP)  ## engine benchmarks: seconds per step and speed-up ratios; run
 	$(BIN)/python benchmarks/bench_engine.py
 	$(BIN)/python benchmarks/bench_workers.py
 
+# The kernels JupyterLab starts inherit the pinned CPU kernels (goaldrift.numerics) from its environment.
 lab: $(LAB_STAMP)  ## JupyterLab on book/chapters/: a chapter run top to bottom uses PROFILE, writes to _build/interactive/
-	GOALDRIFT_PROFILE=$(PROFILE) $(BIN)/jupyter lab --notebook-dir=book/chapters $(LAB_ARGS) \
+	env $$($(BIN)/python -c 'import goaldrift.numerics as n; raise SystemExit(n.main())') \
+	  GOALDRIFT_PROFILE=$(PROFILE) $(BIN)/jupyter lab --notebook-dir=book/chapters $(LAB_ARGS) \
 	  $(if $(filter 0,$(shell id -u)),--allow-root)  # the project's machines run as root
 
 gpu-wheels:  ## the notebook toolchain as cp312 wheels for a lent GPU machine (benchmarks/gpu_session.sh)

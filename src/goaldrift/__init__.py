@@ -10,6 +10,8 @@ Layers, top to bottom; a module imports only from its own layer and the layers b
     engine       models, tasks, optimiser, training loop, run cache, sweeps; knows no chapter.
     theory       sympy derivations. engine and theory never import each other.
     paths        where the repository is; imports nothing from goaldrift.
+    numerics     which CPU kernels compute (portable or native); imports nothing from goaldrift.
+                 Importing goaldrift pins them (see goaldrift.numerics), before torch computes.
     stats        the Student-t quantile (no scipy); imports nothing from goaldrift.
     tables       Markdown tables, the one way the book writes them; imports nothing from goaldrift.
 
@@ -17,3 +19,7 @@ tests/test_layers.py enforces these directions.
 """
 
 __version__ = "0.1.0"
+
+from goaldrift.numerics import pin_at_import as _pin_at_import
+
+_pin_at_import()

@@ -20,6 +20,12 @@ Two kinds of claim:
     inconclusive  otherwise (the data cannot tell the prediction from the alternative).
   When a rule takes the worst of m members, each member's interval is widened
   to level 1 - alpha/m (Bonferroni).
+
+Each evidence verdict also carries its *margin*: how far its interval would have
+to move, in units of its own half-width, before the verdict changed (an end
+crossing a decision line: an end of the predicted region, or the alternative's
+value). CPU and GPU bits never match, so a decided verdict with a margin below
+FRAGILE_MARGIN would not survive last-bit noise: it is labelled *fragile*.
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ class ClaimFailure(AssertionError):
 KINDS = ("check", "evidence")
 EVIDENCE_VERDICTS = ("supported", "refuted", "inconclusive")
 ALPHA = 0.05  # evidence intervals are 95% (before the correction for worst-of rules)
+FRAGILE_MARGIN = 0.25  # a decided verdict closer than this (in half-widths) to a line is fragile
 
 
 @dataclass(repr=False)
@@ -72,6 +79,9 @@ class Claim:
     alternative: str | None = None
     rule: str | None = None
     hypothesis: str | None = None  # the hypothesis it bears on, as declared in the chapter spec
+    # Evidence only: the shift, in half-widths of the interval, that would change the verdict
+    # (None for a point value or an unbounded interval, which have no half-width).
+    margin: float | None = None
 
     def __post_init__(self):
         if self.verdict is None:  # a check, or a record written before evidence had verdicts
@@ -83,6 +93,12 @@ class Claim:
     @property
     def is_evidence(self) -> bool:
         return self.kind == "evidence"
+
+    @property
+    def fragile(self) -> bool:
+        """A decided verdict that last-bit noise could change (margin below FRAGILE_MARGIN)."""
+        return (self.is_evidence and self.verdict in ("supported", "refuted") and self.margin is not None
+                and self.margin < FRAGILE_MARGIN)
 
     def line(self) -> str:
         """One plain line: what a reader needs, no machinery."""
@@ -173,6 +189,31 @@ def decide(interval: tuple[float, float], region: tuple[float, float],
     if alternative_value is None:
         return "supported" if r_lo <= lo and hi <= r_hi else "inconclusive"
     return "inconclusive" if lo <= alternative_value <= hi else "supported"
+
+
+def margin(interval: tuple[float, float], region: tuple[float, float],
+           alternative_value: float | None = None) -> float | None:
+    """The smallest shift of ``interval`` (its width kept), in units of its half-width,
+    that changes its verdict under ``decide``; None where there is no half-width (a point,
+    an unbounded or undefined end) and infinity where no shift changes it.
+
+    A verdict changes only where an end of the interval crosses a line (an end of the
+    region, or the alternative's value), so the candidates are the distances from each
+    end to each line; each is tried just past the crossing.
+    """
+    lo, hi = interval
+    if not all(map(math.isfinite, (lo, hi))) or hi <= lo:
+        return None
+    half = (hi - lo) / 2
+    verdict = decide(interval, region, alternative_value)
+    lines = [v for v in (*region, alternative_value) if v is not None and math.isfinite(v)]
+    nudge = 1e-9 * half
+    shifts = sorted({line - end for line in lines for end in (lo, hi)}, key=abs)
+    for s in shifts:
+        for past in ((s + nudge,) if s > 0 else (s - nudge,) if s < 0 else (nudge, -nudge)):
+            if decide((lo + past, hi + past), region, alternative_value) != verdict:
+                return abs(s) / half
+    return math.inf
 
 
 def compare(predicted: Any, measured: Any, comparison: str, tolerance: float | None) -> bool:
@@ -360,16 +401,19 @@ class ClaimBook:
             raise ValueError(f"evidence {id!r} must name its alternative")
         predicted, measured = _plain(predicted), _plain(measured)
         region = prediction_region(float(predicted), comparison, tolerance)
+        member_margin = None
         if interval is not None:
             lo, hi = (float(v) for v in interval)
             how, per_member = "the stated interval (see the statement)", None
         elif samples is not None:
-            lo, hi, how, per_member = _member_interval(samples, comparison, region, alternative_value, worst_of)
+            lo, hi, how, per_member, member_margin = _member_interval(samples, comparison, region,
+                                                                      alternative_value, worst_of)
         else:
             value = float(measured)
             lo = hi = value
             how, per_member = "the point value (one computation; no interval over seeds)", None
         verdict = per_member or decide((lo, hi), region, alternative_value)
+        room = member_margin if per_member else margin((lo, hi), region, alternative_value)
         # The decision itself (supported / refuted / inconclusive) is the module's rule, stated
         # once on the Verdicts page; the record names the interval and the predicted region.
         rule = f"{how}; predicted region [{format_value(region[0])}, {format_value(region[1])}]"
@@ -381,6 +425,7 @@ class ClaimBook:
             interval_high=hi if math.isfinite(hi) else None,
             alternative=alternative,
             rule=rule,
+            margin=room if room is not None and math.isfinite(room) else None,  # JSON has no infinity
         )
 
     def _record(self, id, statement, predicted, measured, tolerance, comparison, **kind_fields) -> Claim:
@@ -461,20 +506,24 @@ def _member_interval(samples, comparison, region, alternative_value, worst_of):
     what = (f"{100 * level:.4g}% t-interval of the mean over {n} seed(s)"
             + (f", Bonferroni-corrected for the worst of {m} members" if m > 1 else ""))
     if comparison == "at_least":
-        return float(bounds[:, 0].min()), float(bounds[:, 1].min()), what, None
+        return float(bounds[:, 0].min()), float(bounds[:, 1].min()), what, None, None
     if comparison == "at_most":
-        return float(bounds[:, 0].max()), float(bounds[:, 1].max()), what, None
+        return float(bounds[:, 0].max()), float(bounds[:, 1].max()), what, None, None
     if x.shape[1] == 1:
-        return float(bounds[0, 0]), float(bounds[0, 1]), what, None
+        return float(bounds[0, 0]), float(bounds[0, 1]), what, None, None
     verdicts = [decide(tuple(b), region, alternative_value) for b in bounds]
     worst = "refuted" if "refuted" in verdicts else "inconclusive" if "inconclusive" in verdicts else "supported"
-    return float(bounds[:, 0].min()), float(bounds[:, 1].max()), "each member's " + what, worst
+    # the worst verdict moves when any member's does: the nearest member's margin (conservative)
+    margins = [m for m in (margin(tuple(b), region, alternative_value) for b in bounds) if m is not None]
+    return (float(bounds[:, 0].min()), float(bounds[:, 1].max()), "each member's " + what, worst,
+            min(margins) if margins else None)
 
 
 BADGE_COLOURS = {
     "pass": "#1a7f37", "supported": "#1a7f37",
     "FAIL": "#b42318", "refuted": "#b42318",
     "inconclusive": "#9a6700", "not yet tested": "#57606a", "derivation failed": "#b42318",
+    "fragile": "#8250df",
     "derived": "#0550ae",
 }
 
@@ -484,6 +533,17 @@ def badge_html(verdict: str) -> str:
     colour = BADGE_COLOURS.get(verdict, "#57606a")
     return (f'<span class="gd-badge gd-{verdict.replace(" ", "-").lower()}" style="background:{colour};'
             f'color:#fff;border-radius:3px;padding:0 0.4em;font-size:0.85em;font-weight:600">{verdict}</span>')
+
+
+def verdict_badges(claim: Claim) -> str:
+    """The verdict's badge, and a second one, *fragile*, when its margin is below FRAGILE_MARGIN."""
+    badge = badge_html(claim.verdict)
+    return badge + " " + badge_html("fragile") if claim.fragile else badge
+
+
+def margin_text(claim: Claim) -> str:
+    """The margin in half-widths ("—" where the interval has none)."""
+    return "—" if claim.margin is None else f"{claim.margin:.2f}"
 
 
 def interval_text(claim: Claim) -> str:
@@ -552,6 +612,7 @@ OPTIONAL_FIELDS = {
     "alternative": (lambda v: v is None or _number(v) or isinstance(v, str), "a number or a string"),
     "rule": (lambda v: v is None or _number(v) or isinstance(v, str), "a number or a string"),
     "hypothesis": (lambda v: v is None or isinstance(v, str), "a string or null"),
+    "margin": (lambda v: v is None or (_number(v) and v >= 0), "a number >= 0 or null"),
 }
 
 
@@ -629,11 +690,12 @@ def verdict_markdown(claims: list[Claim], with_chapter: bool = True, compact: bo
     checks = [c for c in claims if not c.is_evidence]
     out = []
     if evidence:
-        head = ["verdict", "claim", "statement", "predicted", "measured", "interval", "alternative", "decision rule"]
-        rows = [[badge_html(c.verdict), f"`{c.id}`", c.statement, format_value(c.predicted), format_value(c.measured),
-                 interval_text(c), c.alternative or "—", c.rule or rule_text(c)] for c in evidence]
+        head = ["verdict", "claim", "statement", "predicted", "measured", "interval", "margin", "alternative",
+                "decision rule"]
+        rows = [[verdict_badges(c), f"`{c.id}`", c.statement, format_value(c.predicted), format_value(c.measured),
+                 interval_text(c), margin_text(c), c.alternative or "—", c.rule or rule_text(c)] for c in evidence]
         if compact:
-            head, rows = head[:6], [r[:6] for r in rows]
+            head, rows = head[:7], [r[:7] for r in rows]
         out.append(_titled_table("Evidence", head, rows, [c.chapter for c in evidence] if with_chapter else None))
     if checks:
         head = ["verdict", "claim", "statement", "predicted", "measured", "rule"]

@@ -14,6 +14,7 @@ import re
 import sys
 from pathlib import Path
 
+from goaldrift import numerics
 from goaldrift.book.chapters import CHAPTERS, get_chapter
 from goaldrift.book.claims import CLAIMS_FILE, EVIDENCE_VERDICTS, format_value, load_claims
 from goaldrift.book.execute import check_out_dir, read_run_info, run_chapter
@@ -65,6 +66,13 @@ def _parser() -> argparse.ArgumentParser:
 
     claims = sub.add_parser("claims", help="print the claims of executed chapters")
     claims.add_argument("dir", nargs="?", type=Path, default=None)
+
+    compare = sub.add_parser("compare", help="compare a build's claims with the committed reference build "
+                             "(exit 1 on any verdict difference)")
+    compare.add_argument("build", nargs="?", type=Path, default=None, help="executed chapters (default _build/executed)")
+    compare.add_argument("reference", nargs="?", type=Path, default=None, help="default results/default")
+    compare.add_argument("--update", action="store_true",
+                         help="make BUILD the reference instead (every chapter, default profile, finished ok)")
     return parser
 
 
@@ -97,7 +105,7 @@ def check_environment(runs_dir: Path | None = None) -> None:
     from goaldrift.engine.device import cpu_threads_setting
     from goaldrift.engine.parallel import worker_setting
 
-    for setting in (cpu_threads_setting, worker_setting):
+    for setting in (numerics.mode, cpu_threads_setting, worker_setting):
         try:
             setting()
         except ValueError as err:
@@ -206,6 +214,26 @@ def cmd_claims(args) -> int:
     return EXIT_FAILED if counted else EXIT_OK
 
 
+def cmd_compare(args) -> int:
+    from goaldrift.book.reference import compare_builds, reference_dir, update_reference
+
+    build = args.build if args.build is not None else EXECUTED_DIR
+    reference = args.reference if args.reference is not None else reference_dir()
+    try:
+        if args.update:
+            print(f"reference updated: {update_reference(build, reference)}")
+            return EXIT_OK
+        diffs = compare_builds(build, reference)
+    except (OSError, ValueError) as err:
+        raise ParamError(str(err).splitlines()[0]) from None
+    for d in diffs:
+        print(f"{d.what:16s} {d.chapter:22s} {d.claim or '-':44s} reference: {d.reference}  |  build: {d.build}")
+    decisive = [d for d in diffs if d.decisive]
+    print(f"compared {build} with {reference}: {len(decisive)} verdict difference(s), "
+          f"{len(diffs) - len(decisive)} measured value(s) beyond tolerance")
+    return EXIT_FAILED if decisive else EXIT_OK
+
+
 def _enforced_profile(out_dir: Path) -> bool:
     info = read_run_info(out_dir)
     return not (info and ENFORCED.get(info.get("profile"), True) is False)
@@ -255,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_book(args)
         if args.command == "sweep":
             return cmd_sweep(args)
+        if args.command == "compare":
+            return cmd_compare(args)
         return cmd_claims(args)
     except ParamError as err:
         print(f"goaldrift: error: {err}", file=sys.stderr)

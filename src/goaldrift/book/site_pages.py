@@ -10,9 +10,10 @@ from pathlib import Path
 
 from goaldrift.book.chapter import Chapter
 from goaldrift.book.chapters import CHAPTERS
-from goaldrift.book.claims import SERIES_FILE, Claim, badge_html, format_value, interval_text, verdict_markdown
+from goaldrift.book.claims import FRAGILE_MARGIN, SERIES_FILE, Claim, badge_html, format_value, interval_text, verdict_markdown
 from goaldrift.book.execute import read_chapter_claims, read_run_info
 from goaldrift.book.hypotheses import HYPOTHESES
+from goaldrift.book.reference import REFERENCE_PROFILE, agreement_markdown
 from goaldrift.tables import markdown_table
 
 # How a hypothesis's verdict follows from its evidence (checks never count).
@@ -43,7 +44,12 @@ def verdicts_page(executed: Path) -> str:
         "Bonferroni-corrected for their number. A value computed rather than sampled has the point "
         "as its interval.",
         "",
-        f"Checks: {sum(c.passed for c in checks)} of {len(checks)} pass. Evidence: {counts}.",
+        "The *margin* is how far the interval would have to move, in units of its own half-width, "
+        "before the verdict changed. Bits differ between CPUs and devices, so a decided verdict with "
+        f"a margin below {FRAGILE_MARGIN} is labelled {badge_html('fragile')}: last-bit noise could flip it.",
+        "",
+        f"Checks: {sum(c.passed for c in checks)} of {len(checks)} pass. Evidence: {counts}. "
+        f"Fragile: {_fragile_text(evidence)}.",
         "",
     ]
     if not claims:
@@ -55,6 +61,13 @@ def verdicts_page(executed: Path) -> str:
         lines += [f"(verdicts-{name})=", f"## {chapter.title}", "",
                   verdict_markdown(mine, with_chapter=False), ""]
     return "\n".join(lines) + "\n"
+
+
+def _fragile_text(evidence: list[Claim]) -> str:
+    fragile = [c for c in evidence if c.fragile]
+    if not fragile:
+        return "none"
+    return f"{len(fragile)} (" + ", ".join(f"`{c.id}` {c.margin:.2f}" for c in fragile) + ")"
 
 
 def build_info_page(executed: Path) -> str:
@@ -71,17 +84,33 @@ def build_info_page(executed: Path) -> str:
         f"- Git commit: {_shared(infos, lambda i: '`' + i['git_commit'] + '`')}",
         f"- Versions: {_shared(infos, lambda i: ', '.join(f'{k} {v}' for k, v in i['versions'].items()))}",
         f"- Device: {_shared(infos, lambda i: i['device'])}",
+        f"- CPU kernels: {_shared(infos, numerics_text)}",
         f"- Total execution time: {total:.1f} s",
         "",
         markdown_table(["chapter", "profile", "commit", "wall time (s)", "status", "finished (UTC)"],
                        [[i["title"], i["profile"], f"`{i['git_commit'][:12]}`", f"{i['wall_time_s']:.1f}",
                          "ok" if i["ok"] else i["message"], i["finished"]] for i in infos]),
     ]
+    lines += ["", "## Agreement with the reference build", ""]
+    if all(i["profile"] == REFERENCE_PROFILE for i in infos):
+        lines.append(agreement_markdown(executed))
+    else:
+        lines.append(f"Not compared: the committed reference build is the {REFERENCE_PROFILE} profile's.")
     lines += ["", "## Parameters", ""]
     for i in infos:
         params = ", ".join(f"`{k}={format_value(v)}`" for k, v in i["parameters"].items())
         lines.append(f"- **{i['chapter']}**: {params}")
     return "\n".join(lines) + "\n"
+
+
+def numerics_text(info: dict) -> str:
+    """How a chapter's CPU kernels were chosen (goaldrift.numerics), in words."""
+    n = info.get("numerics")
+    if not isinstance(n, dict):
+        return "not recorded"
+    state = "pinned" if n.get("pinned") else "not pinned"
+    return (f"{n.get('mode')} ({state}: ATen {n.get('aten_capability')}, MKL_CBWR {n.get('mkl_cbwr')}) "
+            f"on {n.get('cpu_model')}")
 
 
 def _shared(infos: list[dict], value, bold: bool = False) -> str:

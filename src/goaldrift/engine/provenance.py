@@ -1,4 +1,4 @@
-"""Where a result came from: code version, library versions, device."""
+"""Where a result came from: code version, library versions, device, CPU kernels."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import subprocess
 from functools import lru_cache
 
 from goaldrift.engine.device import describe, pick_device
+from goaldrift.numerics import describe as numerics_record
 from goaldrift.paths import REPO_ROOT
 
 
@@ -52,4 +53,5 @@ def device_description() -> str:
 
 
 def provenance() -> dict:
-    return {"git_commit": git_commit(), "versions": versions(), "device": device_description()}
+    return {"git_commit": git_commit(), "versions": versions(), "device": device_description(),
+            "numerics": numerics_record()}

@@ -40,6 +40,8 @@ from goaldrift.engine.device import describe, pick_device
 from goaldrift.engine.provenance import git_commit, versions
 from goaldrift.engine.models import build_model
 from goaldrift.engine.train import DTYPES, RunConfig, Trainer, TrainState, stack_metrics
+from goaldrift.numerics import cache_identity
+from goaldrift.numerics import describe as numerics_record
 from goaldrift.paths import REPO_ROOT
 
 ENV_VAR = "GOALDRIFT_RUNS_DIR"
@@ -121,6 +123,10 @@ def run_key(config: RunConfig, *, data=None, init_state=None, masks=None, metric
     if observers:
         extras["observers"] = sorted(observers)
     key = {"config": config.to_dict()}
+    if pick_device(config.device).type == "cpu":
+        # which kernels computed it: a cache never mixes portable and native runs,
+        # nor native runs of two CPUs (goaldrift.numerics)
+        key["numerics"] = cache_identity()
     if extras:
         key["extras"] = extras
     return key
@@ -405,6 +411,7 @@ def _provenance(trainer: Trainer, wall: float, resumed_from: int | None) -> dict
         "versions": versions(),
         "platform": platform.platform(),
         "device": describe(trainer.device),
+        "numerics": numerics_record(),
         "float_mode": trainer.float_mode,
         "wall_time_s": round(wall, 3),
         "resumed_from_step": resumed_from,

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Callable
 
 from goaldrift.engine.device import pick_device
-from goaldrift.engine.runs import CorruptRun, config_hash, load_run, run, runs_root
+from goaldrift.engine.runs import CorruptRun, config_hash, load_run, run, run_key, runs_root
 from goaldrift.engine.runs import is_finished as finished_folder
 from goaldrift.engine.train import ConfigError, RunConfig, check_data, make_data
 
@@ -181,7 +181,7 @@ def is_finished(config: RunConfig, root) -> bool:
     if not finished_folder(path):
         return False
     try:
-        load_run(path, expected_key={"config": config.to_dict()})
+        load_run(path, expected_key=run_key(config))
     except CorruptRun:
         return False
     return True
