@@ -55,6 +55,7 @@ test-fast: $(STAMP)  ## the unit tests only: no smoke book, no Ray, no browser (
 bench: $(STAMP)  ## engine benchmarks: seconds per step and speed-up ratios; runs in worker processes
 	$(BIN)/python benchmarks/bench_engine.py
 	$(BIN)/python benchmarks/bench_workers.py
+	$(BIN)/python benchmarks/bench_numerics.py
 
 # The kernels JupyterLab starts inherit the pinned CPU kernels (goaldrift.numerics) from its environment.
 lab: $(LAB_STAMP)  ## JupyterLab on book/chapters/: a chapter run top to bottom uses PROFILE, writes to _build/interactive/

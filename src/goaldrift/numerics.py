@@ -16,8 +16,8 @@ CPU of the last decade has:
 Each library reads its variable at its first use, not at ``import torch``
 (measured: set after ``import torch`` and before the first operation, the bits
 are the pinned ones), so ``import goaldrift`` pins the process and every child
-it starts (papermill kernels, ``engine.parallel`` workers, the Ray workers get
-them through their runtime environment). A process in which a CPU kernel ran
+it starts (papermill kernels, ``engine.parallel`` workers); a Ray worker pins
+itself when it imports goaldrift to run its first task. A process in which a CPU kernel ran
 before goaldrift was imported cannot be pinned any more: ``import goaldrift``
 then warns, in one line, and ``describe()`` records it.
 

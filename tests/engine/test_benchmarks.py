@@ -68,3 +68,12 @@ def test_workers_benchmark_bad_input_is_one_line():
     out = subprocess.run([sys.executable, str(WORKERS_BENCH), "--runs", "0"], capture_output=True, text=True)
     last = out.stderr.strip().splitlines()[-1]
     assert out.returncode == 2 and last.startswith("bench_workers.py: error:") and "Traceback" not in out.stderr
+
+
+@pytest.mark.slow  # two processes per trial, one per numerics mode
+def test_numerics_benchmark_prints_the_portable_native_ratio():
+    out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_numerics.py"), "--trials", "1",
+                          "--steps", "1"], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert "portable: ATen" in out.stdout and "native  : ATen" in out.stdout
+    assert out.stdout.count("portable/native") == 2

@@ -96,6 +96,7 @@ def test_intervention_shifts_are_paired_per_seed():
                          np.array([[500.0, 450.0, 600.0], [400.0, np.nan, 380.0]]))
     assert iv.shift(1.25).tolist() == [100.0, -20.0]
     assert iv.shift(0.8)[0] == -50.0 and np.isnan(iv.shift(0.8)[1])
+    assert iv.undefined_pairs(0.8) == [1] and iv.undefined_pairs(1.25) == []
     m = iv.memorised()
     assert m.measured == 0.98 and m.samples == [1.0, 0.98]
     lines = iv.table().splitlines()

@@ -543,7 +543,9 @@ def verdict_badges(claim: Claim) -> str:
 
 def margin_text(claim: Claim) -> str:
     """The margin in half-widths ("—" where the interval has none)."""
-    return "—" if claim.margin is None else f"{claim.margin:.2f}"
+    if claim.margin is None:
+        return "—"
+    return f"{claim.margin:.2f}" if claim.margin < 100 else "> 100"
 
 
 def interval_text(claim: Claim) -> str:

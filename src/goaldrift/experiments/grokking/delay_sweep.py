@@ -252,6 +252,11 @@ class Intervention:
         """Per seed: the generalisation step of the copy rescaled by c minus the control's."""
         return self.generalisation[:, self.scales.index(c)] - self.generalisation[:, 0]
 
+    def undefined_pairs(self, c: float) -> list:
+        """The seeds whose shift for scale c is undefined: the copy or the control never
+        generalised within the budget (a censored pair; its mean over seeds is then NaN)."""
+        return [s for s, d in zip(self.seeds, self.shift(c)) if np.isnan(d)]
+
     def table(self) -> str:
         return ("Generalisation step after the switch\n\n"
                 + markdown_table(["seed", *(f"t_gen (c={c:g})" if c == 1 else f"c={c:g}" for c in self.scales)],
