@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from goaldrift.book.chapters import CHAPTERS
-from goaldrift.book.claims import CLAIMS_FILE, Claim, format_value, load_claims
+from goaldrift.book.claims import CLAIMS_FILE, Claim, format_value, interval_text, load_claims
 from goaldrift.book.execute import read_run_info
 from goaldrift.book.snapshots import results_dir
 from goaldrift.tables import markdown_table
@@ -89,10 +89,7 @@ def chapter_differences(name: str, reference: list[Claim], build: list[Claim]) -
 
 def _said(c: Claim) -> str:
     text = f"{c.verdict}, {format_value(c.measured)}"
-    if c.is_evidence and c.interval_low != c.interval_high:
-        lo, hi = c.interval_low, c.interval_high
-        text += f" [{'-inf' if lo is None else format_value(lo)}, {'inf' if hi is None else format_value(hi)}]"
-    return text
+    return text + f" {interval_text(c)}" if c.is_evidence and c.interval_low != c.interval_high else text
 
 
 def compare_builds(build: Path, reference: Path | None = None) -> list[Difference]:
