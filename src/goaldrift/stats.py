@@ -1,7 +1,8 @@
 """Small statistics without scipy (not in the pinned set): the Student-t quantile that
 the seed intervals of claims (goaldrift.book.claims) and of fitted exponents
-(goaldrift.theory.cleanup; cleanup_scaling, ungrokking) are built on, and the worst case
-of a measured law (farthest_from; l2_equilibrium, rotational_equilibrium)."""
+(goaldrift.theory.cleanup; cleanup_scaling, ungrokking) are built on, the exact
+(Clopper-Pearson) binomial interval of a 0/1 outcome, and the worst case of a
+measured law (farthest_from; l2_equilibrium, rotational_equilibrium)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,38 @@ def student_t_quantile(q: float, dof: int) -> float:
         mid = 0.5 * (lo + hi)
         lo, hi = (mid, hi) if cdf(mid) < q else (lo, mid)
     return 0.5 * (lo + hi)
+
+
+def binomial_tail_at_least(k: int, n: int, p: float) -> float:
+    """P(X >= k) for X ~ Binomial(n, p), summed exactly."""
+    return float(sum(math.comb(n, j) * p**j * (1 - p) ** (n - j) for j in range(k, n + 1)))
+
+
+def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Exact two-sided binomial interval of a proportion from k successes in n trials.
+
+    The lower end solves P(X >= k | p) = (1 - level)/2, the upper end P(X <= k | p) =
+    (1 - level)/2 (each tail at most half the error rate, so coverage is at least
+    ``level`` for every p). 0/n has lower end 0 and n/n upper end 1. Solved by bisection
+    on the exact binomial sums (no beta quantile without scipy).
+    """
+    if n < 1 or not 0 <= k <= n:
+        raise ValueError(f"need 0 <= k <= n and n >= 1, got k={k}, n={n}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie in (0, 1), got {level}")
+    tail = (1 - level) / 2
+
+    def solve(f, target: float) -> float:  # f increasing in p: the p in [0, 1] with f(p) = target
+        lo, hi = 0.0, 1.0
+        for _ in range(80):
+            mid = 0.5 * (lo + hi)
+            lo, hi = (mid, hi) if f(mid) < target else (lo, mid)
+        return 0.5 * (lo + hi)
+
+    low = 0.0 if k == 0 else solve(lambda p: binomial_tail_at_least(k, n, p), tail)
+    # P(X <= k | p) = tail  <=>  P(X >= k + 1 | p) = 1 - tail
+    high = 1.0 if k == n else solve(lambda p: binomial_tail_at_least(k + 1, n, p), 1 - tail)
+    return (low, high)
 
 
 def farthest_from(values, target: float) -> float:

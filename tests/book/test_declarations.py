@@ -15,7 +15,7 @@ DECLARED = (
     check("from_derivation", "a derived value", predicted=computed("the sympy result at eta, lambda"),
           comparison="abs", tolerance=computed("four standard errors")),
     evidence("drift", "drift point over {n_seeds} seeds (worst of {members})", alternative="no drift",
-             predicted=0.35, comparison="rel", tolerance=0.15, hypothesis="H4", design="{n_seeds} seeds"),
+             predicted=0.35, comparison="rel", tolerance=0.15, hypothesis="H4", design="{n_seeds} seeds", role="law"),
 )
 
 
@@ -118,5 +118,6 @@ def test_glue_values_glues_each_name(monkeypatch):
 
 def test_the_prediction_table_leaves_context_fields_for_the_record():
     declared = (evidence("shift", "shift at c", alternative="the critical shift {critical_shift:.0f} steps",
-                         predicted=0.0, comparison="abs", tolerance=computed("half the critical shift")),)
+                         predicted=0.0, comparison="abs", tolerance=computed("half the critical shift"),
+                         role="aside"),)
     assert "the critical shift {critical_shift:.0f} steps" in predictions_markdown(declared, PARAMS)

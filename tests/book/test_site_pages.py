@@ -76,7 +76,7 @@ def test_checks_never_decide_a_hypothesis(tmp_path):
     h5 = next(line for line in hypotheses_page(tmp_path).splitlines() if line.startswith("| H5 |"))
     verdict_cell = h5.split(" | ")[2]
     assert ">refuted<" in verdict_cell and ">derivation failed<" in verdict_cell
-    assert "supported" in page and "is **supported** when every evidence claim" in page
+    assert "supported" in page and "**supported** when every core claim is supported" in page
     verdicts = verdicts_page(tmp_path)
     assert "(verdicts-protecting_goals)=" in verdicts and "**Evidence**" in verdicts and "**Checks**" in verdicts
     assert "Bottom line" in bottom_line(tmp_path)

@@ -12,14 +12,21 @@ Two kinds of claim:
   wrong, and the chapter must fail. Verdict "pass" or "FAIL".
 - *evidence* (`ClaimBook.evidence`): a prediction about the world that could
   come out either way. Never enforced; only evidence feeds a hypothesis's
-  verdict. Its verdict has three states, decided by an interval (over seeds,
-  where the chapter has seeds) against the prediction's region and a named
-  alternative:
-    supported     the interval meets the prediction's region and excludes the alternative;
-    refuted       the interval lies wholly outside the prediction's region;
-    inconclusive  otherwise (the data cannot tell the prediction from the alternative).
+  verdict, and only the claims declared as its *core* (see ROLES in
+  goaldrift.book.declarations). Its verdict has three states, decided by an
+  interval against the prediction's region and, where the claim names one, an
+  alternative value:
+    supported     the interval lies inside the predicted region (and excludes the alternative);
+    refuted       the interval lies wholly outside the predicted region;
+    inconclusive  otherwise; its note says which way the data lean.
+  The interval fits the statistic the claim declares (STATISTICS): a
+  Student-t interval of a mean over seeds, of a log for positive ratios and
+  times, an exact binomial interval for a fraction of 0/1 outcomes, a fit's
+  own interval, or the point for a computed value. With samples, the measured
+  value is the statistic's own estimate, so it always lies in its interval.
   When a rule takes the worst of m members, each member's interval is widened
-  to level 1 - alpha/m (Bonferroni).
+  to level 1 - alpha/m (Bonferroni), and the measured value is the worst
+  member's.
 
 Each evidence verdict also carries its *margin*: how far its interval would have
 to move, in units of its own half-width, before the verdict changed (an end
@@ -39,9 +46,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from goaldrift.book.declarations import COMPARISONS
+from goaldrift.book.declarations import COMPARISONS, ROLES, STATISTICS
 from goaldrift.book.profiles import ENFORCED
-from goaldrift.stats import by_seed, student_t_quantile  # noqa: F401 (by_seed: the chapters' import)
+from goaldrift.stats import by_seed, clopper_pearson, student_t_quantile  # noqa: F401 (by_seed: the chapters' import)
 from goaldrift.tables import markdown_table
 
 CLAIMS_FILE = "claims.json"
@@ -82,6 +89,11 @@ class Claim:
     # Evidence only: the shift, in half-widths of the interval, that would change the verdict
     # (None for a point value or an unbounded interval, which have no half-width).
     margin: float | None = None
+    # Evidence only: its role for its hypothesis, the statistic of its interval (both declared
+    # before measuring), and for an inconclusive verdict which way the data lean.
+    role: str | None = None
+    statistic: str | None = None
+    note: str | None = None
 
     def __post_init__(self):
         if self.verdict is None:  # a check, or a record written before evidence had verdicts
@@ -177,18 +189,35 @@ def prediction_region(predicted: float, comparison: str, tolerance: float | None
 
 def decide(interval: tuple[float, float], region: tuple[float, float],
            alternative_value: float | None = None) -> str:
-    """Three-state verdict of an interval against the prediction's region. The
-    alternative is the complement of the region, or, when the claim names one,
-    a single value the interval must exclude."""
+    """Three-state verdict of an interval against the prediction's region:
+    supported when it lies inside the region (and excludes the alternative value, when
+    the claim names one), refuted when it lies wholly outside, inconclusive otherwise."""
     lo, hi = interval
     if any(map(math.isnan, (lo, hi))):
         return "inconclusive"
     r_lo, r_hi = region
     if hi < r_lo or lo > r_hi:
         return "refuted"
-    if alternative_value is None:
-        return "supported" if r_lo <= lo and hi <= r_hi else "inconclusive"
-    return "inconclusive" if lo <= alternative_value <= hi else "supported"
+    inside = r_lo <= lo and hi <= r_hi
+    excludes = alternative_value is None or not lo <= alternative_value <= hi
+    return "supported" if inside and excludes else "inconclusive"
+
+
+def verdict_note(interval: tuple[float, float], region: tuple[float, float],
+                 alternative_value: float | None = None) -> str | None:
+    """For an inconclusive verdict, which way the data lean (None for a decided one)."""
+    if decide(interval, region, alternative_value) != "inconclusive":
+        return None
+    lo, hi = interval
+    if not all(map(math.isfinite, (lo, hi))):
+        return "the interval is unbounded or undefined (too few seeds, or a seed without the event)"
+    r_lo, r_hi = region
+    inside = r_lo <= lo and hi <= r_hi
+    if alternative_value is not None and not lo <= alternative_value <= hi:
+        return "the alternative is excluded, but the interval reaches outside the predicted region"
+    if inside:
+        return "inside the predicted region, but the alternative is not excluded"
+    return "the interval straddles an edge of the predicted region"
 
 
 def margin(interval: tuple[float, float], region: tuple[float, float],
@@ -321,6 +350,9 @@ class ClaimBook:
         if computed_values:
             raise TypeError(f"record() got unexpected keyword(s): {', '.join(sorted(computed_values))}")
         statement = fill(d.statement, self.parameters, context)
+        if d.outcome is not None and samples is not None:  # each seed's value becomes its 0/1 outcome
+            rule, threshold = d.outcome
+            samples = [1.0 if compare(threshold, v, rule, None) else 0.0 for v in np.ravel(np.asarray(samples, float))]
         self._recording_declared = True
         try:
             if not d.is_evidence:
@@ -331,7 +363,8 @@ class ClaimBook:
                 claim = self.evidence(id, statement, values["predicted"], measured,
                                       fill(d.alternative, self.parameters, context), values["tolerance"],
                                       d.comparison, samples=samples, interval=interval,
-                                      alternative_value=values["alternative_value"], worst_of=values["worst_of"])
+                                      alternative_value=values["alternative_value"], worst_of=values["worst_of"],
+                                      statistic=d.statistic, role=d.role)
         finally:
             self._recording_declared = False
         claim.hypothesis = d.hypothesis
@@ -385,35 +418,61 @@ class ClaimBook:
         interval: tuple[float, float] | None = None,
         alternative_value: float | None = None,
         worst_of: int = 1,
+        statistic: str | None = None,
+        role: str | None = None,
     ) -> Claim:
         """Evidence: a prediction about the world, with a three-state verdict.
 
-        `measured` is the value the prose quotes. The verdict comes from an interval:
-        - `interval` given: that interval (e.g. a fit's seed interval);
-        - `samples` given: per seed (1-D), or per seed and member (2-D, [seeds, members])
-          for a rule over the worst member; a t-interval of each member's mean over
-          seeds, Bonferroni-corrected for the number of members (`worst_of` when the
-          members are not separate columns);
-        - neither: the measurement is computed, not sampled (a deterministic quantity,
-          or a count): the interval is the point.
+        The verdict comes from an interval fit to `statistic` (goaldrift.book.declarations.STATISTICS;
+        by default "stated" with `interval`, "mean" with `samples`, "point" with neither):
+        - "stated": `interval` is the chapter's own (e.g. a fit's seed interval); `measured`
+          must lie inside it;
+        - "mean" / "log_mean": `samples` per seed (1-D), or per seed and member (2-D,
+          [seeds, members]) for a rule over the worst member; a Student-t interval of each
+          member's mean (of its log, for "log_mean"), Bonferroni-corrected for the number of
+          members (`worst_of` when the members are not separate columns);
+        - "binomial": `samples` are one 0/1 outcome per seed; the exact binomial interval of
+          their fraction;
+        - "point": the measurement is computed, not sampled: the interval is the point.
+        With samples, the recorded `measured` is the statistic's estimate (the mean, the
+        geometric mean, the fraction, or the worst member's), whatever the caller passed, so
+        that the value quoted always lies inside the interval that decided it.
         """
         if not alternative:
             raise ValueError(f"evidence {id!r} must name its alternative")
+        statistic = statistic or ("stated" if interval is not None else "mean" if samples is not None else "point")
+        if statistic not in STATISTICS:
+            raise ValueError(f"evidence {id!r}: unknown statistic {statistic!r} (known: {', '.join(STATISTICS)})")
+        wants = {"stated": "an interval", "point": "neither samples nor an interval"}.get(statistic, "samples")
+        given = "an interval" if interval is not None else "samples" if samples is not None else \
+            "neither samples nor an interval"
+        if (interval is not None and samples is not None) or wants != given:
+            raise ValueError(f"evidence {id!r}: statistic {statistic!r} is recorded with {wants}, not {given}")
         predicted, measured = _plain(predicted), _plain(measured)
+        # the caller's own summary (e.g. the worst seed, as the prose words it), glued beside the
+        # statistic's estimate that the claim records
+        glue_value(f"{id}_value", measured)
         region = prediction_region(float(predicted), comparison, tolerance)
-        member_margin = None
-        if interval is not None:
+        member_margin, per_member = None, None
+        if statistic == "stated":
             lo, hi = (float(v) for v in interval)
-            how, per_member = "the stated interval (see the statement)", None
-        elif samples is not None:
-            lo, hi, how, per_member, member_margin = _member_interval(samples, comparison, region,
-                                                                      alternative_value, worst_of)
+            if math.isfinite(float(measured)) and not lo <= float(measured) <= hi:
+                raise ValueError(f"evidence {id!r}: measured {format_value(measured)} lies outside its own "
+                                 f"interval [{format_value(lo)}, {format_value(hi)}]")
+            how = "the stated interval (see the statement)"
+        elif statistic == "binomial":
+            lo, hi, measured, how = _binomial_interval(id, samples, worst_of)
+        elif statistic == "point":
+            lo = hi = float(measured)
+            how = "the point value (one computation; no interval over seeds)"
         else:
-            value = float(measured)
-            lo = hi = value
-            how, per_member = "the point value (one computation; no interval over seeds)", None
+            lo, hi, measured, how, per_member, member_margin = _member_interval(
+                samples, comparison, region, alternative_value, worst_of, predicted, log=statistic == "log_mean")
         verdict = per_member or decide((lo, hi), region, alternative_value)
-        room = member_margin if per_member else margin((lo, hi), region, alternative_value)
+        # A binomial interval does not move continuously: it changes only when a seed's outcome
+        # flips, so it has no margin in half-widths (its verdict is as robust as each seed's outcome).
+        room = None if statistic == "binomial" else member_margin if per_member else \
+            margin((lo, hi), region, alternative_value)
         # The decision itself (supported / refuted / inconclusive) is the module's rule, stated
         # once on the Verdicts page; the record names the interval and the predicted region.
         rule = f"{how}; predicted region [{format_value(region[0])}, {format_value(region[1])}]"
@@ -426,6 +485,10 @@ class ClaimBook:
             alternative=alternative,
             rule=rule,
             margin=room if room is not None and math.isfinite(room) else None,  # JSON has no infinity
+            role=role,
+            statistic=statistic,
+            note=None if verdict != "inconclusive" else
+            ("a member's interval is undecided" if per_member else verdict_note((lo, hi), region, alternative_value)),
         )
 
     def _record(self, id, statement, predicted, measured, tolerance, comparison, **kind_fields) -> Claim:
@@ -446,7 +509,24 @@ class ClaimBook:
             glue_value(f"{claim.id}_tolerance", claim.tolerance)
         if claim.is_evidence:
             glue_value(f"{claim.id}_interval", interval_text(claim))
+            glue_value(f"{claim.id}_note", claim.note or "decided")
         return claim
+
+    def reading(self, id: str, **by_verdict: str) -> str:
+        """The sentence that reads a recorded claim's verdict, chosen by it and glued as
+        ``{id}_reading``: prose never states under an inconclusive verdict what only a
+        supported one would mean. Every verdict the claim could have needs its sentence
+        (supported, refuted and inconclusive for evidence; pass and FAIL for a check)."""
+        claim = next((c for c in self.claims if c.id == id), None)
+        if claim is None:
+            raise ValueError(f"reading of {id!r}: record the claim first")
+        needed = set(EVIDENCE_VERDICTS) if claim.is_evidence else {"pass", "FAIL"}
+        if set(by_verdict) != needed:
+            raise ValueError(f"reading of {id!r}: give one sentence for each of {', '.join(sorted(needed))}, "
+                             f"not for {', '.join(sorted(by_verdict)) or 'none'}")
+        text = by_verdict[claim.verdict]
+        glue_value(f"{id}_reading", text)
+        return text
 
     def figure_series(self, key: str, label: str, values, predicted: float | None = None) -> None:
         """Measured values for the front page's headline figure (written with the claims)."""
@@ -490,33 +570,59 @@ class ClaimBook:
             raise ClaimFailure(f"{len(failed)} enforced claim(s) failed: {lines}")
 
 
-def _member_interval(samples, comparison, region, alternative_value, worst_of):
-    """Interval for a rule over members: each member's t-interval over seeds at level
-    1 - alpha/m. For at_least (the worst is the smallest) the interval of the smallest
-    mean is [min lows, min highs]; for at_most, [max lows, max highs]. For a two-sided
-    rule each member is decided and the worst decision stands; the reported interval
-    spans all members."""
+def _member_interval(samples, comparison, region, alternative_value, worst_of, predicted, log=False):
+    """Interval for a rule over members: each member's t-interval over seeds (of the log of
+    its values, when ``log``) at level 1 - alpha/m. For at_least (the worst is the smallest)
+    the interval of the smallest mean is [min lows, min highs]; for at_most, [max lows,
+    max highs]. For a two-sided rule each member is decided and the worst decision stands;
+    the reported interval spans all members. Returns (low, high, the worst member's estimate,
+    how, the worst decision or None, its margin or None)."""
     x = np.asarray(samples, dtype=float)
     if x.ndim == 1:
         x = x[:, None]
+    if log:
+        finite = x[np.isfinite(x)]
+        if np.any(finite <= 0):
+            raise ValueError(f"a log-scale interval needs positive samples, got {finite[finite <= 0][0]:g}")
+        x = np.log(x)
     m = max(x.shape[1], worst_of)
     level = 1 - bonferroni(ALPHA, m)
     bounds = np.array([t_interval(x[:, j], level) for j in range(x.shape[1])])
+    means = x.mean(axis=0)
+    if log:  # back on the measured scale; an unbounded interval stays unbounded
+        finite_rows = np.all(np.isfinite(bounds), axis=1)
+        bounds = np.where(finite_rows[:, None], np.exp(bounds), bounds)
+        means = np.exp(means)
     n = x.shape[0]
-    what = (f"{100 * level:.4g}% t-interval of the mean over {n} seed(s)"
-            + (f", Bonferroni-corrected for the worst of {m} members" if m > 1 else ""))
+    what = (f"{100 * level:.4g}% t-interval of the {'geometric mean (t on the log)' if log else 'mean'} "
+            f"over {n} seed(s)" + (f", Bonferroni-corrected for the worst of {m} members" if m > 1 else ""))
     if comparison == "at_least":
-        return float(bounds[:, 0].min()), float(bounds[:, 1].min()), what, None, None
+        return float(bounds[:, 0].min()), float(bounds[:, 1].min()), float(means.min()), what, None, None
     if comparison == "at_most":
-        return float(bounds[:, 0].max()), float(bounds[:, 1].max()), what, None, None
+        return float(bounds[:, 0].max()), float(bounds[:, 1].max()), float(means.max()), what, None, None
     if x.shape[1] == 1:
-        return float(bounds[0, 0]), float(bounds[0, 1]), what, None, None
+        return float(bounds[0, 0]), float(bounds[0, 1]), float(means[0]), what, None, None
     verdicts = [decide(tuple(b), region, alternative_value) for b in bounds]
     worst = "refuted" if "refuted" in verdicts else "inconclusive" if "inconclusive" in verdicts else "supported"
     # the worst verdict moves when any member's does: the nearest member's margin (conservative)
     margins = [m for m in (margin(tuple(b), region, alternative_value) for b in bounds) if m is not None]
-    return (float(bounds[:, 0].min()), float(bounds[:, 1].max()), "each member's " + what, worst,
+    farthest = float(means[np.nanargmax(np.abs(means - float(predicted)))]) if np.any(np.isfinite(means)) \
+        else float("nan")
+    return (float(bounds[:, 0].min()), float(bounds[:, 1].max()), farthest, "each member's " + what, worst,
             min(margins) if margins else None)
+
+
+def _binomial_interval(claim_id, samples, worst_of):
+    """The exact binomial interval of the fraction of 0/1 outcomes (one per seed), at level
+    1 - alpha/worst_of. Returns (low, high, fraction, how)."""
+    x = np.asarray(samples, dtype=float).ravel()
+    if x.size == 0 or not np.all((x == 0) | (x == 1)):
+        raise ValueError(f"evidence {claim_id!r}: a binomial statistic needs one 0/1 outcome per seed, "
+                         f"got {np.asarray(samples).ravel()[:6].tolist()}")
+    level = 1 - bonferroni(ALPHA, max(1, int(worst_of)))
+    k, n = int(x.sum()), int(x.size)
+    lo, hi = clopper_pearson(k, n, level)
+    return lo, hi, k / n, f"{100 * level:.4g}% exact binomial (Clopper-Pearson) interval of {k} of {n} seeds"
 
 
 BADGE_COLOURS = {
@@ -615,6 +721,9 @@ OPTIONAL_FIELDS = {
     "rule": (lambda v: v is None or _number(v) or isinstance(v, str), "a number or a string"),
     "hypothesis": (lambda v: v is None or isinstance(v, str), "a string or null"),
     "margin": (lambda v: v is None or (_number(v) and v >= 0), "a number >= 0 or null"),
+    "role": (lambda v: v is None or v in ROLES, f"one of {', '.join(ROLES)} or null"),
+    "statistic": (lambda v: v is None or v in STATISTICS, f"one of {', '.join(STATISTICS)} or null"),
+    "note": (lambda v: v is None or isinstance(v, str), "a string or null"),
 }
 
 
@@ -695,7 +804,8 @@ def verdict_markdown(claims: list[Claim], with_chapter: bool = True, compact: bo
         head = ["verdict", "claim", "statement", "predicted", "measured", "interval", "margin", "alternative",
                 "decision rule"]
         rows = [[verdict_badges(c), f"`{c.id}`", c.statement, format_value(c.predicted), format_value(c.measured),
-                 interval_text(c), margin_text(c), c.alternative or "—", c.rule or rule_text(c)] for c in evidence]
+                 interval_text(c), margin_text(c), c.alternative or "—",
+                 (c.rule or rule_text(c)) + (f"; inconclusive: {c.note}" if c.note else "")] for c in evidence]
         if compact:
             head, rows = head[:7], [r[:7] for r in rows]
         out.append(_titled_table("Evidence", head, rows, [c.chapter for c in evidence] if with_chapter else None))

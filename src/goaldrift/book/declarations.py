@@ -55,6 +55,23 @@ def computed(how: str) -> Computed:
 
 KINDS = ("check", "evidence")
 
+# What an evidence claim is to its hypothesis, declared before measuring. A hypothesis's
+# verdict comes from its core claims only; its laws are reported beside it.
+ROLES = {
+    "core": "what the hypothesis itself predicts (its effect, and the controls where it must not happen)",
+    "law": "a quantitative model of the effect (a rate, a constant, a scaling law)",
+    "design": "a condition the design needs (memorised before the switch, a budget long enough); no hypothesis",
+    "aside": "a finding beside the hypotheses (it decides none of them)",
+}
+# The statistic an evidence claim's interval is taken over, declared with the claim.
+STATISTICS = {
+    "mean": "mean over seeds, Student-t interval (per member and worst member for a rule over members)",
+    "log_mean": "geometric mean over seeds, Student-t interval of the log (a positive ratio or time)",
+    "binomial": "fraction of seeds with the 0/1 outcome, exact (Clopper-Pearson) binomial interval",
+    "stated": "an interval the chapter computes (a fit's seed interval; see the statement)",
+    "point": "a computed value, not sampled (its interval is the point)",
+}
+
 
 @dataclass(frozen=True)
 class Declared:
@@ -69,6 +86,12 @@ class Declared:
     alternative_value: Any = None  # evidence: a single value the interval must exclude, if any
     worst_of: Any = 1  # evidence: Bonferroni correction for a rule over the worst of m members
     design: str = ""  # evidence: the seeds, grid and budget it rests on
+    role: str | None = None  # evidence: one of ROLES
+    statistic: str = "mean"  # evidence: one of STATISTICS
+    # evidence, binomial: the rule (comparison, threshold) that makes each seed's value its
+    # 0/1 outcome, e.g. ("at_least", 0.9) for "this seed kept the goal"; the claim's own
+    # prediction is then about the fraction of seeds with the outcome
+    outcome: tuple | None = None
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -77,8 +100,25 @@ class Declared:
             raise ValueError(f"claim {self.id!r}: unknown comparison {self.comparison!r}")
         if self.kind == "evidence" and not self.alternative:
             raise ValueError(f"evidence {self.id!r} must name its alternative")
-        if self.kind == "check" and (self.alternative or self.alternative_value is not None or self.design):
-            raise ValueError(f"check {self.id!r}: alternatives and designs belong to evidence")
+        if self.kind == "check" and (self.alternative or self.alternative_value is not None or self.design
+                                     or self.role is not None):
+            raise ValueError(f"check {self.id!r}: alternatives, designs and roles belong to evidence")
+        if self.kind == "evidence":
+            if self.role not in ROLES:
+                raise ValueError(f"evidence {self.id!r}: role must be one of {', '.join(ROLES)}, not {self.role!r}")
+            if (self.role in ("core", "law")) != (self.hypothesis is not None):
+                raise ValueError(f"evidence {self.id!r}: a {self.role} claim "
+                                 + ("needs a hypothesis" if self.role in ("core", "law") else "bears on no hypothesis"))
+            if self.statistic not in STATISTICS:
+                raise ValueError(f"evidence {self.id!r}: statistic must be one of {', '.join(STATISTICS)}, "
+                                 f"not {self.statistic!r}")
+            if self.statistic == "binomial" and self.comparison not in ("at_least", "at_most"):
+                # no interval of finitely many trials lies inside a single value
+                raise ValueError(f"evidence {self.id!r}: a binomial fraction is compared at_least or at_most")
+            if self.outcome is not None and (self.statistic != "binomial" or len(self.outcome) != 2
+                                             or self.outcome[0] not in COMPARISONS):
+                raise ValueError(f"evidence {self.id!r}: an outcome rule is (comparison, threshold), for a "
+                                 f"binomial statistic")
 
     @property
     def is_evidence(self) -> bool:
@@ -98,10 +138,12 @@ def check(id: str, statement: str, predicted: Any, comparison: str = "rel", tole
 
 def evidence(id: str, statement: str, predicted: Any, alternative: str, comparison: str = "rel",
              tolerance: Any = None, hypothesis: str | None = None, alternative_value: Any = None,
-             worst_of: Any = 1, design: str = "") -> Declared:
-    """Declare evidence: a prediction about the world that could come out either way."""
+             worst_of: Any = 1, design: str = "", role: str | None = None, statistic: str = "mean",
+             outcome: tuple | None = None) -> Declared:
+    """Declare evidence: a prediction about the world that could come out either way, its
+    role for its hypothesis (ROLES) and the statistic its interval is taken over (STATISTICS)."""
     return Declared(id, statement, "evidence", predicted, comparison, tolerance, hypothesis, alternative,
-                    alternative_value, worst_of, design)
+                    alternative_value, worst_of, design, role, statistic, outcome)
 
 
 def value_of(declared: Any, params: Mapping[str, Any]) -> Any:
@@ -170,9 +212,14 @@ def predictions_markdown(declarations, params: Mapping[str, Any]) -> str:
         else:
             alt, design = "—", "—"
         statement = _filled(d.statement, params)
-        rows.append([f"`{d.id}`", d.kind, d.hypothesis or "—", cell(statement), cell(describe(predicted)),
+        if d.is_evidence:
+            rule += f"; interval: {STATISTICS[d.statistic]}"
+            if d.outcome is not None:
+                rule += f"; a seed's outcome: its value {COMPARISONS[d.outcome[0]].split(' ')[1]} {describe(d.outcome[1])}"
+        hypothesis = (f"{d.hypothesis} ({d.role})" if d.hypothesis else d.role) if d.is_evidence else (d.hypothesis or "—")
+        rows.append([f"`{d.id}`", d.kind, hypothesis, cell(statement), cell(describe(predicted)),
                      cell(rule), cell(alt), cell(design)])
-    return markdown_table(["claim", "kind", "hypothesis", "statement", "predicted", "rule", "alternative",
+    return markdown_table(["claim", "kind", "hypothesis (role)", "statement", "predicted", "rule", "alternative",
                            "design"], rows)
 
 

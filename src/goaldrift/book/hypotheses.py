@@ -14,6 +14,11 @@ HYPOTHESES: dict[str, str] = {
     "H6": "Memory outside weight decay bounds drift only if the path that reads it is also protected.",
     "H7": "A gradient hacker can hold a goal against weight decay, at a price in training loss "
           "that theory predicts.",
-    "H8": "A goal used only on inputs never seen during continued training is erased at the H1 rate.",
-    "H9": "In real training runs the integrated decay Σ η_t λ decides whether any of this matters.",
+    # H8 and H9 were restated in issue 27 so that their claims can test them: H8 said "at the
+    # H1 rate" (now a law beside it, with the degree-2 rate), H9 said the integrated decay
+    # "decides whether any of this matters" (no claim could test that).
+    "H8": "A goal used only on inputs never seen during continued training is erased by weight decay "
+          "alone, on the ηλt clock (and kept without decay).",
+    "H9": "Published fine-tuning recipes integrate too little decay (Σ η_t λ) to erase what pretraining "
+          "holds; whether a pretraining recipe integrates enough is a law beside it.",
 }

@@ -18,12 +18,24 @@ from goaldrift.tables import markdown_table
 
 # How a hypothesis's verdict follows from its evidence (checks never count).
 HYPOTHESIS_RULE = (
-    "A hypothesis is **supported** when every evidence claim that bears on it is supported, "
-    "**refuted** when at least one is refuted (each is a prediction the hypothesis makes), "
-    "and **inconclusive** otherwise. A hypothesis whose predictions are all derivations, with no evidence, "
+    "Each evidence claim declares, before measuring, its role for its hypothesis: *core* (what the "
+    "hypothesis itself predicts, with the controls where the effect must not happen) or *law* (a "
+    "quantitative model of the effect: a rate, a constant, a scaling law). A hypothesis is decided by its "
+    "core claims alone: **supported** when every core claim is supported, **refuted** when at least one "
+    "is refuted, **inconclusive** otherwise. Its laws are listed beside it with their own verdicts, so a "
+    "failed model of an effect never reads as the effect's absence. A hypothesis with no core evidence "
     "is **derived** when its checks pass; with neither it is *not yet tested*. Checks (derivations and the "
     "code being what it says) never count toward an evidence verdict; a failed check is reported beside it."
 )
+
+
+def core_claims(evidence: list[Claim]) -> list[Claim]:
+    """The claims that decide a hypothesis (a record written before claims had roles counts as core)."""
+    return [c for c in evidence if c.role in (None, "core")]
+
+
+def law_claims(evidence: list[Claim]) -> list[Claim]:
+    return [c for c in evidence if c.role == "law"]
 
 
 def verdicts_page(executed: Path) -> str:
@@ -37,16 +49,28 @@ def verdicts_page(executed: Path) -> str:
         "Every claim of the book, as measured by the run that built this site. A *check* is an "
         "identity, a derivation, or the code and data being what they say: it is enforced, and a "
         "failure fails the chapter. *Evidence* is a prediction about the world that could come out "
-        "either way. Its verdict comes from an interval (over seeds where the chapter has seeds): "
-        "**supported** if the interval meets the predicted region and excludes the named "
-        "alternative, **refuted** if it misses the predicted region, **inconclusive** otherwise. "
-        "Where a rule takes the worst of several members, each member's interval is "
-        "Bonferroni-corrected for their number. A value computed rather than sampled has the point "
-        "as its interval.",
+        "either way. Its verdict comes from an interval fit to the statistic the claim declares (a "
+        "Student-t interval of a mean over seeds; of the log, for positive ratios and times; an exact "
+        "binomial interval for a fraction of seeds with a 0/1 outcome; a fit's own interval; or the point "
+        "for a computed value). The rule, the same for every claim: **supported** when the interval lies "
+        "inside the predicted region and excludes the named alternative value (if the claim names one); "
+        "**refuted** when it lies wholly outside the predicted region; **inconclusive** otherwise, with a "
+        "note saying which way the data lean (e.g. the alternative excluded but the band not reached). "
+        "Where a rule takes the worst of several members, each member's interval is Bonferroni-corrected "
+        "for their number, and the measured value is the worst member's. With samples, the measured value "
+        "is the statistic's own estimate, so it lies inside its interval.",
+        "",
+        "Since issue 27 (after the data of earlier builds were seen, so stated here): a prediction that "
+        "every seed shows a 0/1 outcome became a prediction that at least half of the seeds do, decided by "
+        "the exact binomial interval of their fraction, since no interval from finitely many seeds lies "
+        "inside a fraction of exactly 1; with 3 seeds, 3 of 3 gives the interval [0.29, 1], which cannot "
+        "decide that. So proxy_drift, drift_beyond_the_toy and protecting_goals went from 3 to 6 seeds at the "
+        "default profile: 6 of 6 gives [0.54, 1] (supported), 5 of 6 gives [0.36, 0.996] (inconclusive).",
         "",
         "The *margin* is how far the interval would have to move, in units of its own half-width, "
         "before the verdict changed. Bits differ between CPUs and devices, so a decided verdict with "
-        f"a margin below {FRAGILE_MARGIN} is labelled {badge_html('fragile')}: last-bit noise could flip it.",
+        f"a margin below {FRAGILE_MARGIN} is labelled {badge_html('fragile')}: last-bit noise could flip it. "
+        "A binomial interval has no margin: it moves only when a seed's 0/1 outcome flips.",
         "",
         f"Checks: {sum(c.passed for c in checks)} of {len(checks)} pass. Evidence: {counts}. "
         f"Fragile: {_fragile_text(evidence)}.",
@@ -143,12 +167,13 @@ def hypothesis_evidence(executed: Path) -> dict[str, tuple[list[Claim], list[Cla
 
 
 def hypothesis_verdict(evidence: list[Claim], checks: list[Claim] = ()) -> str:
-    """The rule of HYPOTHESIS_RULE."""
-    if not evidence:
+    """The rule of HYPOTHESIS_RULE: from the core claims only."""
+    core = core_claims(evidence)
+    if not core:
         if checks and all(c.passed for c in checks):
             return "derived"
-        return "not yet tested"
-    verdicts = [c.verdict for c in evidence]
+        return "not yet tested" if not evidence else "inconclusive"
+    verdicts = [c.verdict for c in core]
     if "refuted" in verdicts:
         return "refuted"
     if all(v == "supported" for v in verdicts):
@@ -156,25 +181,29 @@ def hypothesis_verdict(evidence: list[Claim], checks: list[Claim] = ()) -> str:
     return "inconclusive"
 
 
+def _claim_links(claims: list[Claim]) -> str:
+    return "; ".join(f"{badge_html(c.verdict)} {{ref}}`{c.id} <verdicts-{c.chapter}>`" for c in claims) or "—"
+
+
 def hypotheses_page(executed: Path) -> str:
-    """One row per hypothesis: its verdict from its evidence only, by HYPOTHESIS_RULE,
-    and each evidence claim with its own badge, linked to its chapter's verdicts."""
+    """One row per hypothesis: its verdict from its core evidence, by HYPOTHESIS_RULE, each core
+    claim and each law with its own badge, linked to its chapter's verdicts."""
     rows = []
     for hid, (evidence, checks) in hypothesis_evidence(executed).items():
         verdict = hypothesis_verdict(evidence, checks)
+        core, laws = core_claims(evidence), law_claims(evidence)
         cell = badge_html(verdict)
-        if evidence:
-            cell += f" ({_counts(evidence)})"
+        if core:
+            cell += f" (core: {_counts(core)})"
         failed = [c for c in checks if not c.passed]
         if failed:
             cell += " " + badge_html("derivation failed")
-        items = "; ".join(
-            f"{badge_html(c.verdict)} {{ref}}`{c.id} <verdicts-{c.chapter}>`" for c in evidence or checks
-        ) or "—"
         chapters = [c for c in CHAPTERS.values() if hid in c.hypotheses]
         links = ", ".join(f"{{doc}}`{c.title} </book/chapters/{c.name}>`" for c in chapters) or "—"
-        rows.append([hid, HYPOTHESES[hid], cell, items, links])
-    return "\n".join([HYPOTHESIS_RULE, "", markdown_table(["", "hypothesis", "verdict", "evidence", "chapters"], rows)]) + "\n"
+        rows.append([hid, HYPOTHESES[hid], cell, _claim_links(core) if core else _claim_links(checks),
+                     _claim_links(laws), links])
+    return "\n".join([HYPOTHESIS_RULE, "", markdown_table(["", "hypothesis", "verdict", "core evidence",
+                                                            "laws (beside it)", "chapters"], rows)]) + "\n"
 
 
 def _counts(evidence: list[Claim]) -> str:
@@ -186,44 +215,103 @@ def _claim(executed: Path, chapter: str, claim_id: str) -> Claim | None:
     return next((c for c in read_chapter_claims(executed / chapter) if c.id == claim_id), None)
 
 
+def _short(value) -> str:
+    """A number to three significant figures, for sentences a reader can quote."""
+    try:
+        return f"{float(value):.3g}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _quoted(claim: Claim) -> str:
+    """A claim's measured value, interval and verdict, short: '0.357 [0.31, 0.405], supported'."""
+    lo, hi = claim.interval_low, claim.interval_high
+    if lo is None and hi is None:
+        interval = " (interval unbounded)"
+    elif lo == hi:
+        interval = ""
+    else:
+        interval = f" [{'-inf' if lo is None else _short(lo)}, {'inf' if hi is None else _short(hi)}]"
+    return f"{_short(claim.measured)}{interval}, **{claim.verdict}**"
+
+
+def build_scale(executed: Path) -> str:
+    """The profile and scale of the build, said next to its answer."""
+    infos = [info for name in CHAPTERS if (info := read_run_info(executed / name))]
+    if not infos:
+        return "no executed chapter"
+    profiles = sorted({i["profile"] for i in infos})
+    text = f"the {'/'.join(profiles)} profile"
+    grok = read_run_info(executed / "grokking_replication")
+    if grok and "p" in grok.get("parameters", {}):
+        p = grok["parameters"]["p"]
+        text += f", grokking at p = {p}" + ("" if p == 113 else " (the published runs use p = 113)")
+    seeds = sorted({i["parameters"]["n_seeds"] for i in infos if "n_seeds" in i.get("parameters", {})})
+    if seeds:
+        text += f", {'-'.join(map(str, (seeds[0], seeds[-1])) if len(seeds) > 1 else str(seeds[0]))} seeds a chapter"
+    return text
+
+
 def bottom_line(executed: Path) -> str:
-    """The front page's answer, in sentences made from the executed claims (nothing typed in)."""
+    """The front page's answer, in sentences made from the executed claims (nothing typed in):
+    does weight decay make a learned goal drift, where, on what clock, what stopped it, and
+    which quantitative models of it failed."""
     per = hypothesis_evidence(executed)
     verdicts = {hid: hypothesis_verdict(ev, ch) for hid, (ev, ch) in per.items()}
     tested = [h for h, v in verdicts.items() if v != "not yet tested"]
     by = {v: [h for h in tested if verdicts[h] == v] for v in ("derived", "supported", "refuted", "inconclusive")}
-    out = ["**Bottom line.** "
-           + f"Of the {len(HYPOTHESES)} hypotheses the argument rests on, {len(tested)} were tested by this build: "
-           + "; ".join(f"{v} {', '.join(hs)}" for v, hs in by.items() if hs) + ". "
-           + "A hypothesis is refuted when any prediction it makes is refuted; its evidence claims, by verdict:"]
+    claim = lambda chapter, cid: _claim(executed, chapter, cid)  # noqa: E731
+    out = [f"**Bottom line** ({build_scale(executed)}). "
+           + f"Of the {len(HYPOTHESES)} hypotheses the argument rests on, {len(tested)} were tested by this build, "
+           + "each decided by its core predictions: "
+           + "; ".join(f"{v} {', '.join(hs)}" for v, hs in by.items() if hs) + "."]
+    answer = []
+    drift, lam0, rev = (claim("proxy_drift", i) for i in ("all_decayed_members_drift", "mse_lambda0_no_drift",
+                                                             "reversal_no_drift"))
+    slope = claim("proxy_drift", "drift_step_scales_as_inverse_eta_lambda")
+    if drift and lam0 and rev:
+        answer.append(
+            f"*Does weight decay make a learned goal drift?* H4 is **{verdicts['H4']}**. In the MLP under AdamW "
+            f"with squared error, the share of seeds whose decayed members all drifted to the proxy was "
+            f"{_quoted(drift)}; at λ = 0 the share that kept the goal was {_quoted(lam0)}, and with the proxy made "
+            f"the complex rule {_quoted(rev)}."
+            + (f" The drift step scaled as (ηλ)^s with s = {_quoted(slope)} (predicted −1: the ηλt clock)."
+               if slope else ""))
+    ln_clock, tf0 = claim("drift_beyond_the_toy", "layernorm_drift_clock"), claim("drift_beyond_the_toy",
+                                                                                 "transformer_lambda0_no_drift")
+    tf_law = claim("drift_beyond_the_toy", "transformer_drift_point")
+    if ln_clock and tf_law:
+        answer.append(f"Beyond the toy, the LayerNorm network's drift clock slope was {_quoted(ln_clock)}; in the "
+                      f"transformer the share of seeds whose drift matched the cost law was {_quoted(tf_law)}.")
+    ranked, store = claim("protecting_goals", "ranked_freezing_stops_drift"), claim("protecting_goals",
+                                                                                 "store_read_decayed_drifts")
+    if ranked and store:
+        answer.append(
+            f"*What stopped it.* Freezing the weights ranked by attribution (H5, **{verdicts['H5']}**) needed "
+            f"{_quoted(ranked)} times the construction's fraction of weights (predicted at most 1); memory "
+            f"outside decay with a decayed read path (H6, **{verdicts['H6']}**): the share of seeds that "
+            f"drifted was {_quoted(store)} (predicted at least 0.5).")
+    failed = [c for ev, _ in per.values() for c in law_claims(ev) if c.verdict == "refuted"]
+    laws = [c for ev, _ in per.values() for c in law_claims(ev)]
+    if laws:
+        answer.append(
+            f"*Quantitative models.* Of {len(laws)} laws, {_counts(laws)}"
+            + (": refuted " + ", ".join(f"{{ref}}`{c.id} <verdicts-{c.chapter}>`" for c in failed) if failed else "")
+            + ".")
+    out += answer
     out.append("\n".join(
-        f"- {hid}: **{verdicts[hid]}**" + (f" ({_counts(ev)})" if ev else f" ({len(ch)} checks)")
+        f"- {hid}: **{verdicts[hid]}**" + (f" (core: {_counts(core_claims(ev))}" if core_claims(ev) else
+                                           f" ({len(ch)} checks")
+        + (f"; laws: {_counts(law_claims(ev))})" if law_claims(ev) else ")")
         for hid, (ev, ch) in per.items() if verdicts[hid] != "not yet tested"))
-    drift = _claim(executed, "proxy_drift", "drift_point_ln2_over_2")
-    if drift is not None:
-        out.append(
-            f"*Goal drift (H4).* On the proxy task the measured mean $\\eta\\lambda t$ at which the aligned "
-            f"goal gave way to the proxy was {format_value(drift.measured)} (seed interval {interval_text(drift)}), "
-            f"against {format_value(drift.predicted)} from the degree-2 argument: **{drift.verdict}**."
-        )
-    ranked = _claim(executed, "protecting_goals", "ranked_freezing_stops_drift")
-    rnd = _claim(executed, "protecting_goals", "random_freezing_does_not")
-    if ranked is not None and rnd is not None:
-        out.append(
-            f"*Freezing (H5).* Freezing the weights ranked by attribution left a lowest final agreement of "
-            f"{format_value(ranked.measured)} (predicted at least {format_value(ranked.predicted)}: **{ranked.verdict}**); "
-            f"freezing as many at random, a highest of {format_value(rnd.measured)} (predicted at most "
-            f"{format_value(rnd.predicted)}: **{rnd.verdict}**)."
-        )
-    pre = _claim(executed, "real_runs_decay", "pretraining_at_least_one_efold")
-    fine = _claim(executed, "real_runs_decay", "finetuning_below_001_efold")
+    pre = claim("real_runs_decay", "pretraining_at_least_one_efold")
+    fine = claim("real_runs_decay", "finetuning_below_001_efold")
     if pre is not None and fine is not None:
         out.append(
-            f"*Which regimes (H9).* The smallest published pretraining recipe integrates {format_value(pre.measured)} "
-            f"e-folds of decay (predicted at least {format_value(pre.predicted)}: **{pre.verdict}**); the largest "
-            f"fine-tuning recipe {format_value(fine.measured)} (predicted at most {format_value(fine.predicted)}: "
-            f"**{fine.verdict}**). The figure puts the measured drift points and these budgets on one axis."
-        )
+            f"*Which regimes (H9).* The smallest published pretraining recipe integrates {_short(pre.measured)} "
+            f"e-folds of decay (the law of at least 1: **{pre.verdict}**); the largest fine-tuning recipe "
+            f"{_short(fine.measured)} (predicted at most {_short(fine.predicted)}: **{fine.verdict}**). The figure "
+            f"puts the measured drift points and these budgets on one axis.")
     return "\n\n".join(out) + "\n"
 
 

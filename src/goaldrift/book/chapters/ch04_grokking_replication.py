@@ -46,27 +46,27 @@ CLAIMS = (
     ),
     evidence(
         "memorisation_precedes_generalisation",
-        "step of test acc >= 0.95 over step of train acc >= 0.99 (smallest over seeds) is at least 3",
+        "step of test acc >= 0.95 over step of train acc >= 0.99 (geometric mean over seeds) is at least 3",
         alternative="generalisation follows memorisation within 3x (no delay)",
-        predicted=3.0, comparison="at_least", hypothesis="H3", design=_PHASES,
+        predicted=3.0, comparison="at_least", hypothesis="H3", design=_PHASES, role="core", statistic="log_mean",
     ),
     evidence(
         "excluded_rises_test_falls_in_circuit_formation",
-        "circuit formation: excluded loss up and test loss down (min over seeds of the smaller margin) is positive",
+        "circuit formation: excluded loss up and test loss down (mean over seeds of each seed's smaller margin) is positive",
         alternative="excluded loss falls or test loss rises in circuit formation",
-        predicted=0.0, comparison="at_least", hypothesis="H3", design=_PHASES,
+        predicted=0.0, comparison="at_least", hypothesis=None, design=_PHASES, role="aside",
     ),
     evidence(
         "norm_falls_sharply_in_cleanup",
-        "rate of ln(sum of squared weights) in circuit formation / in cleanup, norm falling in cleanup (worst seed) is at most 0.5",
+        "rate of ln(sum of squared weights) in circuit formation / in cleanup, norm falling in cleanup (mean over seeds) is at most 0.5",
         alternative="the norm falls as fast before cleanup as in it (ratio above 0.5)",
-        predicted=0.5, comparison="at_most", hypothesis="H3", design=_PHASES,
+        predicted=0.5, comparison="at_most", hypothesis="H3", design=_PHASES, role="core",
     ),
     evidence(
         "gini_rises_sharply_in_cleanup",
-        "rate of the Gini coefficient (W_E and W_L) in circuit formation / in cleanup, rising in cleanup (worst) is at most 0.5",
+        "rate of the Gini coefficient (W_E and W_L) in circuit formation / in cleanup, rising in cleanup (mean over seeds) is at most 0.5",
         alternative="sparsity rises as fast before cleanup as in it (ratio above 0.5)",
-        predicted=0.5, comparison="at_most", hypothesis="H3", design=_PHASES,
+        predicted=0.5, comparison="at_most", hypothesis="H3", design=_PHASES, role="core",
     ),
     evidence(
         "delay_scales_as_one_over_lambda",
@@ -74,7 +74,7 @@ CLAIMS = (
         alternative="exponent -1/2",
         predicted=-1.0, comparison="abs", tolerance=0.25, alternative_value=-0.5, hypothesis="H3",
         design="the same {n_seeds} seeds at lambda in {{{wd_low}, {weight_decay}, {wd_high}}}, eta = {learning_rate} fixed; "
-               "budgets {wd_low_steps}, {steps} and {wd_high_steps} steps (fixed before the scan ran)",
+               "budgets {wd_low_steps}, {steps} and {wd_high_steps} steps (fixed before the scan ran)", role="core", statistic="stated",
     ),
 )
 

@@ -72,49 +72,49 @@ CLAIMS = (
         "share of decayed members that generalise within the first 80% of their budget",
         alternative="some member generalises late or not at all: the budget is too short",
         predicted=1.0, comparison="at_least",
-        design=_SWEEP,
+        design=_SWEEP, role="design", statistic="point",
     ),
     evidence(
         "no_decay_no_generalisation",
-        "lambda = 0 at every eta: highest test accuracy of any control within its budget stays below 0.95",
+        "lambda = 0 at every eta: each seed's highest test accuracy of any control within its budget, mean over seeds, stays below 0.95",
         alternative="the lambda = 0 controls generalise too (test accuracy above 0.95)",
         predicted=0.95, comparison="at_most", hypothesis="H3",
-        design=_SWEEP,
+        design=_SWEEP, role="core",
     ),
     evidence(
         "delay_exponent_is_minus_one",
         "exponent of the delay in eta*lambda (mean over seeds, 95% seed interval) is -1 within 0.25",
         alternative="exponent -1/2",
         predicted=-1.0, comparison="abs", tolerance=0.25, alternative_value=-0.5, hypothesis="H3",
-        design=_SWEEP,
+        design=_SWEEP, role="core", statistic="stated",
     ),
     evidence(
         "clock_exponents_equal",
         "exponent in lambda minus exponent in eta (paired per seed, 95% interval) is 0 within 0.25",
         alternative="eta and lambda act with different exponents (difference beyond 0.25)",
         predicted=0.0, comparison="abs", tolerance=0.25, hypothesis="H3",
-        design=_SWEEP,
+        design=_SWEEP, role="core", statistic="stated",
     ),
     evidence(
         "norm_follows_pure_decay",
-        "median over runs of (N_gen/N_mem) / exp(-eta*lambda*delay) equals 1",
+        "geometric mean over seeds of each seed's median over runs of (N_gen/N_mem) / exp(-eta*lambda*delay) equals 1",
         alternative="the norm falls faster or slower than decay alone (ratio outside 1 +- 0.25)",
         predicted=1.0, comparison="rel", tolerance=0.25,
-        design=_SWEEP,
+        design=_SWEEP, role="aside", statistic="log_mean",
     ),
     evidence(
         "clock_fits_at_least_as_well",
         "RMS error in ln(delay): critical-norm law minus clock law (paired per seed, 95% interval) is >= 0",
         alternative="the critical-norm law fits better (difference below 0)",
         predicted=0.0, comparison="at_least", hypothesis="H3",
-        design=_SWEEP,
+        design=_SWEEP, role="law", statistic="stated",
     ),
     evidence(
         "memorised_at_switch",
-        "lowest train accuracy at the switch over seeds",
+        "share of seeds whose train accuracy at the switch is >= 0.99",
         alternative="some network has not memorised at the switch",
-        predicted=0.99, comparison="at_least",
-        design=_SWITCH,
+        predicted=0.5, comparison="at_least",
+        design=_SWITCH, role="design", statistic="binomial", outcome=("at_least", 0.99),
     ),
     evidence(
         "rescale_up_leaves_delay",
@@ -127,7 +127,7 @@ CLAIMS = (
         alternative_value=computed("the critical-norm shift, ln(c)/(eta lambda): the sympy derivation "
                                    "(goaldrift.theory.cleanup.critical_norm_shifts) at the switch's eta, lambda"),
         hypothesis="H3",
-        design=_SWITCH,
+        design=_SWITCH, role="law", statistic="stated",
     ),
     evidence(
         "rescale_down_leaves_delay",
@@ -140,7 +140,7 @@ CLAIMS = (
         alternative_value=computed("the critical-norm shift, ln(c)/(eta lambda): the sympy derivation "
                                    "(goaldrift.theory.cleanup.critical_norm_shifts) at the switch's eta, lambda"),
         hypothesis="H3",
-        design=_SWITCH,
+        design=_SWITCH, role="law", statistic="stated",
     ),
 )
 

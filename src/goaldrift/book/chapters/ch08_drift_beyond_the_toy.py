@@ -90,68 +90,68 @@ CLAIMS = (
         design="{n_seeds} seeds (width {width}, {n_train} examples) x tasks: parity k = 1..{max_k}, parity of three "
                "bits with the proxy bit scaled by 1/2 and 1/10, slabs k = 2, 3; phase 1 {phase1_steps} steps (slabs "
                "{slab_phase1_steps}), one member per (task, seed) at eta = {learning_rate}, lambda = {weight_decay}, "
-               "{phase2_steps} steps, evaluated every {eval_every}; per seed: its hit fraction over the tasks",
+               "{phase2_steps} steps, evaluated every {eval_every}; per seed: its hit fraction over the tasks", role="law",
     ),
     evidence(
         "transformer_drift_point",
-        "transformer: fraction of (seed, lambda > 0) whose drift point matches the law's prediction from the measured costs (factor 1.5; no drift counts when predicted beyond the budget)",
+        "share of seeds in which at least 0.8 of the transformer's (lambda > 0) members have a drift point that matches the law's prediction from the measured costs (factor 1.5; no drift counts when predicted beyond the budget)",
         alternative="the law's prediction does not hold for the transformer",
-        predicted=0.8, comparison="at_least", hypothesis="H4",
+        predicted=0.5, comparison="at_least", hypothesis="H4",
         design=_TF + " x lambda in {{lambda/2, lambda}} at lambda = {tf_weight_decay}, eta = {tf_learning_rate}, "
-                     "{tf_phase2_steps} steps, evaluated every {tf_eval_every}; per seed: its hit fraction",
+                     "{tf_phase2_steps} steps, evaluated every {tf_eval_every}; per seed: its hit fraction", role="law", statistic="binomial", outcome=("at_least", 0.8),
     ),
     evidence(
         "transformer_lambda0_no_drift",
-        "transformer, lambda = 0: lowest aligned agreement over the budget (>= 0.9)",
+        "share of seeds in which: transformer, lambda = 0: lowest aligned agreement over the budget (>= 0.9)",
         alternative="the loss alone drifts the transformer's goal",
-        predicted=0.9, comparison="at_least", hypothesis="H4",
+        predicted=0.5, comparison="at_least", hypothesis="H4",
         design=_TF + ", one member per seed at eta = {tf_learning_rate}, lambda = 0, {tf_phase2_steps} steps, "
-                     "evaluated every {tf_eval_every}; per seed: its lowest agreement",
+                     "evaluated every {tf_eval_every}; per seed: its lowest agreement", role="core", statistic="binomial", outcome=("at_least", 0.9),
     ),
     evidence(
         "transformer_reversal_no_drift",
-        "transformer reversed (goal token 0, proxy the parity): lowest aligned agreement (>= 0.9)",
+        "share of seeds in which: transformer reversed (goal token 0, proxy the parity): lowest aligned agreement (>= 0.9)",
         alternative="the transformer drifts toward a dearer proxy",
-        predicted=0.9, comparison="at_least", hypothesis="H4",
-        design=_TF + ", reversed" + _TF_CONTROL,
+        predicted=0.5, comparison="at_least", hypothesis="H4",
+        design=_TF + ", reversed" + _TF_CONTROL, role="core", statistic="binomial", outcome=("at_least", 0.9),
     ),
     evidence(
         "transformer_equal_cost_no_drift",
-        "transformer, goal = parity of one token (as cheap as the proxy): lowest aligned agreement (>= 0.9)",
+        "share of seeds in which: transformer, goal = parity of one token (as cheap as the proxy): lowest aligned agreement (>= 0.9)",
         alternative="the transformer drifts between equally cheap rules",
-        predicted=0.9, comparison="at_least", hypothesis="H4",
+        predicted=0.5, comparison="at_least", hypothesis="H4",
         design="{n_seeds} transformers (residual width {tf_d_model}, goal token 1 of {tf_n_bits}, {tf_n_train} sequences, "
-               "{tf_phase1_steps} phase-1 steps)" + _TF_CONTROL,
+               "{tf_phase1_steps} phase-1 steps)" + _TF_CONTROL, role="law", statistic="binomial", outcome=("at_least", 0.9),
     ),
     evidence(
         "layernorm_drift_clock",
         "LayerNorm network: log-log slope of t_d against eta*lambda (-1: the eta*lambda*t clock)",
         alternative="the rotational clock sqrt(eta*lambda)*t (slope -1/2)",
         predicted=-1.0, comparison="abs", tolerance=0.15, alternative_value=-0.5, hypothesis="H4",
-        design=_LN_GRID + "; per seed: the slope over its two decayed members",
+        design=_LN_GRID + "; per seed: the slope over its two decayed members", role="core",
     ),
     evidence(
         "layernorm_drift_point_ln2",
         "LayerNorm network: mean eta*lambda*t_d equals ln 2 (only the degree-1 readout decays output)",
         alternative="ln(2)/2, the degree-2 value of the network without LayerNorm",
         predicted=math.log(2), comparison="rel", tolerance=0.15, alternative_value=math.log(2) / 2, hypothesis="H4",
-        design=_LN_GRID + "; per seed: the mean eta*lambda*t_d of its decayed members",
+        design=_LN_GRID + "; per seed: the mean eta*lambda*t_d of its decayed members", role="law", statistic="log_mean",
     ),
     evidence(
         "layernorm_lambda0_no_drift",
-        "LayerNorm network, lambda = 0: lowest aligned agreement over the budget (>= 0.9)",
+        "share of seeds in which: LayerNorm network, lambda = 0: lowest aligned agreement over the budget (>= 0.9)",
         alternative="the loss alone drifts the LayerNorm network",
-        predicted=0.9, comparison="at_least", hypothesis="H4",
+        predicted=0.5, comparison="at_least", hypothesis="H4",
         design=_LN + ", one member per seed at eta = {ln_learning_rate}, lambda = 0, {ln_phase2_steps} steps, "
-                     "evaluated every {eval_every}; per seed: its lowest agreement",
+                     "evaluated every {eval_every}; per seed: its lowest agreement", role="core", statistic="binomial", outcome=("at_least", 0.9),
     ),
     evidence(
         "layernorm_reversal_no_drift",
-        "LayerNorm network reversed (goal bit 0, proxy the parity): lowest aligned agreement (>= 0.9)",
+        "share of seeds in which: LayerNorm network reversed (goal bit 0, proxy the parity): lowest aligned agreement (>= 0.9)",
         alternative="the LayerNorm network drifts toward a dearer proxy",
-        predicted=0.9, comparison="at_least", hypothesis="H4",
+        predicted=0.5, comparison="at_least", hypothesis="H4",
         design=_LN + ", reversed, one member per seed at eta = {ln_learning_rate}, lambda = {ln_weight_decay}, "
-                     "{ln_phase2_steps} steps, evaluated every {eval_every}; per seed: its lowest agreement",
+                     "{ln_phase2_steps} steps, evaluated every {eval_every}; per seed: its lowest agreement", role="core", statistic="binomial", outcome=("at_least", 0.9),
     ),
     evidence(
         "ce_drift_from_normalised_step",
@@ -160,7 +160,7 @@ CLAIMS = (
         predicted=0.5, comparison="at_least",
         design="{n_seeds} seeds of a cross-entropy phase 1 (parity of min(3, {max_k}) bits, {phase1_steps} "
                "steps), one member each at lambda = 0 for {ce_phase2_steps} steps under Adam (eta = {learning_rate}, "
-               "epsilon = 1e-8) and Adam with epsilon = {ce_eps_large}; per seed: the difference of the two drifts",
+               "epsilon = 1e-8) and Adam with epsilon = {ce_eps_large}; per seed: the difference of the two drifts", role="aside",
     ),
 )
 
@@ -170,7 +170,9 @@ DRIFT_BEYOND_THE_TOY = Chapter(
     title="Beyond the toy: the drift point, the cost ratio and a transformer",
     params=[
         seed_param(),
-        Param("n_seeds", int, 3, "phase-1 networks (init seeds) per task", low=1, high=64),
+        # 6, not 3, since issue 27: a 0/1 outcome is decided by an exact binomial interval, and 3 of 3
+        # seeds gives [0.29, 1], which cannot reach "at least half"; 6 of 6 gives [0.54, 1]
+        Param("n_seeds", int, 6, "phase-1 networks (init seeds) per task", low=1, high=64),
         Param("n_bits", int, 12, "input bits; bit 0 is the proxy", low=3, high=64),
         Param("max_k", int, 6, "largest parity order of the sweep (parity k = 1..max_k)", low=2, high=16),
         Param("width", int, 64, "hidden units of the one-hidden-layer ReLU network", low=8, high=4096),

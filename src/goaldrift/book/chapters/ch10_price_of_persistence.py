@@ -75,14 +75,14 @@ CLAIMS = (
         "AdamW with decay moves the goal toward sign(g_0): mean gain in cos(g, sign g_0) over seeds (>= 0)",
         alternative="the turn goes elsewhere (the cosine to sign(g_0) falls)",
         predicted=0.0, comparison="at_least",
-        design=_DIRECTION_DESIGN,
+        design=_DIRECTION_DESIGN, role="law", hypothesis="H7",
     ),
     evidence(
         "optimiser_turns_goal_without_decay",
         "the optimiser, not weight decay, turns the goal: turn at lambda = 0 over turn at 0.3 lambda_crit, mean over seeds (>= 0.5)",
         alternative="weight decay drives the turn (the lambda = 0 control turns less than half as far)",
         predicted=0.5, comparison="at_least",
-        design=_DIRECTION_DESIGN,
+        design=_DIRECTION_DESIGN, role="law", hypothesis="H7",
     ),
 )
 

@@ -36,7 +36,7 @@ CLAIMS = (
         alternative="some published pretraining run integrates less than one e-fold",
         predicted=1.0, comparison="at_least", hypothesis="H9",
         design=("every published pretraining recipe in goaldrift.experiments.decay.recipes that states its "
-                "weight decay and length, summed step by step over its schedule; no seeds (a deterministic count)"),
+                "weight decay and length, summed step by step over its schedule; no seeds (a deterministic count)"), role="law", statistic="point",
     ),
     evidence(
         "finetuning_below_001_efold",
@@ -44,7 +44,7 @@ CLAIMS = (
         alternative="some published fine-tuning run integrates more than 0.01 e-folds",
         predicted=0.01, comparison="at_most", hypothesis="H9",
         design=("every published fine-tuning recipe in goaldrift.experiments.decay.recipes that states its "
-                "weight decay and length, summed step by step over its schedule; no seeds (a deterministic count)"),
+                "weight decay and length, summed step by step over its schedule; no seeds (a deterministic count)"), role="core", statistic="point",
     ),
 )
 
