@@ -180,3 +180,25 @@ def test_no_chapter_hand_writes_a_verdict_conditional():
     offenders = [(p.name, m.group(0)) for p in sorted((BOOK_DIR / "chapters").glob("*.md"))
                  for m in pattern.finditer(p.read_text())]
     assert offenders == []
+
+
+def test_an_interval_never_leaves_the_values_its_statistic_can_take():
+    c = _book().evidence("f", "a fraction", 0.1, 0.2, alternative="no", comparison="at_most",
+                         samples=[0.0, 0.0, 0.6], support=(0.0, 1.0))
+    plain = _book().evidence("f", "a fraction", 0.1, 0.2, alternative="no", comparison="at_most",
+                             samples=[0.0, 0.0, 0.6])
+    assert plain.interval_low < 0 and plain.interval_high > 1
+    assert (c.interval_low, c.interval_high) == (0.0, 1.0)
+    assert c.interval_low <= c.measured <= c.interval_high
+
+
+def test_a_log_scale_margin_is_measured_on_the_log_scale():
+    from goaldrift.book.claims import _log_margin, margin
+
+    # [0.728, 2.53] against "at most 0.5": on the log scale the lower end is 0.376 from ln 0.5,
+    # in half-widths of 0.623
+    got = _log_margin((0.728, 2.53), (-INF, 0.5))
+    assert got == pytest.approx((math.log(0.728) - math.log(0.5)) / ((math.log(2.53) - math.log(0.728)) / 2),
+                                rel=1e-6)
+    assert got == pytest.approx(margin((math.log(0.728), math.log(2.53)), (-INF, math.log(0.5))), rel=1e-9)
+    assert _log_margin((0.0, 2.0), (-INF, 0.5)) is None

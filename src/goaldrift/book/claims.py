@@ -94,6 +94,7 @@ class Claim:
     role: str | None = None
     statistic: str | None = None
     note: str | None = None
+    trials: int | None = None  # a binomial claim: its number of seeds (the measured value is a share of them)
 
     def __post_init__(self):
         if self.verdict is None:  # a check, or a record written before evidence had verdicts
@@ -245,6 +246,17 @@ def margin(interval: tuple[float, float], region: tuple[float, float],
     return math.inf
 
 
+def _log_margin(interval, region, alternative_value=None) -> float | None:
+    """The margin of a log-scale interval, measured on the log scale, where the interval is
+    symmetric and where its noise lives (a region end at or below zero is -infinity there)."""
+    lo, hi = interval
+    if not (lo > 0 and hi > 0):
+        return None
+    log = lambda v: (math.log(v) if v > 0 else -math.inf) if v is not None else None  # noqa: E731
+    alt = log(alternative_value) if alternative_value is not None else None
+    return margin((math.log(lo), math.log(hi)), (log(region[0]), log(region[1])), alt)
+
+
 def compare(predicted: Any, measured: Any, comparison: str, tolerance: float | None) -> bool:
     """Whether a measurement agrees with its prediction under a stated rule."""
     if comparison not in COMPARISONS:
@@ -364,7 +376,7 @@ class ClaimBook:
                                       fill(d.alternative, self.parameters, context), values["tolerance"],
                                       d.comparison, samples=samples, interval=interval,
                                       alternative_value=values["alternative_value"], worst_of=values["worst_of"],
-                                      statistic=d.statistic, role=d.role)
+                                      statistic=d.statistic, role=d.role, support=d.support)
         finally:
             self._recording_declared = False
         claim.hypothesis = d.hypothesis
@@ -420,6 +432,7 @@ class ClaimBook:
         worst_of: int = 1,
         statistic: str | None = None,
         role: str | None = None,
+        support: tuple[float, float] | None = None,
     ) -> Claim:
         """Evidence: a prediction about the world, with a three-state verdict.
 
@@ -453,7 +466,7 @@ class ClaimBook:
         # statistic's estimate that the claim records
         glue_value(f"{id}_value", measured)
         region = prediction_region(float(predicted), comparison, tolerance)
-        member_margin, per_member = None, None
+        member_margin, per_member, trials = None, None, None
         if statistic == "stated":
             lo, hi = (float(v) for v in interval)
             if math.isfinite(float(measured)) and not lo <= float(measured) <= hi:
@@ -462,16 +475,21 @@ class ClaimBook:
             how = "the stated interval (see the statement)"
         elif statistic == "binomial":
             lo, hi, measured, how = _binomial_interval(id, samples, worst_of)
+            trials = int(np.asarray(samples).size)
         elif statistic == "point":
             lo = hi = float(measured)
             how = "the point value (one computation; no interval over seeds)"
         else:
             lo, hi, measured, how, per_member, member_margin = _member_interval(
                 samples, comparison, region, alternative_value, worst_of, predicted, log=statistic == "log_mean")
+        if support is not None and statistic in ("mean", "stated"):  # no bound outside the possible values
+            lo, hi = max(lo, float(support[0])), min(hi, float(support[1]))
+            how += f", within the possible values [{format_value(support[0])}, {format_value(support[1])}]"
         verdict = per_member or decide((lo, hi), region, alternative_value)
         # A binomial interval does not move continuously: it changes only when a seed's outcome
         # flips, so it has no margin in half-widths (its verdict is as robust as each seed's outcome).
         room = None if statistic == "binomial" else member_margin if per_member else \
+            _log_margin((lo, hi), region, alternative_value) if statistic == "log_mean" else \
             margin((lo, hi), region, alternative_value)
         # The decision itself (supported / refuted / inconclusive) is the module's rule, stated
         # once on the Verdicts page; the record names the interval and the predicted region.
@@ -487,6 +505,7 @@ class ClaimBook:
             margin=room if room is not None and math.isfinite(room) else None,  # JSON has no infinity
             role=role,
             statistic=statistic,
+            trials=trials,
             note=None if verdict != "inconclusive" else
             ("a member's interval is undecided" if per_member else verdict_note((lo, hi), region, alternative_value)),
         )
@@ -724,6 +743,8 @@ OPTIONAL_FIELDS = {
     "role": (lambda v: v is None or v in ROLES, f"one of {', '.join(ROLES)} or null"),
     "statistic": (lambda v: v is None or v in STATISTICS, f"one of {', '.join(STATISTICS)} or null"),
     "note": (lambda v: v is None or isinstance(v, str), "a string or null"),
+    "trials": (lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 1),
+               "an integer >= 1 or null"),
 }
 
 

@@ -92,6 +92,9 @@ class Declared:
     # 0/1 outcome, e.g. ("at_least", 0.9) for "this seed kept the goal"; the claim's own
     # prediction is then about the fraction of seeds with the outcome
     outcome: tuple | None = None
+    # evidence: the values the statistic can take, e.g. (0, 1) for a fraction; its interval is
+    # intersected with them (the true value lies there, so coverage is kept)
+    support: tuple | None = None
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -139,11 +142,11 @@ def check(id: str, statement: str, predicted: Any, comparison: str = "rel", tole
 def evidence(id: str, statement: str, predicted: Any, alternative: str, comparison: str = "rel",
              tolerance: Any = None, hypothesis: str | None = None, alternative_value: Any = None,
              worst_of: Any = 1, design: str = "", role: str | None = None, statistic: str = "mean",
-             outcome: tuple | None = None) -> Declared:
+             outcome: tuple | None = None, support: tuple | None = None) -> Declared:
     """Declare evidence: a prediction about the world that could come out either way, its
     role for its hypothesis (ROLES) and the statistic its interval is taken over (STATISTICS)."""
     return Declared(id, statement, "evidence", predicted, comparison, tolerance, hypothesis, alternative,
-                    alternative_value, worst_of, design, role, statistic, outcome)
+                    alternative_value, worst_of, design, role, statistic, outcome, support)
 
 
 def value_of(declared: Any, params: Mapping[str, Any]) -> Any:

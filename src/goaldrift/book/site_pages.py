@@ -6,6 +6,7 @@ parameter schema)."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from goaldrift.book.chapter import Chapter
@@ -223,16 +224,34 @@ def _short(value) -> str:
         return str(value)
 
 
-def _quoted(claim: Claim) -> str:
-    """A claim's measured value, interval and verdict, short: '0.357 [0.31, 0.405], supported'."""
+def _interval_short(claim: Claim) -> str:
+    """' [0.31, 0.405]' (three significant figures), '' for a point, or ' (interval unbounded)'."""
     lo, hi = claim.interval_low, claim.interval_high
     if lo is None and hi is None:
-        interval = " (interval unbounded)"
-    elif lo == hi:
-        interval = ""
-    else:
-        interval = f" [{'-inf' if lo is None else _short(lo)}, {'inf' if hi is None else _short(hi)}]"
-    return f"{_short(claim.measured)}{interval}, **{claim.verdict}**"
+        return " (interval unbounded)"
+    if lo == hi:
+        return ""
+    return f" [{'-inf' if lo is None else _short(lo)}, {'inf' if hi is None else _short(hi)}]"
+
+
+def _quoted(claim: Claim) -> str:
+    """A claim's measured value, interval and verdict, short: '0.357 [0.31, 0.405], supported',
+    or for a share of seeds '6 of 6 seeds [0.541, 1], supported'."""
+    value = _short(claim.measured)
+    if claim.trials is not None and isinstance(claim.measured, (int, float)) and math.isfinite(claim.measured):
+        value = f"{round(claim.measured * claim.trials)} of {claim.trials} seeds"
+    return f"{value}{_interval_short(claim)}, **{claim.verdict}**"
+
+
+def _why(verdict: str, evidence: list[Claim]) -> str:
+    """Which core claims a hypothesis's verdict rests on: its refuted ones, else its undecided ones."""
+    core = core_claims(evidence)
+    ids = [c for c in core if c.verdict == ("refuted" if verdict == "refuted" else "inconclusive")]
+    if verdict not in ("refuted", "inconclusive") or not ids:
+        return ""
+    word = "refuted by" if verdict == "refuted" else "undecided"
+    return f"{word}: " + ", ".join(f"`{c.id}`" + (f" (fragile, margin {c.margin:.2f})" if c.fragile else "")
+                                   for c in ids)
 
 
 def build_scale(executed: Path) -> str:
@@ -271,7 +290,9 @@ def bottom_line(executed: Path) -> str:
     slope = claim("proxy_drift", "drift_step_scales_as_inverse_eta_lambda")
     if drift and lam0 and rev:
         answer.append(
-            f"*Does weight decay make a learned goal drift?* H4 is **{verdicts['H4']}**. In the MLP under AdamW "
+            f"*Does weight decay make a learned goal drift?* H4 is **{verdicts['H4']}**"
+            + (f" ({_why(verdicts['H4'], per['H4'][0])})" if _why(verdicts["H4"], per["H4"][0]) else "")
+            + ". In the MLP under AdamW "
             f"with squared error, the share of seeds whose decayed members all drifted to the proxy was "
             f"{_quoted(drift)}; at λ = 0 the share that kept the goal was {_quoted(lam0)}, and with the proxy made "
             f"the complex rule {_quoted(rev)}."
@@ -288,7 +309,8 @@ def bottom_line(executed: Path) -> str:
     if ranked and store:
         answer.append(
             f"*What stopped it.* Freezing the weights ranked by attribution (H5, **{verdicts['H5']}**) needed "
-            f"{_quoted(ranked)} times the construction's fraction of weights (predicted at most 1); memory "
+            f"{_short(ranked.measured)}{_interval_short(ranked)} times the construction's fraction of weights "
+            f"(predicted at most 1: **{ranked.verdict}**); memory "
             f"outside decay with a decayed read path (H6, **{verdicts['H6']}**): the share of seeds that "
             f"drifted was {_quoted(store)} (predicted at least 0.5).")
     failed = [c for ev, _ in per.values() for c in law_claims(ev) if c.verdict == "refuted"]
@@ -303,6 +325,7 @@ def bottom_line(executed: Path) -> str:
         f"- {hid}: **{verdicts[hid]}**" + (f" (core: {_counts(core_claims(ev))}" if core_claims(ev) else
                                            f" ({len(ch)} checks")
         + (f"; laws: {_counts(law_claims(ev))})" if law_claims(ev) else ")")
+        + (f"; {_why(verdicts[hid], ev)}" if _why(verdicts[hid], ev) else "")
         for hid, (ev, ch) in per.items() if verdicts[hid] != "not yet tested"))
     pre = claim("real_runs_decay", "pretraining_at_least_one_efold")
     fine = claim("real_runs_decay", "finetuning_below_001_efold")

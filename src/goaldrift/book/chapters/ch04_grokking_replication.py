@@ -58,15 +58,15 @@ CLAIMS = (
     ),
     evidence(
         "norm_falls_sharply_in_cleanup",
-        "rate of ln(sum of squared weights) in circuit formation / in cleanup, norm falling in cleanup (mean over seeds) is at most 0.5",
+        "rate of ln(sum of squared weights) in circuit formation / in cleanup, norm falling in cleanup (geometric mean over seeds) is at most 0.5",
         alternative="the norm falls as fast before cleanup as in it (ratio above 0.5)",
-        predicted=0.5, comparison="at_most", hypothesis="H3", design=_PHASES, role="core",
+        predicted=0.5, comparison="at_most", hypothesis="H3", design=_PHASES, role="core", statistic="log_mean",
     ),
     evidence(
         "gini_rises_sharply_in_cleanup",
-        "rate of the Gini coefficient (W_E and W_L) in circuit formation / in cleanup, rising in cleanup (mean over seeds) is at most 0.5",
+        "rate of the Gini coefficient (W_E and W_L) in circuit formation / in cleanup, rising in cleanup (geometric mean over seeds) is at most 0.5",
         alternative="sparsity rises as fast before cleanup as in it (ratio above 0.5)",
-        predicted=0.5, comparison="at_most", hypothesis="H3", design=_PHASES, role="core",
+        predicted=0.5, comparison="at_most", hypothesis="H3", design=_PHASES, role="core", statistic="log_mean",
     ),
     evidence(
         "delay_scales_as_one_over_lambda",

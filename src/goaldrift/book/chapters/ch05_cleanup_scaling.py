@@ -79,7 +79,7 @@ CLAIMS = (
         "lambda = 0 at every eta: each seed's highest test accuracy of any control within its budget, mean over seeds, stays below 0.95",
         alternative="the lambda = 0 controls generalise too (test accuracy above 0.95)",
         predicted=0.95, comparison="at_most", hypothesis="H3",
-        design=_SWEEP, role="core",
+        design=_SWEEP, support=(0.0, 1.0), role="core",
     ),
     evidence(
         "delay_exponent_is_minus_one",

@@ -69,7 +69,7 @@ CLAIMS = (
         "lambda = 0 continuation: each seed's lowest test accuracy after the switch, mean over seeds, stays >= 0.5",
         alternative="the lambda = 0 continuation ungroks too (the drift is not decay-driven)",
         predicted=0.5, comparison="at_least", hypothesis="H3",
-        design=_ZERO, role="core",
+        design=_ZERO, support=(0.0, 1.0), role="core",
     ),
     evidence(
         "ungrokking_survives_warm_up",

@@ -113,7 +113,7 @@ CLAIMS = (
         alternative="without decay cross-entropy keeps the goal (drift below 0.5)",
         predicted=0.5, comparison="at_least",
         design="{n_seeds} seeds of a cross-entropy phase 1 (two logits, {phase1_steps} steps), one member each with "
-               "AdamW at " + _ETA_HI + ", lambda = 0, {phase2_steps} steps; per seed: 1 - its final agreement", role="aside",
+               "AdamW at " + _ETA_HI + ", lambda = 0, {phase2_steps} steps; per seed: 1 - its final agreement", support=(0.0, 1.0), role="aside",
     ),
     evidence(
         "mse_sgd_lambda0_no_drift",
@@ -121,7 +121,7 @@ CLAIMS = (
         alternative="squared error + SGD drifts without decay (drift above 0.1)",
         predicted=0.1, comparison="at_most", hypothesis="H4",
         design="{n_seeds} seeds of the squared-error phase 1, one member each with SGD at eta = {sgd_lr}, lambda = 0, "
-               "{phase2_steps} steps; per seed: 1 - its final agreement", role="core",
+               "{phase2_steps} steps; per seed: 1 - its final agreement", support=(0.0, 1.0), role="core",
     ),
     evidence(
         "reversal_no_drift",
@@ -146,7 +146,7 @@ CLAIMS = (
         "parity k >= 2: each seed's largest deviation of eta*lambda*t_d from ln(2)/2, mean over seeds, within 25% (k-independent)",
         alternative="the drift point depends on k (some deviation above 25%)",
         predicted=0.25, comparison="at_most", hypothesis="H4",
-        design="{n_seeds} seeds of each parity k = 2..{max_k}, " + _SWEEP + "; per seed: its largest deviation over k", role="law",
+        design="{n_seeds} seeds of each parity k = 2..{max_k}, " + _SWEEP + "; per seed: its largest deviation over k", support=(0.0, math.inf), role="law",
     ),
 )
 
