@@ -132,3 +132,14 @@ def test_delay_sweep_on_a_tiny_sweep_and_its_figures(runs_dir, monkeypatch):
     sw.plot_collapse(1.0)
     sw.plot_norms(1.0)
     assert len(shown) == 3 and all(s.data[:4] == b"\x89PNG" for s in shown)
+
+
+def test_a_censored_pair_never_counts_inside_the_band():
+    iv = ds.Intervention([0, 1, 2, 3], (1.0, 0.8, 1.25), [1.0] * 4,
+                         np.array([[500.0, 450.0, 600.0], [400.0, np.nan, 380.0],
+                                   [np.nan, 300.0, np.nan], [300.0, 310.0, 900.0]]))
+    # c = 0.8: shifts -50 (in), censored copy (out), censored control (out), +10 (in)
+    assert iv.within(0.8, 60.0).tolist() == [1.0, 0.0, 0.0, 1.0]
+    # c = 1.25: +100 (out at 60), -20 (in), both censored (out), +600 (out)
+    assert iv.within(1.25, 60.0).tolist() == [0.0, 1.0, 0.0, 0.0]
+    assert iv.within(1.25, 100.0).tolist() == [1.0, 1.0, 0.0, 0.0]  # the band's edge is inside

@@ -257,6 +257,17 @@ class Intervention:
         generalised within the budget (a censored pair; its mean over seeds is then NaN)."""
         return [s for s, d in zip(self.seeds, self.shift(c)) if np.isnan(d)]
 
+    def within(self, c: float, tolerance: float) -> np.ndarray:
+        """Per seed, 1.0 where the shift for scale c is known to lie within +-tolerance, else 0.0.
+
+        A pair with a member that never generalised in the budget is censored: it has only a
+        one-sided bound (the copy censored: shift > budget - t_control; the control censored:
+        shift < t_copy - budget), which never places it inside a band, so it counts as 0 (either
+        it lies outside, or the budget cannot tell): censoring never helps the prediction."""
+        t1, tc = self.generalisation[:, 0], self.generalisation[:, self.scales.index(c)]
+        known = np.isfinite(t1) & np.isfinite(tc)
+        return np.where(known, np.abs(np.where(known, tc - t1, 0.0)) <= tolerance, False).astype(float)
+
     def table(self) -> str:
         return ("Generalisation step after the switch\n\n"
                 + markdown_table(["seed", *(f"t_gen (c={c:g})" if c == 1 else f"c={c:g}" for c in self.scales)],
