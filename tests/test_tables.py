@@ -51,3 +51,20 @@ def test_alignment_row():
 def test_bad_shapes_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         markdown_table(**kwargs)
+
+
+def test_literal_text_keeps_its_asterisks():
+    from goaldrift.tables import literal
+
+    assert literal("eta*lambda*t_d") == "eta\\*lambda\\*t_d"
+    assert literal(0.5) == "0.5"
+
+
+def test_verdict_tables_show_statements_as_written():
+    from goaldrift.book.claims import ClaimBook, verdict_markdown
+
+    book = ClaimBook("demo")
+    book.evidence("x", "spread of eta*lambda*t_d", 0.1, 0.05, alternative="not set by eta*lambda*t",
+                  comparison="at_most", samples=[0.04, 0.05, 0.06])
+    table = verdict_markdown(book.claims)
+    assert "eta\\*lambda\\*t_d" in table and "not set by eta\\*lambda\\*t" in table

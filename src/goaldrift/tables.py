@@ -16,6 +16,11 @@ def cell(value) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
+def literal(text) -> str:
+    """Text shown as written in Markdown: an asterisk (eta*lambda*t) would start emphasis."""
+    return str(text).replace("*", "\\*")
+
+
 def markdown_table(header: Sequence, rows: Iterable[Sequence], align: Sequence[str | None] | None = None) -> str:
     """A GitHub-flavoured Markdown table; every row must have as many cells as the header.
 

@@ -49,7 +49,7 @@ import numpy as np
 from goaldrift.book.declarations import COMPARISONS, ROLES, STATISTICS
 from goaldrift.book.profiles import ENFORCED
 from goaldrift.stats import by_seed, clopper_pearson, student_t_quantile  # noqa: F401 (by_seed: the chapters' import)
-from goaldrift.tables import markdown_table
+from goaldrift.tables import literal, markdown_table
 
 CLAIMS_FILE = "claims.json"
 SERIES_FILE = "series.json"  # measured values a chapter offers the front page's figure
@@ -824,15 +824,15 @@ def verdict_markdown(claims: list[Claim], with_chapter: bool = True, compact: bo
     if evidence:
         head = ["verdict", "claim", "statement", "predicted", "measured", "interval", "margin", "alternative",
                 "decision rule"]
-        rows = [[verdict_badges(c), f"`{c.id}`", c.statement, format_value(c.predicted), format_value(c.measured),
-                 interval_text(c), margin_text(c), c.alternative or "—",
+        rows = [[verdict_badges(c), f"`{c.id}`", literal(c.statement), format_value(c.predicted),
+                 format_value(c.measured), interval_text(c), margin_text(c), literal(c.alternative or "—"),
                  (c.rule or rule_text(c)) + (f"; inconclusive: {c.note}" if c.note else "")] for c in evidence]
         if compact:
             head, rows = head[:7], [r[:7] for r in rows]
         out.append(_titled_table("Evidence", head, rows, [c.chapter for c in evidence] if with_chapter else None))
     if checks:
         head = ["verdict", "claim", "statement", "predicted", "measured", "rule"]
-        rows = [[badge_html(c.verdict), f"`{c.id}`", c.statement, format_value(c.predicted), format_value(c.measured),
+        rows = [[badge_html(c.verdict), f"`{c.id}`", literal(c.statement), format_value(c.predicted), format_value(c.measured),
                  rule_text(c)] for c in checks]
         out.append(_titled_table("Checks", head, rows, [c.chapter for c in checks] if with_chapter else None))
     return "\n\n".join(out)

@@ -196,10 +196,7 @@ Prediction = Callable[[Mapping[str, Any]], Any]
 
 def predictions_markdown(declarations, params: Mapping[str, Any]) -> str:
     """The chapter's predictions as declared before measuring: one row per claim."""
-    from goaldrift.tables import markdown_table
-
-    def cell(text: str) -> str:  # markdown_table escapes '|'; an asterisk would start emphasis
-        return str(text).replace("*", "\\*")
+    from goaldrift.tables import literal as cell, markdown_table  # markdown_table escapes '|'
 
     rows = []
     for d in declarations:
