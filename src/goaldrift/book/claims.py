@@ -449,7 +449,9 @@ class ClaimBook:
         - "point": the measurement is computed, not sampled: the interval is the point.
         With samples, the recorded `measured` is the statistic's estimate (the mean, the
         geometric mean, the fraction, or the worst member's), whatever the caller passed, so
-        that the value quoted always lies inside the interval that decided it.
+        that the value quoted always lies inside the interval that decided it. `support`, the
+        values the statistic can take (e.g. (0, 1) for a fraction), bounds a mean's or a stated
+        interval, since the true value lies there.
         """
         if not alternative:
             raise ValueError(f"evidence {id!r} must name its alternative")
