@@ -675,15 +675,16 @@ def margin_text(claim: Claim) -> str:
     return f"{claim.margin:.2f}" if claim.margin < 100 else "> 100"
 
 
-def interval_text(claim: Claim) -> str:
+def interval_text(claim: Claim, number=format_value) -> str:
+    """The claim's interval in words, each end written by ``number``."""
     if not claim.is_evidence:
         return "—"
     lo, hi = claim.interval_low, claim.interval_high
     if lo is None and hi is None:
         return "unbounded"  # fewer than two seeds, or a seed where the event never happened
     if lo == hi:
-        return format_value(lo)
-    return f"[{'-inf' if lo is None else format_value(lo)}, {'inf' if hi is None else format_value(hi)}]"
+        return number(lo)
+    return f"[{'-inf' if lo is None else number(lo)}, {'inf' if hi is None else number(hi)}]"
 
 
 def glue_value(name: str, value: Any) -> None:

@@ -212,10 +212,6 @@ def _counts(evidence: list[Claim]) -> str:
     return f"{n['supported']} supported, {n['refuted']} refuted, {n['inconclusive']} inconclusive"
 
 
-def _claim(executed: Path, chapter: str, claim_id: str) -> Claim | None:
-    return next((c for c in read_chapter_claims(executed / chapter) if c.id == claim_id), None)
-
-
 def _short(value) -> str:
     """A number to three significant figures, for sentences a reader can quote."""
     try:
@@ -226,12 +222,10 @@ def _short(value) -> str:
 
 def _interval_short(claim: Claim) -> str:
     """' [0.31, 0.405]' (three significant figures), '' for a point, or ' (interval unbounded)'."""
-    lo, hi = claim.interval_low, claim.interval_high
-    if lo is None and hi is None:
-        return " (interval unbounded)"
-    if lo == hi:
+    if claim.interval_low is not None and claim.interval_low == claim.interval_high:
         return ""
-    return f" [{'-inf' if lo is None else _short(lo)}, {'inf' if hi is None else _short(hi)}]"
+    text = interval_text(claim, _short)
+    return " (interval unbounded)" if text == "unbounded" else f" {text}"
 
 
 def _quoted(claim: Claim) -> str:
@@ -244,14 +238,16 @@ def _quoted(claim: Claim) -> str:
 
 
 def _why(verdict: str, evidence: list[Claim]) -> str:
-    """Which core claims a hypothesis's verdict rests on: its refuted ones, else its undecided ones."""
-    core = core_claims(evidence)
-    ids = [c for c in core if c.verdict == ("refuted" if verdict == "refuted" else "inconclusive")]
-    if verdict not in ("refuted", "inconclusive") or not ids:
+    """Which core claims a hypothesis's verdict rests on, as a clause to append ('' if none):
+    its refuted ones, else its undecided ones."""
+    if verdict not in ("refuted", "inconclusive"):
+        return ""
+    ids = [c for c in core_claims(evidence) if c.verdict == verdict]
+    if not ids:
         return ""
     word = "refuted by" if verdict == "refuted" else "undecided"
-    return f"{word}: " + ", ".join(f"`{c.id}`" + (f" (fragile, margin {c.margin:.2f})" if c.fragile else "")
-                                   for c in ids)
+    return f"; {word}: " + ", ".join(f"`{c.id}`" + (f" (fragile, margin {c.margin:.2f})" if c.fragile else "")
+                                     for c in ids)
 
 
 def build_scale(executed: Path) -> str:
@@ -279,7 +275,8 @@ def bottom_line(executed: Path) -> str:
     verdicts = {hid: hypothesis_verdict(ev, ch) for hid, (ev, ch) in per.items()}
     tested = [h for h, v in verdicts.items() if v != "not yet tested"]
     by = {v: [h for h in tested if verdicts[h] == v] for v in ("derived", "supported", "refuted", "inconclusive")}
-    claim = lambda chapter, cid: _claim(executed, chapter, cid)  # noqa: E731
+    recorded = {(c.chapter, c.id): c for name in CHAPTERS for c in read_chapter_claims(executed / name)}
+    claim = lambda chapter, cid: recorded.get((chapter, cid))  # noqa: E731  (each claims.json read once)
     out = [f"**Bottom line** ({build_scale(executed)}). "
            + f"Of the {len(HYPOTHESES)} hypotheses the argument rests on, {len(tested)} were tested by this build, "
            + "each decided by its core predictions: "
@@ -291,15 +288,14 @@ def bottom_line(executed: Path) -> str:
     if drift and lam0 and rev:
         answer.append(
             f"*Does weight decay make a learned goal drift?* H4 is **{verdicts['H4']}**"
-            + (f" ({_why(verdicts['H4'], per['H4'][0])})" if _why(verdicts["H4"], per["H4"][0]) else "")
+            + (f" ({why.removeprefix('; ')})" if (why := _why(verdicts["H4"], per["H4"][0])) else "")
             + ". In the MLP under AdamW "
             f"with squared error, the share of seeds whose decayed members all drifted to the proxy was "
             f"{_quoted(drift)}; at λ = 0 the share that kept the goal was {_quoted(lam0)}, and with the proxy made "
             f"the complex rule {_quoted(rev)}."
             + (f" The drift step scaled as (ηλ)^s with s = {_quoted(slope)} (predicted −1: the ηλt clock)."
                if slope else ""))
-    ln_clock, tf0 = claim("drift_beyond_the_toy", "layernorm_drift_clock"), claim("drift_beyond_the_toy",
-                                                                                 "transformer_lambda0_no_drift")
+    ln_clock = claim("drift_beyond_the_toy", "layernorm_drift_clock")
     tf_law = claim("drift_beyond_the_toy", "transformer_drift_point")
     if ln_clock and tf_law:
         answer.append(f"Beyond the toy, the LayerNorm network's drift clock slope was {_quoted(ln_clock)}; in the "
@@ -325,7 +321,7 @@ def bottom_line(executed: Path) -> str:
         f"- {hid}: **{verdicts[hid]}**" + (f" (core: {_counts(core_claims(ev))}" if core_claims(ev) else
                                            f" ({len(ch)} checks")
         + (f"; laws: {_counts(law_claims(ev))})" if law_claims(ev) else ")")
-        + (f"; {_why(verdicts[hid], ev)}" if _why(verdicts[hid], ev) else "")
+        + _why(verdicts[hid], ev)
         for hid, (ev, ch) in per.items() if verdicts[hid] != "not yet tested"))
     pre = claim("real_runs_decay", "pretraining_at_least_one_efold")
     fine = claim("real_runs_decay", "finetuning_below_001_efold")
