@@ -61,10 +61,24 @@ def test_literal_text_keeps_its_asterisks():
 
 
 def test_verdict_tables_show_statements_as_written():
-    from goaldrift.book.claims import ClaimBook, verdict_markdown
+    # HTML cells: Markdown emphasis cannot eat the asterisks, and markup in a statement is text
+    from goaldrift.book.claims import ClaimBook, claim_anchor, verdict_markdown
 
     book = ClaimBook("demo")
-    book.evidence("x", "spread of eta*lambda*t_d", 0.1, 0.05, alternative="not set by eta*lambda*t",
+    book.evidence("x", "spread of eta*lambda*t_d <b>", 0.1, 0.05, alternative="not set by eta*lambda*t",
                   comparison="at_most", samples=[0.04, 0.05, 0.06])
     table = verdict_markdown(book.claims)
-    assert "eta\\*lambda\\*t_d" in table and "not set by eta\\*lambda\\*t" in table
+    assert "spread of eta*lambda*t_d &lt;b&gt;" in table and "not set by eta*lambda*t" in table
+    assert f'<tr id="{claim_anchor(book.claims[0])}"' in table and 'data-verdict="supported"' in table
+    assert "\n\n" not in table.split("**Evidence**\n\n", 1)[1]  # a blank line would end the HTML block
+
+
+def test_html_table_cells_carry_their_column():
+    from goaldrift.tables import html_table
+
+    table = html_table(["a", "b & c"], [["1", "2"]], [{"id": "r1"}])
+    assert '<th>b &amp; c</th>' in table and '<tr id="r1"><td data-label="a">1</td><td data-label="b &amp; c">2</td>' in table
+    with pytest.raises(ValueError, match="row 0 has 1 cells for 2 columns"):
+        html_table(["a", "b"], [["1"]])
+    with pytest.raises(ValueError, match="2 row attributes for 1 rows"):
+        html_table(["a"], [["1"]], [{}, {}])

@@ -41,3 +41,29 @@ def markdown_table(header: Sequence, rows: Iterable[Sequence], align: Sequence[s
             raise ValueError(f"row {i} has {len(row)} cells for {len(header)} columns")
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
+
+
+def html_table(header: Sequence, rows: Iterable[Sequence], row_attrs: Iterable[dict] | None = None,
+               cls: str = "gd-table") -> str:
+    """An HTML table, for tables whose columns must wrap and whose rows need anchors or data
+    attributes (the verdict tables). Cells are given as HTML (escape text with html.escape);
+    each cell carries its column's name (``data-label``) so a phone stylesheet can show a row
+    as a card. No blank line inside: Markdown ends a raw HTML block at the first one."""
+    import html
+
+    header = [str(h) for h in header]
+    rows = [list(r) for r in rows]
+    attrs = list(row_attrs) if row_attrs is not None else [{} for _ in rows]
+    if len(attrs) != len(rows):
+        raise ValueError(f"{len(attrs)} row attributes for {len(rows)} rows")
+    lines = [f'<table class="{html.escape(cls)}">',
+             "<thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr></thead>", "<tbody>"]
+    for i, (row, attr) in enumerate(zip(rows, attrs)):
+        if len(row) != len(header):
+            raise ValueError(f"row {i} has {len(row)} cells for {len(header)} columns")
+        opening = "".join(f' {k}="{html.escape(str(v))}"' for k, v in attr.items())
+        cells = "".join(f'<td data-label="{html.escape(h)}">{str(v).replace(chr(10), " ")}</td>'
+                        for h, v in zip(header, row))
+        lines.append(f"<tr{opening}>{cells}</tr>")
+    lines += ["</tbody>", "</table>"]
+    return "\n".join(lines)

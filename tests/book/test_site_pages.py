@@ -89,3 +89,89 @@ def test_headline_figure_is_always_written(tmp_path):
     (tmp_path / "proxy_drift" / "series.json").write_text(json.dumps(
         {"pts": {"label": "drift", "values": [0.3, 0.35, None], "predicted": 0.35}}))
     assert headline_figure(tmp_path, tmp_path / "fig2.svg") is True
+    assert (tmp_path / "fig2-narrow.svg").exists()  # the phone's figure
+
+
+def test_headline_figure_labels_each_recipe_and_has_a_legend(tmp_path):
+    import matplotlib
+
+    matplotlib.rcParams["svg.fonttype"] = "none"  # text stays text in the SVG, so it can be searched
+    try:
+        (tmp_path / "real_runs_decay").mkdir()
+        (tmp_path / "real_runs_decay" / "series.json").write_text(json.dumps(
+            {"pre": {"label": "pretraining", "values": [0.5, 4.0], "predicted": None, "names": ["RecipeA", "RecipeB"]}}))
+        (tmp_path / "proxy_drift").mkdir()
+        (tmp_path / "proxy_drift" / "series.json").write_text(json.dumps(
+            {"pts": {"label": "drift", "values": [0.3, 0.35], "predicted": 0.35}}))
+        assert headline_figure(tmp_path, tmp_path / "fig.svg") is True
+    finally:
+        matplotlib.rcParams["svg.fonttype"] = "path"
+    svg = (tmp_path / "fig.svg").read_text()
+    assert "RecipeA" in svg and "RecipeB" in svg and "predicted drift point" in svg and "legend" in svg
+    import re
+
+    sizes = [float(x) for x in re.findall(r"font(?:-size)?: ?([0-9.]+)px", svg)]
+    assert sizes and min(sizes) >= 10  # no text below 10 pt (1 pt is 1 px in matplotlib's SVG)
+
+
+def test_figure_series_names_must_match_values():
+    import pytest
+
+    book = ClaimBook("demo")
+    with pytest.raises(ValueError, match="2 names for 1 values"):
+        book.figure_series("k", "label", [1.0], names=["a", "b"])
+
+
+def test_generated_predictions_come_from_the_claim():
+    # every comparison in words, from the claim's own comparison, value and tolerance
+    from goaldrift.book.claims import Claim
+    from goaldrift.book.site_pages import predicted_text
+
+    def claim(comparison, tolerance=None):
+        return Claim("x", "ch", "s", 1.0, 0.5, tolerance, comparison, True, False, kind="evidence",
+                     verdict="supported")
+
+    assert predicted_text(claim("at_least")) == "predicted at least 1"
+    assert predicted_text(claim("at_most")) == "predicted at most 1"
+    assert predicted_text(claim("equal")) == "predicted exactly 1"
+    assert predicted_text(claim("abs", 0.25)) == "predicted 1 ± 0.25"
+    assert predicted_text(claim("rel", 0.1)) == "predicted 1 within 10%"
+
+
+def test_bottom_line_types_no_direction_beside_a_claim():
+    # the front page's sentences quote predictions only through predicted_text
+    import inspect
+
+    from goaldrift.book import site_pages
+
+    source = inspect.getsource(site_pages.bottom_line)
+    for typed in ("predicted at least", "predicted at most", "the law of at least", "predicted −1"):
+        assert typed not in source
+
+
+def test_claim_links_land_on_the_claims_row(tmp_path):
+    _claims(tmp_path, "protecting_goals", [("evidence", "ranked_freezing_stops_drift", 0.95)])
+    page = hypotheses_page(tmp_path)
+    assert 'href="generated/verdicts.html#claim-protecting_goals-ranked_freezing_stops_drift"' in page
+    assert 'id="claim-protecting_goals-ranked_freezing_stops_drift"' in verdicts_page(tmp_path)
+    assert 'id="gd-verdict-filter"' in verdicts_page(tmp_path)
+
+
+def test_pages_show_one_parameters_cell_without_build_paths():
+    import nbformat
+
+    from goaldrift.book.site import page_notebook
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell('profile = "default"\noutput_dir = ""\nseed = 0', metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell('# Parameters\nseed = 3\nprofile = "default"\noutput_dir = "/work/x/.ch.tmp123"\n',
+                                          metadata={"tags": ["injected-parameters"]}),
+                nbformat.v4.new_code_cell("x = 1", outputs=[
+                    nbformat.v4.new_output("stream", name="stderr", text="RuntimeWarning: invalid value\n"),
+                    nbformat.v4.new_output("stream", name="stdout", text="ok\n")])]
+    removed = page_notebook(nb)
+    assert removed == ["RuntimeWarning: invalid value\n"]
+    params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(params) == 1 and "seed = 3" in params[0].source and "/work/x" not in params[0].source
+    assert 'output_dir = ""' in params[0].source
+    assert [o["name"] for o in nb.cells[-1].outputs] == ["stdout"]

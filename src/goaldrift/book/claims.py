@@ -38,6 +38,7 @@ FRAGILE_MARGIN would not survive last-bit noise: it is labelled *fragile*.
 from __future__ import annotations
 
 import dataclasses
+import html
 import json
 import math
 import os
@@ -49,7 +50,7 @@ import numpy as np
 from goaldrift.book.declarations import COMPARISONS, ROLES, STATISTICS
 from goaldrift.book.profiles import ENFORCED
 from goaldrift.stats import by_seed, clopper_pearson, student_t_quantile  # noqa: F401 (by_seed: the chapters' import)
-from goaldrift.tables import literal, markdown_table
+from goaldrift.tables import html_table
 
 CLAIMS_FILE = "claims.json"
 SERIES_FILE = "series.json"  # measured values a chapter offers the front page's figure
@@ -124,8 +125,17 @@ class Claim:
     def __repr__(self) -> str:
         return self.line()
 
+    def _ipython_display_(self) -> None:
+        """Shown once: record() shows each claim's badge as it is recorded, so a cell that records
+        three claims shows three badges, and the cell's last expression does not repeat the last."""
+        if getattr(self, "_shown", False):
+            return
+        self._shown = True  # an attribute, not a field: claims.json does not carry it
+        from IPython.display import display
+
+        display({"text/html": self._repr_html_(), "text/plain": self.line()}, raw=True)
+
     def _repr_html_(self) -> str:
-        import html
 
         extra = ""
         if self.is_evidence and not (self.interval_low is not None and self.interval_low == self.interval_high):
@@ -380,6 +390,7 @@ class ClaimBook:
         finally:
             self._recording_declared = False
         claim.hypothesis = d.hypothesis
+        _show_in_notebook(claim)
         return claim
 
     def predictions(self):
@@ -549,10 +560,16 @@ class ClaimBook:
         glue_value(f"{id}_reading", text)
         return text
 
-    def figure_series(self, key: str, label: str, values, predicted: float | None = None) -> None:
-        """Measured values for the front page's headline figure (written with the claims)."""
+    def figure_series(self, key: str, label: str, values, predicted: float | None = None,
+                      names: list[str] | None = None) -> None:
+        """Measured values for the front page's headline figure (written with the claims); ``names``
+        labels each value (the figure then gives each its own row)."""
         vals = [float(v) if np.isfinite(v) else None for v in np.ravel(np.asarray(values, dtype=float))]
+        if names is not None and len(names) != len(vals):
+            raise ValueError(f"figure series {key!r}: {len(names)} names for {len(vals)} values")
         self.series[key] = {"label": label, "values": vals, "predicted": predicted}
+        if names is not None:
+            self.series[key]["names"] = [str(n) for n in names]
 
     def failures(self) -> list[Claim]:
         return [c for c in self.claims if c.kind == "check" and not c.passed]
@@ -653,6 +670,17 @@ BADGE_COLOURS = {
     "fragile": "#8250df",
     "derived": "#0550ae",
 }
+
+
+def _show_in_notebook(claim: Claim) -> None:
+    """Display a recorded claim's badge now, when running in a notebook kernel (silent elsewhere)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None and getattr(shell, "kernel", None) is not None:
+        claim._ipython_display_()
 
 
 def badge_html(verdict: str) -> str:
@@ -818,31 +846,63 @@ def rule_text(c: Claim) -> str:
     return rule
 
 
+def claim_anchor(claim: Claim) -> str:
+    """The id of a claim's row in a verdict table: the front page and the chapters link to it."""
+    return f"claim-{claim.chapter}-{claim.id}"
+
+
+def _claim_cell(c: Claim) -> str:
+    what = c.kind if not c.is_evidence else " · ".join(
+        x for x in (c.hypothesis and f"{c.hypothesis} {c.role or 'core'}", c.statistic) if x)
+    return f'<a class="gd-claim-id" href="#{claim_anchor(c)}"><code>{html.escape(c.id)}</code></a>' + (
+        f'<br><small>{html.escape(what)}</small>' if what else "")
+
+
+def _rule_details(c: Claim) -> str:
+    """The statement, with the alternative and the decision rule folded below it."""
+    parts = []
+    if c.is_evidence:
+        parts.append(f"alternative: {html.escape(c.alternative or '—')}")
+        parts.append(f"rule: {html.escape(c.rule or rule_text(c))}")
+        if c.note:
+            parts.append(f"inconclusive: {html.escape(c.note)}")
+    else:
+        parts.append(f"rule: {html.escape(rule_text(c))}")
+    return (f"{html.escape(str(c.statement))}<details><summary>rule</summary>"
+            + "<br>".join(parts) + "</details>")
+
+
+def _measured_cell(c: Claim) -> str:
+    text = html.escape(format_value(c.measured))
+    interval = interval_text(c)
+    if c.is_evidence and interval != text and interval != "—":
+        text += f"<br><small>{html.escape(interval)}</small>"
+    return text
+
+
+def _row_attrs(c: Claim) -> dict:
+    return {"id": claim_anchor(c), "data-verdict": c.verdict, "data-chapter": c.chapter,
+            "data-hypothesis": c.hypothesis or "", "data-kind": c.kind}
+
+
 def verdict_markdown(claims: list[Claim], with_chapter: bool = True, compact: bool = False) -> str:
-    """Checks and evidence as two tables: evidence with its interval, alternative and rule
-    (compact, for a chapter's own table: without the alternative and the rule)."""
+    """Evidence and checks as two tables (HTML inside Markdown, so that columns wrap and each
+    row has an anchor, claim_anchor): verdict, claim, statement (with the alternative and the
+    decision rule folded under it), predicted, measured with its interval, and for evidence
+    the margin. ``compact`` (a chapter's own table) drops the chapter column."""
     evidence = [c for c in claims if c.is_evidence]
     checks = [c for c in claims if not c.is_evidence]
     out = []
-    if evidence:
-        head = ["verdict", "claim", "statement", "predicted", "measured", "interval", "margin", "alternative",
-                "decision rule"]
-        rows = [[verdict_badges(c), f"`{c.id}`", literal(c.statement), format_value(c.predicted),
-                 format_value(c.measured), interval_text(c), margin_text(c), literal(c.alternative or "—"),
-                 (c.rule or rule_text(c)) + (f"; inconclusive: {c.note}" if c.note else "")] for c in evidence]
-        if compact:
-            head, rows = head[:7], [r[:7] for r in rows]
-        out.append(_titled_table("Evidence", head, rows, [c.chapter for c in evidence] if with_chapter else None))
-    if checks:
-        head = ["verdict", "claim", "statement", "predicted", "measured", "rule"]
-        rows = [[badge_html(c.verdict), f"`{c.id}`", literal(c.statement), format_value(c.predicted), format_value(c.measured),
-                 rule_text(c)] for c in checks]
-        out.append(_titled_table("Checks", head, rows, [c.chapter for c in checks] if with_chapter else None))
+    for title, group in (("Evidence", evidence), ("Checks", checks)):
+        if not group:
+            continue
+        head = ["verdict", "claim", "statement", "predicted", "measured"] + (["margin"] if group is evidence else [])
+        rows = [[verdict_badges(c) if c.is_evidence else badge_html(c.verdict), _claim_cell(c), _rule_details(c),
+                 html.escape(format_value(c.predicted)), _measured_cell(c)]
+                + ([margin_text(c)] if c.is_evidence else []) for c in group]
+        if with_chapter and not compact:
+            head = ["chapter", *head]
+            rows = [[html.escape(c.chapter), *r] for c, r in zip(group, rows)]
+        out.append(f"**{title}**\n\n" + html_table(head, rows, [_row_attrs(c) for c in group],
+                                                   cls=f"gd-table gd-verdicts gd-{title.lower()}"))
     return "\n\n".join(out)
-
-
-def _titled_table(title: str, head: list[str], rows: list[list], chapters: list[str] | None) -> str:
-    if chapters is not None:
-        head = ["chapter", *head]
-        rows = [[ch, *r] for ch, r in zip(chapters, rows)]
-    return f"**{title}**\n\n" + markdown_table(head, rows)

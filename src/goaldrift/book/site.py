@@ -43,6 +43,8 @@ def stage(executed: Path, stage_dir: Path) -> Path:
         if not executed_nb.exists():
             raise FileNotFoundError(f"chapter {name!r} has not been executed ({executed_nb} is missing)")
         nb = nbformat.read(executed_nb, as_version=4)
+        for text in page_notebook(nb):
+            print(f"{name}: kernel output kept off the page: {text.strip()}", file=sys.stderr)
         # The "Run this chapter" box goes right after the chapter's opening cell.
         nb.cells.insert(1, nbformat.v4.new_markdown_cell(run_box(chapter)))
         nbformat.write(nb, stage_dir / "book" / "chapters" / f"{name}.ipynb")
@@ -59,6 +61,33 @@ def stage(executed: Path, stage_dir: Path) -> Path:
     return stage_dir
 
 
+def page_notebook(nb) -> list[str]:
+    """Make an executed notebook into the page (and the download) a reader gets, in place:
+    one parameters cell with the values the chapter ran with and no path from the build
+    machine (output_dir is left empty, the chapter's own default), and no stderr output
+    (kernel warnings belong in the build log). Returns the stderr texts it removed."""
+    tags = lambda c: c.metadata.get("tags", [])  # noqa: E731
+    injected = next((c for c in nb.cells if "injected-parameters" in tags(c)), None)
+    if injected is not None:
+        nb.cells = [c for c in nb.cells if "parameters" not in tags(c)]
+        lines = [line for line in injected.source.splitlines()[1:] if not line.startswith("output_dir =")]
+        injected.source = "\n".join(["# Parameters: the values this page ran with (goaldrift run injected them)",
+                                      *lines, 'output_dir = ""  # where a run writes its claims; empty: none'])
+        injected.metadata["tags"] = ["parameters"]
+    removed = []
+    for c in nb.cells:
+        if c.cell_type != "code":
+            continue
+        kept = []
+        for o in c.get("outputs", []):
+            if o.get("output_type") == "stream" and o.get("name") == "stderr":
+                removed.append(o.get("text", ""))
+            else:
+                kept.append(o)
+        c.outputs = kept
+    return removed
+
+
 SNAPSHOTS_CAPTION = "Published scale: results snapshots"
 
 
@@ -72,7 +101,9 @@ def _stage_snapshots(stage_dir: Path, results_root: Path | None = None) -> list:
     for snap in snapshots:
         page = stage_dir / "book" / "snapshots" / snap.profile / f"{snap.chapter}.ipynb"
         page.parent.mkdir(parents=True, exist_ok=True)
-        nbformat.write(snapshot_page(snap), page)
+        nb = snapshot_page(snap)
+        page_notebook(nb)
+        nbformat.write(nb, page)
         files.append({"file": f"book/snapshots/{snap.profile}/{snap.chapter}"})
     toc_path = stage_dir / "_toc.yml"
     toc = yaml.safe_load(toc_path.read_text())

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import json
 import math
+import textwrap
 from pathlib import Path
 
 from goaldrift.book.chapter import Chapter
 from goaldrift.book.chapters import CHAPTERS
-from goaldrift.book.claims import FRAGILE_MARGIN, SERIES_FILE, Claim, badge_html, format_value, interval_text, verdict_markdown
+from goaldrift.book.claims import (FRAGILE_MARGIN, SERIES_FILE, Claim, badge_html, claim_anchor, format_value,
+                                   interval_text, verdict_markdown)
 from goaldrift.book.execute import read_chapter_claims, read_run_info
 from goaldrift.book.hypotheses import HYPOTHESES
 from goaldrift.book.reference import REFERENCE_PROFILE, agreement_markdown
@@ -75,6 +77,10 @@ def verdicts_page(executed: Path) -> str:
         "",
         f"Checks: {sum(c.passed for c in checks)} of {len(checks)} pass. Evidence: {counts}. "
         f"Fragile: {_fragile_text(evidence)}.",
+        "",
+        "Click a column heading to sort a table; choose below to show only some claims.",
+        "",
+        '<div id="gd-verdict-filter" class="gd-filter"></div>',
         "",
     ]
     if not claims:
@@ -182,8 +188,18 @@ def hypothesis_verdict(evidence: list[Claim], checks: list[Claim] = ()) -> str:
     return "inconclusive"
 
 
+# The front page (book/intro.md) includes the hypotheses table and the bottom line: links from it
+# to a claim's row on the Verdicts page are relative to the front page.
+VERDICTS_FROM_FRONT = "generated/verdicts.html"
+
+
+def claim_link(claim: Claim, page: str = VERDICTS_FROM_FRONT) -> str:
+    """A link to the claim's own row of the Verdicts page (claims.claim_anchor)."""
+    return f'<a href="{page}#{claim_anchor(claim)}"><code>{claim.id}</code></a>'
+
+
 def _claim_links(claims: list[Claim]) -> str:
-    return "; ".join(f"{badge_html(c.verdict)} {{ref}}`{c.id} <verdicts-{c.chapter}>`" for c in claims) or "—"
+    return "; ".join(f"{badge_html(c.verdict)} {claim_link(c)}" for c in claims) or "—"
 
 
 def hypotheses_page(executed: Path) -> str:
@@ -235,6 +251,19 @@ def _quoted(claim: Claim) -> str:
     if claim.trials is not None and isinstance(claim.measured, (int, float)) and math.isfinite(claim.measured):
         value = f"{round(claim.measured * claim.trials)} of {claim.trials} seeds"
     return f"{value}{_interval_short(claim)}, **{claim.verdict}**"
+
+
+PREDICTION_WORDS = {"at_least": "at least {p}", "at_most": "at most {p}", "equal": "exactly {p}",
+                    "abs": "{p} ± {t}", "rel": "{p} within {t_percent}%"}
+
+
+def predicted_text(claim: Claim) -> str:
+    """'predicted at most 1', 'predicted -1 ± 0.25': the prediction in words, from the claim's own
+    comparison, value and tolerance (the front page never types a direction beside a claim)."""
+    words = PREDICTION_WORDS[claim.comparison]
+    tol = claim.tolerance
+    return "predicted " + words.format(p=_short(claim.predicted), t=_short(tol),
+                                       t_percent=_short(100 * tol) if isinstance(tol, (int, float)) else tol)
 
 
 def _why(verdict: str, evidence: list[Claim]) -> str:
@@ -293,7 +322,8 @@ def bottom_line(executed: Path) -> str:
             f"with squared error, the share of seeds whose decayed members all drifted to the proxy was "
             f"{_quoted(drift)}; at λ = 0 the share that kept the goal was {_quoted(lam0)}, and with the proxy made "
             f"the complex rule {_quoted(rev)}."
-            + (f" The drift step scaled as (ηλ)^s with s = {_quoted(slope)} (predicted −1: the ηλt clock)."
+            + (f" The drift step scaled as (ηλ)^s with s = {_quoted(slope)} ({predicted_text(slope)}: the "
+               f"ηλt clock)."
                if slope else ""))
     ln_clock = claim("drift_beyond_the_toy", "layernorm_drift_clock")
     tf_law = claim("drift_beyond_the_toy", "transformer_drift_point")
@@ -306,15 +336,15 @@ def bottom_line(executed: Path) -> str:
         answer.append(
             f"*What stopped it.* Freezing the weights ranked by attribution (H5, **{verdicts['H5']}**) needed "
             f"{_short(ranked.measured)}{_interval_short(ranked)} times the construction's fraction of weights "
-            f"(predicted at most 1: **{ranked.verdict}**); memory "
+            f"({predicted_text(ranked)}: **{ranked.verdict}**); memory "
             f"outside decay with a decayed read path (H6, **{verdicts['H6']}**): the share of seeds that "
-            f"drifted was {_quoted(store)} (predicted at least 0.5).")
+            f"drifted was {_quoted(store)} ({predicted_text(store)}).")
     failed = [c for ev, _ in per.values() for c in law_claims(ev) if c.verdict == "refuted"]
     laws = [c for ev, _ in per.values() for c in law_claims(ev)]
     if laws:
         answer.append(
             f"*Quantitative models.* Of {len(laws)} laws, {_counts(laws)}"
-            + (": refuted " + ", ".join(f"{{ref}}`{c.id} <verdicts-{c.chapter}>`" for c in failed) if failed else "")
+            + (": refuted " + ", ".join(claim_link(c) for c in failed) if failed else "")
             + ".")
     out += answer
     out.append("\n".join(
@@ -328,51 +358,124 @@ def bottom_line(executed: Path) -> str:
     if pre is not None and fine is not None:
         out.append(
             f"*Which regimes (H9).* The smallest published pretraining recipe integrates {_short(pre.measured)} "
-            f"e-folds of decay (the law of at least 1: **{pre.verdict}**); the largest fine-tuning recipe "
-            f"{_short(fine.measured)} (predicted at most {_short(fine.predicted)}: **{fine.verdict}**). The figure "
+            f"e-folds of decay (the law, {predicted_text(pre)}: **{pre.verdict}**); the largest fine-tuning "
+            f"recipe {_short(fine.measured)} ({predicted_text(fine)}: **{fine.verdict}**). The figure "
             f"puts the measured drift points and these budgets on one axis.")
     return "\n\n".join(out) + "\n"
 
 
-def headline_figure(executed: Path, path: Path) -> bool:
-    """Measured drift points (proxy_drift) and the decay budgets of published recipes
-    (real_runs_decay) on one axis of e-folds of decay. Always writes the image (the
-    front page shows it); returns False, with a note in the image, when no chapter left data."""
+# Okabe and Ito's palette, distinguishable with the common colour-vision deficiencies; each
+# series also has its own marker, so the figure reads in grey too.
+SERIES_STYLES = [("#0072B2", "o"), ("#D55E00", "s"), ("#009E73", "D"), ("#CC79A7", "^"), ("#E69F00", "v")]
+FIGURE_FONT_PT = 10
+
+
+def headline_series(executed: Path) -> list[tuple[str, dict]]:
+    """The figure's series with at least one positive value: drift points (proxy_drift), erasure
+    points (protecting_goals) and the decay budgets of published recipes (real_runs_decay)."""
     series = {}
     for name in ("proxy_drift", "protecting_goals", "real_runs_decay"):
         f = executed / name / SERIES_FILE
         if f.exists():
             series.update(json.loads(f.read_text()))
+    return [(k, v) for k, v in series.items() if any(x is not None and x > 0 for x in v["values"])]
+
+
+def headline_figure(executed: Path, path: Path) -> bool:
+    """Measured drift points (proxy_drift) and the decay budgets of published recipes
+    (real_runs_decay) on one axis of e-folds of decay, written twice: ``path`` for a desktop
+    (a row per named recipe, a legend) and ``narrow_figure_path(path)`` for a phone (a row per
+    series, text above each row). Always writes both images (the front page shows them); returns
+    False, with a note in the image, when no chapter left data."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = [(k, v) for k, v in series.items() if any(x is not None and x > 0 for x in v["values"])]
-    if not rows:
-        fig, ax = plt.subplots(figsize=(7.5, 1.5))
-        ax.text(0.5, 0.5, "no executed chapter left data for this figure", ha="center", va="center")
-        ax.set_axis_off()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path)
-        plt.close(fig)
-        return False
-    fig, ax = plt.subplots(figsize=(7.5, 0.8 + 0.6 * len(rows)))
-    for y, (key, s) in enumerate(rows):
-        xs = [x for x in s["values"] if x is not None and x > 0]
-        ax.plot(xs, [y] * len(xs), s.get("marker", "o"), ms=6, alpha=0.7, label=s["label"])
-        if s.get("predicted"):
-            ax.plot([s["predicted"]] * 2, [y - 0.35, y + 0.35], "k--", lw=1)
-    ax.set_yticks(range(len(rows)), [s["label"] for _, s in rows], fontsize=8)
-    ax.set_xscale("log")
-    ax.set_ylim(-0.6, len(rows) - 0.4)
-    ax.set_xlabel("e-folds of decay, $\\sum_t \\eta_t\\lambda$ (dashed: predicted drift point)")
-    ax.set_title("where goals drifted, and how much decay real training applies", fontsize=10)
-    fig.tight_layout()
+    rows = headline_series(executed)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if not rows:
+        for target in (path, narrow_figure_path(path)):
+            fig, ax = plt.subplots(figsize=(7.5, 1.5))
+            ax.text(0.5, 0.5, "no executed chapter left data for this figure", ha="center", va="center",
+                    fontsize=FIGURE_FONT_PT)
+            ax.set_axis_off()
+            fig.savefig(target)
+            plt.close(fig)
+        return False
+    with plt.rc_context({"font.size": FIGURE_FONT_PT}):
+        _wide_headline(plt, rows, path)
+        _narrow_headline(plt, rows, narrow_figure_path(path))
+    return True
+
+
+def narrow_figure_path(path: Path) -> Path:
+    return path.with_name(f"{path.stem}-narrow{path.suffix}")
+
+
+def _positive(values) -> list[float]:
+    return [x for x in values if x is not None and x > 0]
+
+
+def _plain_log_ticks(ax) -> None:
+    # "0.01" rather than a 10 with a 7 pt exponent: every text in the figure stays at 10 pt
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def _wide_headline(plt, rows, path: Path) -> None:
+    # One row per measured series, and one per named recipe, so that every dot is labelled.
+    lines = []  # (y label, xs, style index, series label, predicted)
+    for i, (_, s) in enumerate(rows):
+        if s.get("names"):
+            lines += [(name, _positive([x]), i, s["label"], None) for name, x in zip(s["names"], s["values"])
+                      if _positive([x])]
+        else:
+            lines.append((s["label"], _positive(s["values"]), i, s["label"], s.get("predicted")))
+    fig, ax = plt.subplots(figsize=(7.5, 1.9 + 0.38 * len(lines)), layout="constrained")
+    labelled, predicted_drawn = set(), False
+    for y, (_, xs, i, label, predicted) in enumerate(lines):
+        colour, marker = SERIES_STYLES[i % len(SERIES_STYLES)]
+        ax.plot(xs, [y] * len(xs), marker, color=colour, ms=6, alpha=0.75, linestyle="none",
+                label=None if label in labelled else label)
+        labelled.add(label)
+        if predicted:
+            ax.plot([predicted] * 2, [y - 0.4, y + 0.4], "k--", lw=1.2,
+                    label=None if predicted_drawn else "predicted drift point")
+            predicted_drawn = True
+    ax.set_yticks(range(len(lines)), [line[0] for line in lines])
+    ax.set_xscale("log")
+    ax.set_ylim(len(lines) - 0.4, -0.6)  # the first series on top
+    ax.set_xlabel("e-folds of decay (the sum of ηλ over the training steps)")
+    _plain_log_ticks(ax)
+    ax.set_title("where goals drifted,\nand how much decay real training applies")
+    fig.legend(loc="outside lower center", ncol=2, frameon=False)
     fig.savefig(path)
     plt.close(fig)
-    return True
+
+
+def _narrow_headline(plt, rows, path: Path) -> None:
+    # A phone's figure: one row per series, its name written above its dots (no tick labels to
+    # squeeze), 3.6 inches wide so that 10 pt stays about 14 px on a 420 px screen.
+    fig, ax = plt.subplots(figsize=(3.6, 1.2 + 0.75 * len(rows)), layout="constrained")
+    for y, (_, s) in enumerate(rows):
+        colour, marker = SERIES_STYLES[y % len(SERIES_STYLES)]
+        xs = _positive(s["values"])
+        ax.plot(xs, [y] * len(xs), marker, color=colour, ms=5, alpha=0.75, linestyle="none")
+        if s.get("predicted"):
+            ax.plot([s["predicted"]] * 2, [y - 0.3, y + 0.3], "k--", lw=1.2)
+        text = textwrap.fill(s["label"] + (" (dashed: predicted)" if s.get("predicted") else ""), 40)
+        ax.annotate(text, (0.01, y - 0.25), xycoords=("axes fraction", "data"), va="bottom", ha="left",
+                    fontsize=FIGURE_FONT_PT).set_in_layout(False)  # the text sits inside the axes
+    ax.set_yticks([])
+    ax.set_xscale("log")
+    ax.set_ylim(len(rows) - 0.5, -1.2)
+    ax.set_xlabel("e-folds of decay (sum of ηλ)")
+    _plain_log_ticks(ax)
+    fig.savefig(path)
+    plt.close(fig)
 
 
 def run_box(chapter: Chapter) -> str:

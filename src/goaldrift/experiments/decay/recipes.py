@@ -78,6 +78,10 @@ class Survey:
         """-sum_t ln(1 - eta_t lambda) of each stated recipe (of one stage, if given), in order."""
         return [d.exact for r, d in self.stated if stage is None or r.stage == stage]
 
+    def names(self, stage: str | None = None) -> list[str]:
+        """The names of the recipes that efolds(stage) lists, in the same order."""
+        return [r.name for r, d in self.stated if stage is None or r.stage == stage]
+
     def smallest(self, stage: str | None = None) -> Ranked:
         """The stated recipe (of one stage) that integrates the fewest e-folds (the first, if tied)."""
         r, d = min(((r, d) for r, d in self.stated if stage is None or r.stage == stage), key=lambda x: x[1].exact)
