@@ -44,3 +44,39 @@ def test_default_profile_without_the_variable(monkeypatch):
     assert values["profile"] == "default"
     assert values["n_seeds"] == CHAPTERS["proxy_drift"].defaults()["n_seeds"]
     assert "book" not in os.path.relpath(values["output_dir"], REPO).split(os.sep)
+
+
+def test_profile_fills_only_the_parameters_the_reader_did_not_set(monkeypatch, capsys):
+    from goaldrift.book.chapters import CHAPTERS
+    from goaldrift.book.params import ParamError
+    from goaldrift.book.profiles import interactive_parameters, resolve
+
+    monkeypatch.setenv("GOALDRIFT_PROFILE", "default")
+    profile = resolve(CHAPTERS["proxy_drift"], "default")
+    values = interactive_parameters("proxy_drift", {"weight_decay": 0.9, "seed": profile["seed"], "other": 1})
+    assert values["weight_decay"] == 0.9 and values["n_seeds"] == profile["n_seeds"]
+    out = capsys.readouterr().out
+    assert f"weight_decay = 0.9 ({profile['weight_decay']!r})" in out and "seed =" not in out
+    with pytest.raises(ParamError, match="parameter 'weight_decay': -1.0 is outside the valid range"):
+        interactive_parameters("proxy_drift", {"weight_decay": -1.0})  # the CLI's message
+
+
+def test_empty_profile_variable_means_the_default(monkeypatch):
+    from goaldrift.book.profiles import interactive_parameters
+
+    monkeypatch.setenv("GOALDRIFT_PROFILE", "")
+    assert interactive_parameters("real_runs_decay")["profile"] == "default"
+
+
+def test_an_edited_parameters_cell_keeps_the_readers_value(tmp_path, monkeypatch):
+    # as JupyterLab runs it: the reader types a value above the call, then runs every cell
+    name = "real_runs_decay"
+    monkeypatch.setenv("GOALDRIFT_PROFILE", "smoke")
+    monkeypatch.setenv("GOALDRIFT_INTERACTIVE_DIR", str(tmp_path / "interactive"))
+    nb = read_notebook(REPO / "book" / "chapters" / f"{name}.md")
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    cell.source = "check_steps = 4000\n" + cell.source
+    NotebookClient(nb, timeout=600, kernel_name="python3",
+                   resources={"metadata": {"path": str(REPO / "book" / "chapters")}}).execute()
+    printed = "".join(o.get("text", "") for o in cell.outputs)
+    assert "check_steps = 4000 (" in printed, printed

@@ -48,9 +48,10 @@ def stored_parameters_source(name: str) -> str:
     """What the stored chapter's parameters cell says (no values: they live in the spec)."""
     return (
         "# Parameters: `goaldrift run` writes the chapter spec's values here (goaldrift.book.chapters);\n"
-        "# run by hand (JupyterLab), this cell takes the profile named by $GOALDRIFT_PROFILE.\n"
+        "# run by hand (JupyterLab), this cell takes the profile named by $GOALDRIFT_PROFILE, except for\n"
+        "# any parameter you set above the call (e.g. `weight_decay = 4.5`), which keeps your value.\n"
         "from goaldrift.book.profiles import interactive_parameters\n"
-        f'globals().update(interactive_parameters("{name}"))'
+        f'globals().update(interactive_parameters("{name}", globals()))'
     )
 
 
