@@ -51,3 +51,37 @@ def test_overrides_and_constraints():
 def test_validate_rejects_unknown_names():
     with pytest.raises(ParamError, match="unknown parameter 'x'"):
         validate([Param("a", int, 1)], [], {"a": 1, "x": 2})
+
+
+def test_a_refused_rule_names_the_bound_and_what_else_would_lift_it():
+    # proxy_drift at smoke accepts only a narrow band of lambda; the message says which, and what
+    # else to change to keep the user's value
+    from goaldrift.book.chapters import CHAPTERS
+    from goaldrift.book.params import ParamError, feasible_range
+    from goaldrift.book.profiles import resolve
+
+    chapter = CHAPTERS["proxy_drift"]
+    with pytest.raises(ParamError) as refused:
+        resolve(chapter, "smoke", {"weight_decay": "2"})
+    message = str(refused.value)
+    assert "\n" not in message
+    assert "this needs 3.47 <= weight_decay <= 4.86" in message
+    assert "keeping weight_decay = 2.0: " in message and "phase2_steps >= 260" in message
+    values = {**chapter.defaults(), **chapter.profiles["smoke"], "weight_decay": 2.0}
+    lo, hi = feasible_range(chapter.params, chapter.constraints, values, "weight_decay")
+    for inside in (lo, hi, (lo + hi) / 2):  # the quoted ends pass, a step beyond them does not
+        resolve(chapter, "smoke", {"weight_decay": repr(inside)})
+    for outside in (lo * 0.99, hi * 1.01):
+        with pytest.raises(ParamError):
+            resolve(chapter, "smoke", {"weight_decay": repr(outside)})
+
+
+def test_a_refused_rule_without_user_values_says_only_the_rule():
+    from goaldrift.book.params import Param, ParamError, validate
+
+    params = [Param("a", int, 1, low=0, high=10), Param("b", int, 1, low=0, high=10)]
+    rule = lambda v: None if v["a"] <= v["b"] else "a must be <= b"  # noqa: E731
+    with pytest.raises(ParamError, match=r"^a must be <= b$"):
+        validate(params, [rule], {"a": 5, "b": 2})
+    with pytest.raises(ParamError, match=r"this needs a <= 2 \(or, keeping a = 5: b >= 5\)$"):
+        validate(params, [rule], {"a": 5, "b": 2}, changed=["a"])

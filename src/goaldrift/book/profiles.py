@@ -32,7 +32,7 @@ def resolve(chapter: Chapter, profile: str, overrides: dict[str, str] | None = N
                 f"(known: {', '.join(declared)})"
             )
         values[name] = declared[name].parse(text)
-    return validate(chapter.params, chapter.constraints, values)
+    return validate(chapter.params, chapter.constraints, values, changed=list(overrides or {}))
 
 
 PROFILE_ENV = "GOALDRIFT_PROFILE"
@@ -56,7 +56,7 @@ def interactive_parameters(name: str, namespace: dict | None = None) -> dict:
     namespace = namespace or {}
     mine = {p.name: namespace[p.name] for p in chapter.params
             if p.name in namespace and namespace[p.name] != from_profile[p.name]}
-    values = validate(chapter.params, chapter.constraints, {**from_profile, **mine})
+    values = validate(chapter.params, chapter.constraints, {**from_profile, **mine}, changed=list(mine))
     root = Path(os.environ.get(INTERACTIVE_ENV) or REPO_ROOT / "_build" / "interactive")
     values["profile"] = profile
     values["output_dir"] = str(root / name)
