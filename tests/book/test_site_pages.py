@@ -175,3 +175,15 @@ def test_pages_show_one_parameters_cell_without_build_paths():
     assert len(params) == 1 and "seed = 3" in params[0].source and "/work/x" not in params[0].source
     assert 'output_dir = ""' in params[0].source
     assert [o["name"] for o in nb.cells[-1].outputs] == ["stdout"]
+
+
+def test_run_box_example_changes_a_parameter_the_default_profile_accepts():
+    from goaldrift.book.profiles import resolve
+    from goaldrift.book.site_pages import example_override, run_box
+
+    for chapter in CHAPTERS.values():
+        _, name, value = example_override(chapter).split()
+        changed = resolve(chapter, "default", {name: value})  # accepted
+        assert changed[name] != resolve(chapter, "default")[name], chapter.name
+        assert example_override(chapter) in run_box(chapter)
+    assert example_override(CHAPTERS["proxy_drift"]).startswith("-p weight_decay ")

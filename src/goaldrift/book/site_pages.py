@@ -478,6 +478,29 @@ def _narrow_headline(plt, rows, path: Path) -> None:
     plt.close(fig)
 
 
+def example_override(chapter: Chapter) -> str:
+    """'-p weight_decay 0.5': a change to the parameter that matters most (weight decay where the
+    chapter has one), to a value the default profile accepts, so the box's example does something."""
+    from goaldrift.book.params import ParamError
+    from goaldrift.book.profiles import resolve
+
+    numeric = [p for p in chapter.params if p.type in (int, float) and p.name not in ("seed", "n_seeds")]
+    central = next((p for p in numeric if p.name == "weight_decay"), numeric[0] if numeric else None)
+    if central is None:
+        return "-p seed 1"
+    base = resolve(chapter, "default")[central.name]
+    for factor in (0.5, 2, 0.8, 1.25, 0.9, 1.1):
+        value = central.type(base * factor) if central.type is float else int(round(base * factor))
+        if value == base:
+            continue
+        try:
+            resolve(chapter, "default", {central.name: repr(value)})
+        except ParamError:
+            continue
+        return f"-p {central.name} {value:g}" if central.type is float else f"-p {central.name} {value}"
+    return "-p seed 1"
+
+
 def run_box(chapter: Chapter) -> str:
     """A Markdown admonition telling the reader how to re-run this chapter."""
     profiles = sorted({p for p in chapter.profiles})
@@ -487,7 +510,7 @@ def run_box(chapter: Chapter) -> str:
           *(format_value(chapter.profiles[prof].get(p.name, p.default)) for prof in profiles),
           p.range_text() or "—", p.help] for p in chapter.params],
     )
-    example = " ".join(f"-p {p.name} {p.default}" for p in chapter.params[1:3])
+    example = example_override(chapter)
     return "\n".join(
         [
             ":::{admonition} Run this chapter",
