@@ -98,6 +98,10 @@ def test_every_page_renders_offline(served_site, browser):
         problems += [f"{rel}: image did not load: {src}" for src in broken]
         if rel.startswith("book/chapters/") and not page.evaluate("() => document.images.length"):
             problems.append(f"{rel}: a chapter page without a single figure")
+        whole = page.evaluate("() => (document.querySelector('main') || document.body).innerText")
+        for noise in ("RuntimeWarning", "UserWarning", "DeprecationWarning", str(REPO / "_build"), "/tmp/"):
+            if noise in whole:
+                problems.append(f"{rel}: build noise on the page: {noise!r}")
         if "Claim(" in text:
             problems.append(f"{rel}: a raw Claim( repr in the page")
         if page.query_selector(".output.traceback, .output.error") or "Traceback (most recent call last)" in text:
@@ -141,3 +145,64 @@ def test_front_page_shows_its_figure_and_badges(served_site, browser):
     words = {b.inner_text() for b in badges}
     assert words <= {"supported", "refuted", "inconclusive", "derived", "not yet tested", "derivation failed", "pass", "FAIL"}, words
     page.close()
+
+
+# A verdict table "fits" when no cell reaches past the article's right edge and the page does not
+# scroll sideways: a clipped column hides the measured value, its interval or its rule.
+_OVERFLOW = """() => {
+  const article = document.querySelector('article, main');
+  const right = article.getBoundingClientRect().right + 1;
+  const cells = Array.from(document.querySelectorAll('table.gd-table td, table.gd-table th'))
+    .filter(c => c.offsetParent !== null);
+  const past = cells.filter(c => c.getBoundingClientRect().right > right).length;
+  const sideways = document.documentElement.scrollWidth > window.innerWidth + 1;
+  return {cells: cells.length, past, sideways};
+}"""
+
+
+@pytest.mark.parametrize("width", [1400, 420])
+def test_verdict_tables_fit_on_a_desktop_and_a_phone(served_site, browser, width):
+    _, base = served_site
+    for rel in ("book/generated/verdicts.html", "book/chapters/proxy_drift.html"):
+        page = browser.new_page(viewport={"width": width, "height": 900})
+        page.goto(f"{base}/{rel}", wait_until="load")
+        fit = page.evaluate(_OVERFLOW)
+        if rel.endswith("verdicts.html"):
+            page.screenshot(path=str(ARTIFACTS / f"verdicts_{width}px.png"), full_page=False)
+        page.close()
+        assert fit["cells"] > 0, f"{rel}: no verdict table"
+        assert fit["past"] == 0 and not fit["sideways"], f"{rel} at {width} px: {fit}"
+
+
+def test_claim_links_land_on_their_rows(served_site, browser):
+    _, base = served_site
+    page = browser.new_page()
+    page.goto(f"{base}/book/intro.html", wait_until="load")
+    hrefs = page.evaluate("() => Array.from(document.querySelectorAll('a[href*=\"verdicts.html#claim-\"]'))"
+                          ".map(a => a.href)")
+    assert hrefs, "the front page links to no claim"
+    page.goto(hrefs[0].split("#")[0], wait_until="load")
+    ids = set(page.evaluate("() => Array.from(document.querySelectorAll('tr[id^=\"claim-\"]')).map(r => r.id)"))
+    missing = sorted({h.split("#")[1] for h in hrefs} - ids)
+    assert not missing, f"front-page links to no row: {missing}"
+    # the filter: choosing a verdict shows only its rows
+    page.select_option("#gd-verdict-filter select[data-field=verdict]", "refuted")
+    shown = page.evaluate("() => Array.from(document.querySelectorAll('tr[id^=\"claim-\"]'))"
+                          ".filter(r => !r.hidden).map(r => r.dataset.verdict)")
+    page.close()
+    assert shown and set(shown) == {"refuted"}
+
+
+@pytest.mark.parametrize("width, shown", [(1400, "headline-figure"), (420, "headline-figure-narrow")])
+def test_headline_figure_explains_itself(served_site, browser, width, shown):
+    _, base = served_site
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    page.goto(f"{base}/book/intro.html", wait_until="load")
+    img = page.query_selector(f"#{shown} img")
+    assert img is not None and img.is_visible(), f"{shown} is not shown at {width} px"
+    svg = page.evaluate("async (src) => (await fetch(src)).text()", img.get_attribute("src"))
+    page.screenshot(path=str(ARTIFACTS / f"front_page_{width}px.png"), full_page=False)
+    page.close()
+    if shown == "headline-figure":
+        assert "predicted drift point" in svg, "the desktop figure has no legend"
+    assert "e-folds of decay" in svg

@@ -93,19 +93,13 @@ def test_headline_figure_is_always_written(tmp_path):
 
 
 def test_headline_figure_labels_each_recipe_and_has_a_legend(tmp_path):
-    import matplotlib
-
-    matplotlib.rcParams["svg.fonttype"] = "none"  # text stays text in the SVG, so it can be searched
-    try:
-        (tmp_path / "real_runs_decay").mkdir()
-        (tmp_path / "real_runs_decay" / "series.json").write_text(json.dumps(
-            {"pre": {"label": "pretraining", "values": [0.5, 4.0], "predicted": None, "names": ["RecipeA", "RecipeB"]}}))
-        (tmp_path / "proxy_drift").mkdir()
-        (tmp_path / "proxy_drift" / "series.json").write_text(json.dumps(
-            {"pts": {"label": "drift", "values": [0.3, 0.35], "predicted": 0.35}}))
-        assert headline_figure(tmp_path, tmp_path / "fig.svg") is True
-    finally:
-        matplotlib.rcParams["svg.fonttype"] = "path"
+    (tmp_path / "real_runs_decay").mkdir()
+    (tmp_path / "real_runs_decay" / "series.json").write_text(json.dumps(
+        {"pre": {"label": "pretraining", "values": [0.5, 4.0], "predicted": None, "names": ["RecipeA", "RecipeB"]}}))
+    (tmp_path / "proxy_drift").mkdir()
+    (tmp_path / "proxy_drift" / "series.json").write_text(json.dumps(
+        {"pts": {"label": "drift", "values": [0.3, 0.35], "predicted": 0.35}}))
+    assert headline_figure(tmp_path, tmp_path / "fig.svg") is True
     svg = (tmp_path / "fig.svg").read_text()
     assert "RecipeA" in svg and "RecipeB" in svg and "predicted drift point" in svg and "legend" in svg
     import re

@@ -403,7 +403,8 @@ def headline_figure(executed: Path, path: Path) -> bool:
             fig.savefig(target)
             plt.close(fig)
         return False
-    with plt.rc_context({"font.size": FIGURE_FONT_PT}):
+    # svg.fonttype none: the SVG keeps its text as text (searchable, read by screen readers, smaller)
+    with plt.rc_context({"font.size": FIGURE_FONT_PT, "svg.fonttype": "none"}):
         _wide_headline(plt, rows, path)
         _narrow_headline(plt, rows, narrow_figure_path(path))
     return True
