@@ -84,3 +84,20 @@ def test_a_lambda_scan_that_does_not_bracket_the_main_run_is_refused(tmp_path, a
     result = call_cli("run", "grokking_replication", *args, "--out", tmp_path / "o", cwd=tmp_path)
     _one_line_exit_2(result)
     assert ("wd_low" in result.stderr) and list(tmp_path.iterdir()) == []
+
+
+def test_a_thread_count_beyond_the_machine_is_one_line(tmp_path):
+    """GOALDRIFT_NUM_THREADS=100000: the process died with a segmentation fault (exit 139)."""
+    result = _cli("run", "l2_equilibrium", "--profile", "smoke", "--out", tmp_path / "out",
+                  env_extra={"GOALDRIFT_NUM_THREADS": "100000"}, cwd=tmp_path)
+    _one_line_exit_2(result)
+    assert "at most" in result.stderr and list(tmp_path.iterdir()) == []
+
+
+def test_a_bad_thread_count_is_one_line_even_with_warnings_on(tmp_path):
+    """GOALDRIFT_NUM_THREADS=abc gave three lines: an import-time UserWarning, its source line, the error."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
+    result = subprocess.run([sys.executable, "-m", "goaldrift", "run", "l2_equilibrium", "--profile", "smoke",
+                             "--out", str(tmp_path / "out")], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=300, env=dict(env, GOALDRIFT_NUM_THREADS="abc"))
+    _one_line_exit_2(result)

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from chapter_stub import stub_chapter
-from conftest import GOALDRIFT, REPO, run_cli
+from conftest import GOALDRIFT, REPO, call_cli, run_cli
 from goaldrift.book.execute import check_out_dir, run_chapter
 from goaldrift.book.params import ParamError
 
@@ -175,3 +175,87 @@ def test_cli_refuses_an_unrelated_previous_folder(tmp_path):
         result = run_cli("run", "l2_equilibrium", "--profile", "smoke", "--out", tmp_path / "R", cwd=tmp_path)
         assert result.returncode == 2 and "R.previous" in result.stderr, result.stderr
     assert (tmp_path / "R.previous" / "important.txt").read_text() == "d"
+
+
+# ---- one resolved output path (issue 30, item 1) ---------------------------------
+
+def _refused_in_one_line(result):
+    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("goaldrift: error:") and "Traceback" not in result.stderr, \
+        result.stderr
+
+
+@pytest.mark.parametrize("out", ["/", ".", "", "..", "loop"])
+def test_out_that_is_root_here_empty_or_a_loop_is_one_line(tmp_path, out):
+    """`--out /`, `.` and `''` gave 20-line tracebacks ("has an empty name"), a symlink loop 28 lines."""
+    here = tmp_path / "here"
+    here.mkdir()
+    (here / "loop").symlink_to("loop")
+    result = call_cli("run", "l2_equilibrium", "--profile", "smoke", "--out", out, cwd=here)
+    _refused_in_one_line(result)
+    assert sorted(p.name for p in here.iterdir()) == ["loop"] and sorted(tmp_path.iterdir()) == [here]
+
+
+def test_a_dangling_link_is_checked_where_it_points(tmp_path):
+    """The check ran on the link, the run on its target: exit 1, printed as a chapter result."""
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "out").symlink_to(tmp_path / "afile" / "missing")
+    _refused_in_one_line(call_cli("run", "l2_equilibrium", "--profile", "smoke", "--out", tmp_path / "out",
+                                  cwd=tmp_path))
+
+
+def test_a_link_to_a_folder_with_a_foreign_previous_is_refused_up_front(tmp_path):
+    real = tmp_path / "real"
+    (real / "target.previous").mkdir(parents=True)
+    (real / "target.previous" / "mine.txt").write_text("keep")
+    (tmp_path / "link").symlink_to(real / "target")
+    result = call_cli("run", "l2_equilibrium", "--profile", "smoke", "--out", tmp_path / "link", cwd=tmp_path)
+    _refused_in_one_line(result)
+    assert "target.previous" in result.stderr
+    assert (real / "target.previous" / "mine.txt").read_text() == "keep"
+
+
+@pytest.mark.parametrize("where", ["equal", "inside"])
+def test_a_runs_dir_inside_the_output_is_refused_before_training(tmp_path, monkeypatch, where):
+    """The run trained for 7 s, was then refused, and its result was stranded in a work folder."""
+    out = tmp_path / "out"
+    monkeypatch.setenv("GOALDRIFT_RUNS_DIR", str(out if where == "equal" else out / "cache"))
+    result = call_cli("run", "grokking_replication", "--profile", "smoke", "--out", out, cwd=tmp_path)
+    _refused_in_one_line(result)
+    assert "run cache" in result.stderr and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("inside", ["book/chapters/mine", "src/goaldrift/mine"])
+def test_out_inside_the_sources_is_refused(tmp_path, inside):
+    result = call_cli("run", "l2_equilibrium", "--profile", "smoke", "--out", REPO / inside, cwd=tmp_path)
+    _refused_in_one_line(result)
+    assert not (REPO / inside).exists()
+
+
+def test_a_relative_runs_dir_means_the_callers_folder_for_the_kernel_too(tmp_path, monkeypatch):
+    """A relative GOALDRIFT_RUNS_DIR resolved inside the kernel's work folder: the cache landed
+    inside --out and every run retrained."""
+    from goaldrift.book.cli import check_environment
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GOALDRIFT_RUNS_DIR", "cache")
+    assert check_environment() == tmp_path.resolve() / "cache"
+    assert os.environ["GOALDRIFT_RUNS_DIR"] == str(tmp_path.resolve() / "cache")  # what kernels inherit
+
+
+def test_an_unwritable_results_dir_is_refused_before_the_chapter_runs(tmp_path, monkeypatch):
+    """A read-only GOALDRIFT_RESULTS_DIR was discovered only after the chapter ran."""
+    (tmp_path / "afile").write_text("x")
+    monkeypatch.setenv("GOALDRIFT_RESULTS_DIR", str(tmp_path / "afile" / "results"))
+    result = call_cli("run", "l2_equilibrium", "--profile", "smoke", "--out", tmp_path / "out", "--snapshot",
+                      cwd=tmp_path)
+    _refused_in_one_line(result)
+    assert "GOALDRIFT_RESULTS_DIR" in result.stderr and not (tmp_path / "out").exists()
+
+
+def test_a_long_multibyte_name_is_counted_in_bytes(tmp_path):
+    """A 246-byte, 123-character name was refused with a message that counted bytes but said characters."""
+    result = call_cli("run", "l2_equilibrium", "--profile", "smoke", "--out", tmp_path / ("é" * 123), cwd=tmp_path)
+    _refused_in_one_line(result)
+    assert "246 bytes (123 characters)" in result.stderr, result.stderr

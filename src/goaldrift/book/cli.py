@@ -17,10 +17,10 @@ from pathlib import Path
 from goaldrift import numerics
 from goaldrift.book.chapters import CHAPTERS, get_chapter
 from goaldrift.book.claims import CLAIMS_FILE, EVIDENCE_VERDICTS, format_value, load_claims
-from goaldrift.book.execute import check_out_dir, read_run_info, run_chapter
+from goaldrift.book.execute import check_out_dir, read_run_info, resolved_folder, run_chapter
 from goaldrift.book.params import ParamError
 from goaldrift.book.profiles import ENFORCED, PROFILES, resolve
-from goaldrift.paths import EXECUTED_DIR, MATHJAX_DIR
+from goaldrift.paths import EXECUTED_DIR, MATHJAX_DIR, REPO_ROOT
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -48,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("chapter")
     run.add_argument("--profile", default="default", choices=PROFILES)
     run.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
-    run.add_argument("--out", type=Path, default=None, help="output folder (default _build/executed/CHAPTER)")
+    run.add_argument("--out", default=None, help="output folder (default _build/executed/CHAPTER)")
     run.add_argument("--snapshot", action="store_true",
                      help="also keep the result as a committed snapshot in results/PROFILE/CHAPTER/")
 
@@ -99,11 +99,13 @@ def _overrides(pairs: list[list[str]]) -> dict[str, str]:
     return overrides
 
 
-def check_environment(runs_dir: Path | None = None) -> None:
+def check_environment(runs_dir: Path | None = None) -> Path:
     """The environment variables the training code reads, checked before any
-    work: a bad value is one line here, not a traceback in a kernel later."""
-    from goaldrift.engine.device import cpu_threads_setting
-    from goaldrift.engine.parallel import worker_setting
+    work: a bad value is one line here, not a traceback in a kernel later.
+    Returns the run cache folder, resolved; a relative $GOALDRIFT_RUNS_DIR is made
+    absolute here, so that kernels (which run in their own work folder) and this
+    process mean the same folder."""
+    from goaldrift.settings import cpu_threads_setting, worker_setting  # torch-free: checked before its import
 
     for setting in (numerics.mode, cpu_threads_setting, worker_setting):
         try:
@@ -115,25 +117,49 @@ def check_environment(runs_dir: Path | None = None) -> None:
     elif os.environ.get(RUNS_VAR):
         runs_dir, where = Path(os.environ[RUNS_VAR]), f"{RUNS_VAR}={os.environ[RUNS_VAR]!r}"
     else:
-        return  # runs/ at the repository root
-    if runs_dir.exists() and not runs_dir.is_dir():
-        raise ParamError(f"{where} is not a folder (the run cache)")
-    parent = runs_dir.absolute()
+        return REPO_ROOT / "runs"
+    runs_dir = resolved_folder(runs_dir, where)
+    if where.startswith(RUNS_VAR):
+        os.environ[RUNS_VAR] = str(runs_dir)
+    _check_writable_folder(runs_dir, where, "the run cache")
+    return runs_dir
+
+
+def _check_writable_folder(folder: Path, where: str, what: str) -> None:
+    if folder.exists() and not folder.is_dir():
+        raise ParamError(f"{where} is not a folder ({what})")
+    parent = folder
     while not parent.exists():
         parent = parent.parent
     if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise ParamError(f"{where}: {str(parent)!r} is not a writable folder (the run cache)")
+        raise ParamError(f"{where}: {str(parent)!r} is not a writable folder ({what})")
 
 
 RUNS_VAR = "GOALDRIFT_RUNS_DIR"  # goaldrift.engine.runs.ENV_VAR, without importing torch here
+RESULTS_VAR = "GOALDRIFT_RESULTS_DIR"  # goaldrift.book.snapshots.results_dir
+
+
+def results_folder() -> Path:
+    """Where --snapshot writes, resolved and checked before the chapter runs (not after)."""
+    if os.environ.get(RESULTS_VAR):
+        where = f"{RESULTS_VAR}={os.environ[RESULTS_VAR]!r}"
+        folder = resolved_folder(os.environ[RESULTS_VAR], where)
+        os.environ[RESULTS_VAR] = str(folder)
+    else:
+        where, folder = "results/", REPO_ROOT / "results"
+    _check_writable_folder(folder, where, "the snapshots")
+    return folder
 
 
 def cmd_run(args) -> int:
-    check_environment()
+    others = {"the run cache": check_environment()}
+    if args.snapshot:
+        others["the snapshots folder"] = results_folder()
     chapter = get_chapter(args.chapter)
     values = resolve(chapter, args.profile, _overrides(args.param))
-    out_dir = args.out if args.out is not None else EXECUTED_DIR / chapter.name
-    check_out_dir(out_dir)
+    # resolved once: every check below and every write of the run use this path
+    out_dir = resolved_folder(args.out, "--out") if args.out is not None else EXECUTED_DIR / chapter.name
+    check_out_dir(out_dir, others)
     result = run_chapter(chapter, args.profile, values, out_dir)
     _report(result)
     if args.snapshot and result.written:
@@ -156,10 +182,10 @@ def _report(result) -> None:
 
 
 def cmd_book(args) -> int:
-    check_environment()
+    others = {"the run cache": check_environment()}
     plans = [(c, resolve(c, args.profile)) for c in CHAPTERS.values()]
     for chapter, _ in plans:  # refused before hours of execution, not after
-        check_out_dir(EXECUTED_DIR / chapter.name)
+        check_out_dir(EXECUTED_DIR / chapter.name, others)
     if not (MATHJAX_DIR / "tex-mml-chtml.js").exists():  # checked before hours of execution, not after
         raise ParamError(f"{MATHJAX_DIR} is missing: run `npm ci` (make book does) to install MathJax")
     ok = True
@@ -246,7 +272,9 @@ def cmd_sweep(args) -> int:
 
     if args.address and args.backend != "ray":
         raise ParamError("--address needs --backend ray")
-    check_environment(args.runs_dir)
+    runs_dir = check_environment(args.runs_dir) if args.runs_dir is not None else None
+    if runs_dir is None:
+        check_environment()
     try:
         if args.target in CHAPTERS:
             chapter = CHAPTERS[args.target]
@@ -260,7 +288,7 @@ def cmd_sweep(args) -> int:
             configs = load_spec(args.target).runs()
         else:
             raise ParamError(f"{args.target!r} is neither a chapter nor a sweep specification file")
-        paths = run_configs(configs, backend=args.backend, address=args.address, root=args.runs_dir)
+        paths = run_configs(configs, backend=args.backend, address=args.address, root=runs_dir)
     except ConfigError as err:
         raise ParamError(str(err)) from None
     except OSError as err:
@@ -268,7 +296,7 @@ def cmd_sweep(args) -> int:
     except RuntimeError as err:
         print(f"goaldrift: {err}", file=sys.stderr)
         return EXIT_FAILED
-    print(f"{args.target}: {len(paths)} runs in {paths[0].parent if paths else args.runs_dir}")
+    print(f"{args.target}: {len(paths)} runs in {paths[0].parent if paths else runs_dir}")
     return EXIT_OK
 
 

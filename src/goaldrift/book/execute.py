@@ -20,6 +20,7 @@ enforced claim in it failed: the same reading `goaldrift claims` makes.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -35,6 +36,7 @@ from goaldrift.book.chapter import Chapter
 from goaldrift.book.claims import CLAIMS_FILE, ClaimSchemaError, load_claims
 from goaldrift.book.params import ParamError
 from goaldrift.book.profiles import ENFORCED
+from goaldrift.paths import BOOK_DIR, REPO_ROOT
 
 RUN_INFO_FILE = "run_info.json"
 OWNER_FILE = ".goaldrift-output"  # in every output folder: the files this tool wrote there
@@ -103,8 +105,57 @@ def _ownership_problem(out_dir: Path) -> str | None:
     return None
 
 
-def check_out_dir(out_dir: Path) -> None:
+def resolved_folder(raw: str | os.PathLike, what: str) -> Path:
+    """`raw` as the absolute path every check and every write then uses: symlinks, `..`
+    and `.` resolved once, here (a check of one spelling and a write to another let a
+    dangling link or `of/missing/..` through). ParamError, one line, for the empty path
+    or a symlink loop."""
+    text = os.fspath(raw)
+    if not text.strip():
+        raise ParamError(f"{what} is empty: name a folder")
+    try:
+        return Path(text).expanduser().resolve(strict=False)
+    except RuntimeError:  # Python 3.11 reports a symlink loop so
+        raise ParamError(f"{what} {text[:80]!r}: a symlink loop") from None
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise ParamError(f"{what} {text[:80]!r}: a symlink loop") from None
+        raise ParamError(f"{what} {text[:80]!r}: {err.strerror or err}") from None
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def out_dir_conflict(out_dir: Path, others: dict[str, Path]) -> str | None:
+    """Why a resolved output folder may not be used, or None: a run replaces its output
+    folder whole, so it must not be the file system's root, the current folder or one
+    above it, the repository or a folder above it, inside the book's or the library's
+    sources, or overlap another folder the run writes (`others`: the run cache,
+    the results folder)."""
+    cwd = Path.cwd().resolve()
+    if out_dir == Path(out_dir.anchor):
+        return "is the root of the file system"
+    if _inside(cwd, out_dir):
+        return "is the current folder or holds it"
+    if _inside(REPO_ROOT, out_dir):
+        return f"is the repository {str(REPO_ROOT)!r} or holds it"
+    for source in (BOOK_DIR, REPO_ROOT / "src"):
+        if _inside(out_dir, source):
+            return f"lies inside the sources in {str(source)!r}"
+    for what, other in others.items():
+        if _inside(other, out_dir):
+            return f"holds {what} {str(other)!r}, which a run must not replace"
+        if _inside(out_dir, other):
+            return f"lies inside {what} {str(other)!r}"
+    return None
+
+
+def check_out_dir(out_dir: Path, others: dict[str, Path] | None = None) -> None:
     """Refuse an output folder we could not write, or must not replace, before any work starts."""
+    conflict = out_dir_conflict(out_dir, others or {})
+    if conflict:
+        raise ParamError(f"--out {str(out_dir)[:80]!r} {conflict}; choose another folder")
     try:
         _check_out_dir(out_dir)
     except OSError as err:
@@ -124,11 +175,15 @@ def _check_out_dir(out_dir: Path) -> None:
         name_max, path_max = 255, 4096
     # the longest names this run makes: <out>.previous and the hidden work folder .<out>.xxxxxxxx
     longest = max(len(_previous(out_dir).name), len(out_dir.name) + 2 + WORK_SUFFIX_LEN)
-    if len(os.fsencode(out_dir.name)) + (longest - len(out_dir.name)) > name_max:
-        raise ParamError(f"--out name is too long: {out_dir.name[:20]}... has {len(out_dir.name)} characters; "
-                         f"at most {name_max - (longest - len(out_dir.name))} (room for .previous)")
-    if len(os.fsencode(str(out_dir.absolute()))) + 200 > path_max:  # 200: room for the files inside
-        raise ParamError(f"--out path is too long ({len(str(out_dir.absolute()))} characters)")
+    # the file system counts bytes, not characters: the limit and the message both say bytes
+    name_bytes = len(os.fsencode(out_dir.name))
+    if name_bytes + (longest - len(out_dir.name)) > name_max:
+        chars = f" ({len(out_dir.name)} characters)" if len(out_dir.name) != name_bytes else ""
+        raise ParamError(f"--out name is too long: {out_dir.name[:20]}... has {name_bytes} bytes{chars}; "
+                         f"at most {name_max - (longest - len(out_dir.name))} bytes (room for .previous)")
+    path_bytes = len(os.fsencode(str(out_dir.absolute())))
+    if path_bytes + 200 > path_max:  # 200: room for the files inside
+        raise ParamError(f"--out path is too long ({path_bytes} bytes; at most {path_max - 200})")
     problem = _ownership_problem(out_dir)
     if problem:
         raise ParamError(problem)

@@ -12,6 +12,8 @@ import threading
 
 import torch
 
+from goaldrift.settings import THREADS_VAR, count_setting, cpu_threads_setting  # noqa: F401 (re-exported)
+
 # cuBLAS reads this when its handle is created, i.e. at the first matrix
 # product on a GPU; setting it at import is harmless on a CPU.
 os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
@@ -56,29 +58,6 @@ def describe(device: torch.device) -> str:
     if device.type == "cuda":
         return f"cuda:{torch.cuda.get_device_name(device)}"
     return f"cpu ({torch.get_num_threads()} threads)"
-
-
-THREADS_VAR = "GOALDRIFT_NUM_THREADS"
-
-
-def count_setting(var: str, noun: str, default_note: str) -> int | None:
-    """Environment variable ``var`` as a count (None when unset); ValueError, one
-    line, for anything but a whole number >= 1 (an empty value included)."""
-    raw = os.environ.get(var)
-    if raw is None:
-        return None
-    try:
-        count = int(raw.strip())
-    except ValueError:
-        count = 0
-    if count < 1:
-        raise ValueError(f"{var}={raw!r}: must be a whole number of {noun} >= 1 ({default_note})")
-    return count
-
-
-def cpu_threads_setting() -> int:
-    """GOALDRIFT_NUM_THREADS as a thread count (default 1); ValueError, one line, if bad."""
-    return count_setting(THREADS_VAR, "CPU threads", "default 1") or 1
 
 
 def set_cpu_threads() -> int:

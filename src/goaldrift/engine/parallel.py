@@ -20,10 +20,10 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 from goaldrift.engine import runs
-from goaldrift.engine.device import count_setting, pick_device
+from goaldrift.engine.device import pick_device
 from goaldrift.engine.train import ConfigError, RunConfig
+from goaldrift.settings import WORKERS_VAR, worker_setting  # noqa: F401 (WORKERS_VAR: the tests' import)
 
-WORKERS_VAR = "GOALDRIFT_WORKERS"
 # A worker process costs about 3 s to start (it imports torch). The book's models take
 # 1.5 to 15 ms a member-step here, so below this much work (member-steps of the runs
 # still to train: 8 to 75 s) the kernel trains them itself about as soon.
@@ -53,12 +53,6 @@ def usable_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         return os.cpu_count() or 1
-
-
-def worker_setting() -> int | None:
-    """GOALDRIFT_WORKERS as a count (None when unset); ValueError, one line, if bad."""
-    return count_setting(WORKERS_VAR, "worker processes",
-                         "default: one per usable core on a CPU, 1 on a GPU")
 
 
 def worker_count(jobs: list[Job]) -> int:
