@@ -2,10 +2,11 @@
 exit code 2, one line on stderr, and nothing written."""
 
 import json
+import subprocess
 
 import pytest
 
-from conftest import call_cli, run_cli
+from conftest import GOALDRIFT, call_cli, run_cli
 
 BAD_INPUTS = [
     ("unknown chapter", ["run", "no_such_chapter"]),
@@ -71,3 +72,41 @@ def test_claims_prints_table_and_fails_on_a_failed_claim(tmp_path):
     (tmp_path / "l2_equilibrium" / "claims.json").write_text("{not json")
     result = run_cli("claims", tmp_path)
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_reader_that_leaves_early_is_not_a_traceback():
+    """`goaldrift list | head -1` gave a BrokenPipeError traceback."""
+    writer = subprocess.Popen(GOALDRIFT + ["list"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    writer.stdout.close()  # the reader leaves before the first line
+    err = writer.stderr.read().decode()
+    assert writer.wait(timeout=120) == 141 and err == "", err
+
+
+# Ctrl-C arrives while the CLI's modules import: an import hook sends it at that instant (a timer
+# would race the interpreter's own start-up, which no Python code can catch).
+INTERRUPT_DURING_IMPORT = """
+import importlib.abc, os, signal, sys
+class Interrupt(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == "goaldrift.book.cli":
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+sys.meta_path.insert(0, Interrupt())
+from goaldrift.__main__ import entry
+sys.argv = ["goaldrift", "run", "l2_equilibrium", "--profile", "smoke", "--out", "out"]
+sys.exit(entry())
+"""
+
+
+@pytest.mark.parametrize("ignored", [False, True])
+def test_ctrl_c_in_the_first_instant_is_honoured(tmp_path, ignored):
+    """Ctrl-C during the imports was a traceback, or (SIGINT ignored by the caller's shell, as for a
+    script's `goaldrift ... &`) swallowed: the run finished and exited 0."""
+    import signal
+
+    pre = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if ignored else None
+    proc = subprocess.run([GOALDRIFT[0], "-c", INTERRUPT_DURING_IMPORT], cwd=tmp_path, capture_output=True,
+                          text=True, preexec_fn=pre, timeout=120)
+    assert proc.returncode == 130, (proc.returncode, proc.stdout, proc.stderr)
+    assert proc.stderr.strip().splitlines() == ["goaldrift: interrupted; earlier results were left as they were"]
+    assert not (tmp_path / "out").exists()

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from goaldrift import numerics
+from goaldrift.__main__ import EXIT_INTERRUPTED, INTERRUPTED
 from goaldrift.book.chapters import CHAPTERS, get_chapter
 from goaldrift.book.claims import CLAIMS_FILE, EVIDENCE_VERDICTS, format_value, load_claims
 from goaldrift.book.execute import check_out_dir, read_run_info, resolved_folder, run_chapter
@@ -23,6 +24,7 @@ from goaldrift.book.profiles import ENFORCED, PROFILES, resolve
 from goaldrift.paths import EXECUTED_DIR, MATHJAX_DIR, REPO_ROOT
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a writer whose reader left
 
 
 class _Parser(argparse.ArgumentParser):
@@ -300,20 +302,16 @@ def cmd_sweep(args) -> int:
     return EXIT_OK
 
 
+COMMANDS = {"list": lambda args: cmd_list(), "run": cmd_run, "book": cmd_book, "sweep": cmd_sweep,
+            "compare": cmd_compare, "claims": cmd_claims}
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
-        if args.command == "list":
-            return cmd_list()
-        if args.command == "run":
-            return cmd_run(args)
-        if args.command == "book":
-            return cmd_book(args)
-        if args.command == "sweep":
-            return cmd_sweep(args)
-        if args.command == "compare":
-            return cmd_compare(args)
-        return cmd_claims(args)
+        code = COMMANDS[args.command](args)
+        sys.stdout.flush()  # here, not at exit, where a reader that left (`| head -1`) would be a traceback
+        return code
     except ParamError as err:
         print(f"goaldrift: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -321,5 +319,11 @@ def main(argv: list[str] | None = None) -> int:
         import logging
 
         logging.disable(logging.CRITICAL)  # no shutdown tracebacks from the kernel's client after the line
-        print("goaldrift: interrupted; earlier results were left as they were", file=sys.stderr)
-        return 130
+        print(INTERRUPTED, file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `goaldrift list | head -1`: the reader left; say nothing more
+        try:  # so that the interpreter's own flush at exit cannot fail again
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):  # stdout is not a file (a test's buffer)
+            pass
+        return EXIT_BROKEN_PIPE
