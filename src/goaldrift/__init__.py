@@ -14,6 +14,8 @@ Layers, top to bottom; a module imports only from its own layer and the layers b
                  Importing goaldrift pins them (see goaldrift.numerics), before torch computes.
     stats        the Student-t quantile (no scipy); imports nothing from goaldrift.
     tables       Markdown tables, the one way the book writes them; imports nothing from goaldrift.
+    settings     the environment variables that size processes (threads, workers), read without torch.
+    jsonfiles    reading a JSON input safely (a regular file, bounded size and depth).
 
 tests/test_layers.py enforces these directions.
 """

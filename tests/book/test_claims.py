@@ -33,7 +33,8 @@ def test_enforced_failure_raises_after_writing(tmp_path):
     assert records[1]["passed"] is False and records[0]["measured"] == 1.0
     assert set(records[0]) == {"id", "chapter", "statement", "predicted", "measured", "tolerance", "comparison",
                                "passed", "enforced", "kind", "verdict", "interval_low", "interval_high",
-                               "alternative", "rule", "hypothesis", "margin", "role", "statistic", "note", "trials"}
+                               "alternative", "rule", "hypothesis", "margin", "role", "statistic", "note", "trials",
+                               "alternative_value", "member_intervals"}
     assert records[0]["kind"] == "check" and records[0]["verdict"] == "pass" and records[1]["verdict"] == "FAIL"
 
 

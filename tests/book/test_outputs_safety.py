@@ -259,3 +259,44 @@ def test_a_long_multibyte_name_is_counted_in_bytes(tmp_path):
     result = call_cli("run", "l2_equilibrium", "--profile", "smoke", "--out", tmp_path / ("é" * 123), cwd=tmp_path)
     _refused_in_one_line(result)
     assert "246 bytes (123 characters)" in result.stderr, result.stderr
+
+
+def test_a_damaged_marker_is_called_damaged(tmp_path):
+    """A damaged .goaldrift-output was reported as files "goaldrift did not write"."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".goaldrift-output").write_text("{not json")
+    (out / "claims.json").write_text("[]")
+    result = call_cli("run", "l2_equilibrium", "--profile", "smoke", "--out", out, cwd=tmp_path)
+    _refused_in_one_line(result)
+    assert "damaged" in result.stderr and "did not write" not in result.stderr, result.stderr
+
+
+def test_a_run_info_whose_profile_is_a_list_is_not_a_traceback(tmp_path):
+    """A run_info.json whose profile is a list: a TypeError traceback in `goaldrift claims`."""
+    out = tmp_path / "l2_equilibrium"
+    out.mkdir()
+    (out / "claims.json").write_text("[]")
+    (out / "run_info.json").write_text('{"chapter": "l2_equilibrium", "profile": ["smoke"], "ok": true}')
+    result = call_cli("claims", tmp_path)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    from goaldrift.book.execute import read_run_info
+
+    assert read_run_info(out) is None
+
+
+def test_the_output_of_a_refused_run_is_recognised_as_goaldrifts(tmp_path, capsys):
+    """A run refused at the end stranded its output in a work folder, which the next run called
+    "not made by goaldrift" forever."""
+    import json
+
+    from goaldrift.book.execute import clean_stale_work
+
+    work = tmp_path / ".out.abcd1234"
+    work.mkdir()
+    (work / "run_info.json").write_text(json.dumps({"chapter": "stub", "profile": "default", "ok": True}))
+    (work / ".goaldrift-output").write_text(json.dumps({"files": ["run_info.json"]}))
+    clean_stale_work(tmp_path / "out")
+    err = capsys.readouterr().err
+    assert "could not replace out" in err and "did not mark" not in err, err
+    assert work.is_dir()  # the user's result: kept

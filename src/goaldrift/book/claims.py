@@ -54,6 +54,7 @@ from goaldrift.tables import html_table
 
 CLAIMS_FILE = "claims.json"
 SERIES_FILE = "series.json"  # measured values a chapter offers the front page's figure
+INJECTED_ENV = "GOALDRIFT_PARAMETERS"  # the values `goaldrift run` gave the kernel, as JSON
 
 
 
@@ -96,6 +97,10 @@ class Claim:
     statistic: str | None = None
     note: str | None = None
     trials: int | None = None  # a binomial claim: its number of seeds (the measured value is a share of them)
+    # Evidence only: the alternative's value the interval had to exclude, and for a two-sided rule
+    # over several members each member's interval: with them a reader decides the verdict again.
+    alternative_value: float | None = None
+    member_intervals: list | None = None
 
     def __post_init__(self):
         if self.verdict is None:  # a check, or a record written before evidence had verdicts
@@ -214,6 +219,13 @@ def decide(interval: tuple[float, float], region: tuple[float, float],
     return "supported" if inside and excludes else "inconclusive"
 
 
+def decide_members(bounds, region: tuple[float, float], alternative_value: float | None = None) -> str:
+    """The verdict of a two-sided rule over several members: each member's interval is decided
+    and the worst decision stands (refuted, then inconclusive, then supported)."""
+    verdicts = [decide(tuple(b), region, alternative_value) for b in bounds]
+    return "refuted" if "refuted" in verdicts else "inconclusive" if "inconclusive" in verdicts else "supported"
+
+
 def verdict_note(interval: tuple[float, float], region: tuple[float, float],
                  alternative_value: float | None = None) -> str | None:
     """For an inconclusive verdict, which way the data lean (None for a decided one)."""
@@ -298,6 +310,12 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _as_json(value: Any) -> Any:
+    """The value as claims.json will hold it (a tuple becomes a list), so that the comparison made
+    when recording is the one a reader of the file makes again."""
+    return json.loads(json.dumps(value, default=str))
+
+
 def format_value(value: Any) -> str:
     value = _plain(value)
     if isinstance(value, bool) or value is None:
@@ -343,8 +361,26 @@ class ClaimBook:
 
         spec = get_chapter(chapter)
         parameters = {p.name: namespace[p.name] for p in spec.params}
-        return cls(chapter, namespace["profile"], namespace["output_dir"], declared=spec.claims,
+        book = cls(chapter, namespace["profile"], namespace["output_dir"], declared=spec.claims,
                    parameters=parameters)
+        book._namespace = namespace  # read again at finish: the parameters must still be what was injected
+        book._check_parameters("when the claim book opened")
+        return book
+
+    def _check_parameters(self, when: str) -> None:
+        """Fail if a parameter differs from the value the run injected ($GOALDRIFT_PARAMETERS, set by
+        `goaldrift run` for its kernel) or, in an interactive run, from its value at open: a cell that
+        set `learning_rate = 0.5` after the parameters computed with 0.5 while run_info said 0.1."""
+        namespace = getattr(self, "_namespace", None)
+        if namespace is None:
+            return
+        injected = os.environ.get(INJECTED_ENV)
+        expected = json.loads(injected) if injected else self.parameters
+        for name, value in expected.items():
+            if name in self.parameters and _as_json(namespace.get(name)) != _as_json(value):
+                raise ClaimFailure(f"chapter {self.chapter!r}: parameter {name!r} is {namespace.get(name)!r} "
+                                   f"{when}, but the run set it to {value!r}: a cell changed it, so this run "
+                                   f"would not be the run its record says")
 
     def record(self, id: str, measured: Any, *, samples: Any = None, interval: tuple[float, float] | None = None,
                context: dict | None = None, **computed_values) -> Claim:
@@ -479,7 +515,7 @@ class ClaimBook:
         # statistic's estimate that the claim records
         glue_value(f"{id}_value", measured)
         region = prediction_region(float(predicted), comparison, tolerance)
-        member_margin, per_member, trials = None, None, None
+        member_margin, per_member, trials, member_bounds = None, None, None, None
         if statistic == "stated":
             lo, hi = (float(v) for v in interval)
             if math.isfinite(float(measured)) and not lo <= float(measured) <= hi:
@@ -495,6 +531,8 @@ class ClaimBook:
         else:
             lo, hi, measured, how, per_member, member_margin = _member_interval(
                 samples, comparison, region, alternative_value, worst_of, predicted, log=statistic == "log_mean")
+            if per_member:  # kept, so that a reader can decide the verdict again from the record
+                member_bounds = _member_bounds(samples, worst_of, log=statistic == "log_mean")
         if support is not None and statistic in ("mean", "stated"):  # no bound outside the possible values
             lo, hi = max(lo, float(support[0])), min(hi, float(support[1]))
             how += f", within the possible values [{format_value(support[0])}, {format_value(support[1])}]"
@@ -519,6 +557,9 @@ class ClaimBook:
             role=role,
             statistic=statistic,
             trials=trials,
+            alternative_value=None if alternative_value is None else float(alternative_value),
+            member_intervals=None if member_bounds is None else
+            [[_finite_or_none(a), _finite_or_none(b)] for a, b in member_bounds],
             note=None if verdict != "inconclusive" else
             ("a member's interval is undecided" if per_member else verdict_note((lo, hi), region, alternative_value)),
         )
@@ -530,7 +571,8 @@ class ClaimBook:
                              f"with record(), not with a rule typed at the call")
         claim = Claim(id=id, chapter=self.chapter, statement=statement, predicted=predicted, measured=measured,
                       tolerance=tolerance, comparison=comparison,
-                      passed=bool(compare(predicted, measured, comparison, tolerance)), **kind_fields)
+                      passed=bool(compare(_as_json(predicted), _as_json(measured), comparison, tolerance)),
+                      **kind_fields)
         if any(c.id == claim.id for c in self.claims):
             raise ValueError(f"claim {claim.id!r} recorded twice")
         self.claims.append(claim)
@@ -596,6 +638,7 @@ class ClaimBook:
         """Write claims.json; fail if the recorded claims are not the declared ones (at every
         profile), and under an enforced profile on any failed check."""
         self.save()
+        self._check_parameters("when the chapter finished")
         mismatch = self.undeclared_or_unrecorded()
         if mismatch:
             raise ClaimFailure(f"chapter {self.chapter!r}: {mismatch}")
@@ -608,13 +651,9 @@ class ClaimBook:
             raise ClaimFailure(f"{len(failed)} enforced claim(s) failed: {lines}")
 
 
-def _member_interval(samples, comparison, region, alternative_value, worst_of, predicted, log=False):
-    """Interval for a rule over members: each member's t-interval over seeds (of the log of
-    its values, when ``log``) at level 1 - alpha/m. For at_least (the worst is the smallest)
-    the interval of the smallest mean is [min lows, min highs]; for at_most, [max lows,
-    max highs]. For a two-sided rule each member is decided and the worst decision stands;
-    the reported interval spans all members. Returns (low, high, the worst member's estimate,
-    how, the worst decision or None, its margin or None)."""
+def _member_statistics(samples, worst_of, log):
+    """Each member's t-interval over seeds at level 1 - alpha/m, and its mean (geometric, when
+    ``log``): (the samples on the interval's scale, bounds, means, level, m)."""
     x = np.asarray(samples, dtype=float)
     if x.ndim == 1:
         x = x[:, None]
@@ -631,6 +670,25 @@ def _member_interval(samples, comparison, region, alternative_value, worst_of, p
         finite_rows = np.all(np.isfinite(bounds), axis=1)
         bounds = np.where(finite_rows[:, None], np.exp(bounds), bounds)
         means = np.exp(means)
+    return x, bounds, means, level, m
+
+
+def _member_bounds(samples, worst_of, log):
+    return [tuple(map(float, b)) for b in _member_statistics(samples, worst_of, log)[1]]
+
+
+def _finite_or_none(v: float) -> float | None:
+    return v if math.isfinite(v) else None  # JSON has no infinity
+
+
+def _member_interval(samples, comparison, region, alternative_value, worst_of, predicted, log=False):
+    """Interval for a rule over members: each member's t-interval over seeds (of the log of
+    its values, when ``log``) at level 1 - alpha/m. For at_least (the worst is the smallest)
+    the interval of the smallest mean is [min lows, min highs]; for at_most, [max lows,
+    max highs]. For a two-sided rule each member is decided and the worst decision stands;
+    the reported interval spans all members. Returns (low, high, the worst member's estimate,
+    how, the worst decision or None, its margin or None)."""
+    x, bounds, means, level, m = _member_statistics(samples, worst_of, log)
     n = x.shape[0]
     what = (f"{100 * level:.4g}% t-interval of the {'geometric mean (t on the log)' if log else 'mean'} "
             f"over {n} seed(s)" + (f", Bonferroni-corrected for the worst of {m} members" if m > 1 else ""))
@@ -640,8 +698,7 @@ def _member_interval(samples, comparison, region, alternative_value, worst_of, p
         return float(bounds[:, 0].max()), float(bounds[:, 1].max()), float(means.max()), what, None, None
     if x.shape[1] == 1:
         return float(bounds[0, 0]), float(bounds[0, 1]), float(means[0]), what, None, None
-    verdicts = [decide(tuple(b), region, alternative_value) for b in bounds]
-    worst = "refuted" if "refuted" in verdicts else "inconclusive" if "inconclusive" in verdicts else "supported"
+    worst = decide_members(bounds, region, alternative_value)
     # the worst verdict moves when any member's does: the nearest member's margin (conservative)
     margins = [m for m in (margin(tuple(b), region, alternative_value) for b in bounds) if m is not None]
     farthest = float(means[np.nanargmax(np.abs(means - float(predicted)))]) if np.any(np.isfinite(means)) \
@@ -765,8 +822,8 @@ OPTIONAL_FIELDS = {
     "kind": (lambda v: v is None or v in ("check", "evidence"), "check or evidence"),
     "verdict": (lambda v: v is None or v in ("pass", "FAIL", *EVIDENCE_VERDICTS),
                 "pass or FAIL (a check), supported, refuted or inconclusive (evidence)"),
-    "interval_low": (lambda v: v is None or _number(v) or isinstance(v, str), "a number or a string"),
-    "interval_high": (lambda v: v is None or _number(v) or isinstance(v, str), "a number or a string"),
+    "interval_low": (lambda v: v is None or _number(v), "a number or null (unbounded or undefined)"),
+    "interval_high": (lambda v: v is None or _number(v), "a number or null (unbounded or undefined)"),
     "alternative": (lambda v: v is None or _number(v) or isinstance(v, str), "a number or a string"),
     "rule": (lambda v: v is None or _number(v) or isinstance(v, str), "a number or a string"),
     "hypothesis": (lambda v: v is None or isinstance(v, str), "a string or null"),
@@ -776,7 +833,50 @@ OPTIONAL_FIELDS = {
     "note": (lambda v: v is None or isinstance(v, str), "a string or null"),
     "trials": (lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 1),
                "an integer >= 1 or null"),
+    "alternative_value": (lambda v: v is None or _number(v), "a number or null"),
+    "member_intervals": (lambda v: v is None or (isinstance(v, list) and 0 < len(v) <= 10_000 and all(
+        isinstance(b, list) and len(b) == 2 and all(e is None or _number(e) for e in b) for b in v)),
+        "null or a list of [low, high] pairs (numbers or null)"),
 }
+
+
+def _ends(value, unbounded: float) -> list[float]:
+    """The values a stored interval end may have had: null was an unbounded or an undefined end."""
+    return [unbounded, math.nan] if value is None else [float(value)]
+
+
+def _interval_verdicts(low, high, region, alternative_value) -> set[str]:
+    return {decide((lo, hi), region, alternative_value)
+            for lo in _ends(low, -math.inf) for hi in _ends(high, math.inf)}
+
+
+def possible_verdicts(record: dict) -> set[str]:
+    """The verdicts an evidence record's own numbers allow, decided again by the code that decided
+    it (decide, decide_members). Exact for a record that carries its alternative's value; for an
+    older one, whose alternative's value was not kept, every verdict that some value allows."""
+    region = prediction_region(float(record["predicted"]), record["comparison"], record["tolerance"])
+    known_alternative = "alternative_value" in record
+    alternative_value = record.get("alternative_value")
+    members = record.get("member_intervals")
+    if members:
+        per_member = [_interval_verdicts(lo, hi, region, alternative_value) for lo, hi in members]
+        possible = set()
+        if any("refuted" in v for v in per_member):
+            possible.add("refuted")
+        if all(v - {"refuted"} for v in per_member) and any("inconclusive" in v for v in per_member):
+            possible.add("inconclusive")
+        if all("supported" in v for v in per_member):
+            possible.add("supported")
+    elif not known_alternative and str(record.get("rule") or "").startswith("each member's"):
+        # an older record of a rule over members: only the span of all members' intervals was kept
+        span = _interval_verdicts(record.get("interval_low"), record.get("interval_high"), region, None)
+        possible = {"supported", "inconclusive"} if span == {"supported"} else {"refuted", "inconclusive"}
+    else:
+        possible = _interval_verdicts(record.get("interval_low"), record.get("interval_high"), region,
+                                      alternative_value)
+    if not known_alternative and "supported" in possible:
+        possible.add("inconclusive")  # an alternative inside the interval would have made it so
+    return possible
 
 
 def validate_record(record, where: str) -> dict:
@@ -804,24 +904,38 @@ def validate_record(record, where: str) -> dict:
         raise ClaimSchemaError(f"{label}: verdict {verdict!r} is not a verdict of a {kind}")
     if kind == "check" and verdict is not None and verdict != ("pass" if record["passed"] else "FAIL"):
         raise ClaimSchemaError(f"{label}: verdict {verdict!r} contradicts 'passed': {record['passed']}")
-    numeric = record["comparison"] != "equal" and _number(record["predicted"]) and _number(record["measured"])
-    if numeric:
+    if record["enforced"] != (kind == "check"):  # a hand-edited flag would change the exit code, not the claim
+        raise ClaimSchemaError(f"{label}: a {kind} is {'always' if kind == 'check' else 'never'} enforced, "
+                               f"but 'enforced' is {record['enforced']}")
+    # 'passed' and the verdict decided again from the record's own numbers, by the code that
+    # decided them: for every comparison ('equal' and non-numbers included) and every interval
+    try:
+        recomputed = compare(record["predicted"], record["measured"], record["comparison"], record["tolerance"])
+    except (ValueError, TypeError) as err:
+        raise ClaimSchemaError(f"{label}: its predicted and measured values cannot be compared "
+                               f"({str(err).splitlines()[0][:120]})") from None
+    if recomputed != record["passed"]:
+        raise ClaimSchemaError(f"{label}: 'passed' is {record['passed']} but its predicted and measured "
+                               f"values say {recomputed}")
+    if kind == "evidence" and verdict is not None:
         try:
-            recomputed = compare(record["predicted"], record["measured"], record["comparison"], record["tolerance"])
-        except ValueError as err:
-            raise ClaimSchemaError(f"{label}: {err}") from None
-        if recomputed != record["passed"]:
-            raise ClaimSchemaError(f"{label}: 'passed' is {record['passed']} but its predicted and measured "
-                                   f"values say {recomputed}")
+            possible = possible_verdicts(record)
+        except (ValueError, TypeError) as err:
+            raise ClaimSchemaError(f"{label}: its prediction has no region ({str(err)[:120]})") from None
+        if verdict not in possible:
+            raise ClaimSchemaError(f"{label}: verdict {verdict!r} contradicts its own interval and predicted "
+                                   f"region, which say {' or '.join(sorted(possible))}")
     return record
 
 
 def load_claims(path: str | os.PathLike) -> list[Claim]:
     """The claims in a claims.json, validated; ClaimSchemaError (one line) otherwise."""
+    from goaldrift.jsonfiles import read_json
+
     path = Path(path)
     try:
-        records = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, ValueError) as err:
+        records = read_json(path, CLAIMS_FILE)
+    except (OSError, ValueError) as err:
         raise ClaimSchemaError(f"cannot read {path}: {str(err).splitlines()[0]}") from None
     if not isinstance(records, list):
         raise ClaimSchemaError(f"{path}: must hold a list of claims, not {type(records).__name__}")

@@ -33,15 +33,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from goaldrift.book.chapter import Chapter
-from goaldrift.book.claims import CLAIMS_FILE, ClaimSchemaError, load_claims
+from goaldrift.book.claims import CLAIMS_FILE, INJECTED_ENV, ClaimSchemaError, load_claims
 from goaldrift.book.params import ParamError
 from goaldrift.book.profiles import ENFORCED
+from goaldrift.jsonfiles import read_json
 from goaldrift.paths import BOOK_DIR, REPO_ROOT
 
 RUN_INFO_FILE = "run_info.json"
 OWNER_FILE = ".goaldrift-output"  # in every output folder: the files this tool wrote there
 WORK_MARKER = ".goaldrift-work"  # in a work folder while a run is in progress: its process id
 WORK_SUFFIX_LEN = 8  # tempfile.mkdtemp's random part
+MAX_MARKER_BYTES = 1_000_000
 KERNEL_LOG = "kernel-stderr.log"
 
 
@@ -69,15 +71,24 @@ def _files(folder: Path) -> list[str]:
     return sorted(out)
 
 
+class DamagedMarker(ValueError):
+    """An output folder's .goaldrift-output is not what goaldrift writes: its files' owner is unknown."""
+
+
 def _owned(folder: Path) -> set[str]:
     """The files goaldrift wrote into an output folder, by its marker; for an
-    output written before markers existed, the three files a run writes."""
+    output written before markers existed, the three files a run writes.
+    DamagedMarker for a marker that is not a list of names."""
+    marker = folder / OWNER_FILE
     try:
-        return set(json.loads((folder / OWNER_FILE).read_text())["files"]) | {OWNER_FILE}
+        files = read_json(marker, OWNER_FILE, max_bytes=MAX_MARKER_BYTES)["files"]
+        if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+            raise DamagedMarker("its 'files' is not a list of names")
+        return set(files) | {OWNER_FILE}
     except FileNotFoundError:
         pass
-    except (OSError, ValueError, KeyError, TypeError):
-        return set()
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as err:
+        raise DamagedMarker(str(err)) from None
     info = read_run_info(folder)
     if not isinstance(info, dict) or not isinstance(info.get("chapter"), str):
         return set()
@@ -97,7 +108,12 @@ def _ownership_problem(out_dir: Path) -> str | None:
     for folder, what in ((out_dir, "--out"), (_previous(out_dir), "the replaced-output folder")):
         if folder.exists() and not folder.is_dir():
             return f"{what} {str(folder)!r} exists and is not a folder"
-        foreign = foreign_files(folder)
+        try:
+            foreign = foreign_files(folder)
+        except DamagedMarker:
+            return (f"{what} {str(folder)!r} has a damaged {OWNER_FILE} (the list of the files goaldrift "
+                    f"wrote there), so goaldrift cannot tell its files from yours; move the folder away "
+                    f"or choose another --out")
         if foreign:
             return (f"{what} {str(folder)!r} holds {foreign[0]!r}"
                     f"{f' and {len(foreign) - 1} more file(s)' if len(foreign) > 1 else ''}, which goaldrift "
@@ -212,12 +228,24 @@ def clean_stale_work(out_dir: Path) -> None:
         try:
             pid = int((p / WORK_MARKER).read_text())
         except (OSError, ValueError):
-            print(f"goaldrift: note: {p} looks like a left-over work folder but goaldrift did not mark it; "
-                  f"left as it is", file=sys.stderr)
+            if _is_refused_output(p):  # a finished run that could not take its output's place
+                print(f"goaldrift: note: {p} holds the output of an earlier run that could not replace "
+                      f"{out_dir.name}; left as it is (move it where you want it, or delete it)", file=sys.stderr)
+            else:
+                print(f"goaldrift: note: {p} looks like a left-over work folder but goaldrift did not mark it; "
+                      f"left as it is", file=sys.stderr)
             continue
         if not _alive(pid):
             shutil.rmtree(p, ignore_errors=True)
             print(f"goaldrift: removed {p}, left by an interrupted run", file=sys.stderr)
+
+
+def _is_refused_output(folder: Path) -> bool:
+    """A work folder that finished (its marker lists its files, its run_info names a chapter)."""
+    try:
+        return (folder / OWNER_FILE).is_file() and not foreign_files(folder) and read_run_info(folder) is not None
+    except DamagedMarker:
+        return False
 
 
 # ---- the notebook's parameters ---------------------------------------------------
@@ -304,6 +332,8 @@ def run_chapter(chapter: Chapter, profile: str, values: dict, out_dir: Path) -> 
     parameters["output_dir"] = str(work)
     in_main = _in_main_thread()
     previous_handler = signal.signal(signal.SIGINT, _quiet_interrupt) if in_main else None
+    injected_before = os.environ.get(INJECTED_ENV)
+    os.environ[INJECTED_ENV] = json.dumps(values, default=str)  # the kernel inherits it; ClaimBook checks it
     try:
         papermill.execute_notebook(
             source,
@@ -332,6 +362,10 @@ def run_chapter(chapter: Chapter, profile: str, values: dict, out_dir: Path) -> 
     finally:
         if in_main:
             signal.signal(signal.SIGINT, previous_handler)
+        if injected_before is None:
+            os.environ.pop(INJECTED_ENV, None)
+        else:
+            os.environ[INJECTED_ENV] = injected_before
     if ok:
         ok, message = _verdict_from_claims(work, profile, chapter)
     wall = time.time() - started
@@ -410,13 +444,43 @@ def _replace_dir(new: Path, target: Path) -> None:
     os.replace(new, target)
 
 
+# What every reader of run_info.json relies on (the rest is provenance, shown as written).
+RUN_INFO_SCHEMA = {
+    "type": "object",
+    "required": ["chapter", "profile", "ok"],
+    "properties": {
+        "chapter": {"type": "string", "minLength": 1, "maxLength": 200},
+        "title": {"type": "string"},
+        "profile": {"type": "string", "minLength": 1, "maxLength": 200},
+        "parameters": {"type": "object"},
+        "ok": {"type": "boolean"},
+        "message": {"type": "string"},
+        "wall_time_s": {"type": "number", "minimum": 0},
+        "finished": {"type": "string"},
+        "overrides": {"type": "object"},
+    },
+}
+
+
+def run_info_problem(info) -> str | None:
+    """Why a parsed run_info.json is not what a run writes (one line), or None."""
+    import jsonschema
+
+    error = jsonschema.exceptions.best_match(jsonschema.Draft7Validator(RUN_INFO_SCHEMA).iter_errors(info))
+    if error is None:
+        return None
+    where = "/".join(str(p) for p in error.absolute_path) or "the file"
+    return f"{where}: {error.message[:200]}"
+
+
 def read_run_info(out_dir: Path) -> dict | None:
-    """The run_info.json of an output folder; None if absent or unreadable."""
+    """The run_info.json of an output folder; None if absent, unreadable or not what a run writes
+    (a profile that is a list made every reader fail with a TypeError)."""
     try:
-        info = json.loads((out_dir / RUN_INFO_FILE).read_text())
+        info = read_json(out_dir / RUN_INFO_FILE, RUN_INFO_FILE)
     except (OSError, ValueError):
         return None
-    return info if isinstance(info, dict) else None
+    return info if run_info_problem(info) is None else None
 
 
 def read_chapter_claims(out_dir: Path):
