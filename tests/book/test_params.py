@@ -1,5 +1,7 @@
 import pytest
 
+from conftest import call_cli
+
 from goaldrift.book.chapters import CHAPTERS
 from goaldrift.book.chapters.ch01_l2_equilibrium import L2_EQUILIBRIUM
 from goaldrift.book.params import Param, ParamError, validate
@@ -85,3 +87,18 @@ def test_a_refused_rule_without_user_values_says_only_the_rule():
         validate(params, [rule], {"a": 5, "b": 2})
     with pytest.raises(ParamError, match=r"this needs a <= 2 \(or, keeping a = 5: b >= 5\)$"):
         validate(params, [rule], {"a": 5, "b": 2}, changed=["a"])
+
+
+@pytest.mark.parametrize("value", ["1e30", "18446744073709551616", "2147483648", "-1"])
+def test_a_seed_beyond_what_the_generators_take_is_refused_in_one_line(value):
+    """Seeds >= 2^64 were accepted and failed in the kernel with "Overflow when unpacking long long"."""
+    result = call_cli("run", "l2_equilibrium", "--profile", "smoke", "-p", "seed", value, "--out", "/nonexistent/x")
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "'seed'" in result.stderr
+
+
+def test_an_integer_parameter_beyond_64_bits_is_refused():
+    from goaldrift.book.params import Param
+
+    with pytest.raises(ParamError, match="64-bit"):
+        Param("steps", int, 1, low=1).parse("1e30")

@@ -59,5 +59,10 @@ class Chapter:
         return {p.name: p.default for p in self.params}
 
 
+MAX_SEED = 2**31 - 1
+
+
 def seed_param() -> Param:
-    return Param("seed", int, 0, "seed of the data and of every initialisation", low=0)
+    # below 2^31: a chapter derives a seed per run (seed * 1000 + i and the like), and numpy's and torch's
+    # generators take at most 64 bits; 2^64 was accepted here and failed in the kernel
+    return Param("seed", int, 0, "seed of the data and of every initialisation", low=0, high=MAX_SEED)

@@ -43,8 +43,9 @@ class Param:
             return ""
         lo = "(" if self.low_open else "["
         hi = ")" if self.high_open else "]"
-        low = "-inf" if self.low is None else f"{self.low:g}"
-        high = "inf" if self.high is None else f"{self.high:g}"
+        number = (lambda v: f"{int(v)}") if self.type is int else (lambda v: f"{v:g}")
+        low = "-inf" if self.low is None else number(self.low)
+        high = "inf" if self.high is None else number(self.high)
         return f"{lo}{low}, {high}{hi}"
 
     def parse(self, text: str) -> Any:
@@ -83,6 +84,8 @@ class Param:
             raise ParamError(
                 f"parameter {self.name!r}: {value!r} is not a valid {self.type.__name__}"
             )
+        if self.type is int and abs(value) > MAX_INT:  # what the kernels' 64-bit integers hold
+            raise ParamError(f"parameter {self.name!r}: {value!r} is beyond a 64-bit integer")
         if self.type is float and not math.isfinite(value):
             raise ParamError(f"parameter {self.name!r}: {value!r} is not finite")
         if self.choices is not None and value not in self.choices:
@@ -101,6 +104,8 @@ class Param:
             )
         return value
 
+
+MAX_INT = 2**63 - 1
 
 # A cross-parameter rule: returns an error message, or None when the values are fine.
 Constraint = Callable[[dict], "str | None"]
