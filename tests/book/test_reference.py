@@ -7,7 +7,7 @@ import pytest
 
 from conftest import call_cli
 from goaldrift.book.chapters import CHAPTERS
-from goaldrift.book.claims import Claim
+from goaldrift.book.claims import Claim, compare
 from goaldrift.book.reference import (REFERENCE_INFO, agreement_markdown, beyond_tolerance, compare_builds,
                                       update_reference)
 
@@ -15,17 +15,19 @@ NAME = next(iter(CHAPTERS))
 
 
 def claim(id, verdict="supported", measured=1.0, predicted=1.0, tolerance=0.1, comparison="rel", kind="evidence"):
-    passed = abs(measured - predicted) <= tolerance * abs(predicted) if comparison == "rel" else True
+    """A record that tells the truth (load_claims decides it again): its interval is one that gives
+    `verdict` against the predicted region [0.9, 1.1], wherever `measured` lies."""
+    interval = {"supported": (0.99, 1.01), "inconclusive": (0.85, 0.95), "refuted": (2.0, 2.1)}[verdict]
     return Claim(id=id, chapter=NAME, statement="s", predicted=predicted, measured=measured, tolerance=tolerance,
-                 comparison=comparison, passed=passed, enforced=kind == "check", kind=kind,
-                 verdict=verdict if kind == "evidence" else None, interval_low=measured - 0.01,
-                 interval_high=measured + 0.01)
+                 comparison=comparison, passed=compare(predicted, measured, comparison, tolerance),
+                 enforced=kind == "check", kind=kind, verdict=verdict if kind == "evidence" else None,
+                 interval_low=interval[0], interval_high=interval[1])
 
 
 def write(folder, claims, chapter=NAME, profile="default", ok=True):
     (folder / chapter).mkdir(parents=True, exist_ok=True)
     (folder / chapter / "claims.json").write_text(json.dumps([asdict(c) for c in claims]))
-    (folder / chapter / "run_info.json").write_text(json.dumps({"profile": profile, "ok": ok, "git_commit": "abc",
+    (folder / chapter / "run_info.json").write_text(json.dumps({"chapter": chapter, "profile": profile, "ok": ok, "git_commit": "abc",
                                                                   "numerics": {"mode": "portable", "pinned": True}}))
 
 
