@@ -44,7 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="goaldrift", description="Build and run the goaldrift research book.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    sub.add_parser("list", help="the chapters and their parameters with defaults")
+    listing = sub.add_parser("list", help="the chapters and their parameters with defaults")
+    listing.add_argument("chapter", nargs="?", default=None, help="one chapter, with each profile's expected time")
 
     run = sub.add_parser("run", help="execute one chapter with papermill")
     run.add_argument("chapter")
@@ -78,9 +79,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def cmd_list() -> int:
-    for chapter in CHAPTERS.values():
+def cmd_list(args) -> int:
+    from goaldrift.book.timings import expected_time
+
+    chapters = [get_chapter(args.chapter)] if args.chapter else list(CHAPTERS.values())
+    for chapter in chapters:
         print(f"{chapter.name}: {chapter.title}")
+        if args.chapter:
+            for profile in PROFILES:
+                timing = expected_time(chapter.name, profile)
+                print(f"  time at {profile}: {timing.text() if timing else 'not recorded in this checkout'}")
         for p in chapter.params:
             per_profile = "".join(
                 f", {profile}={format_value(values[p.name])}"
@@ -302,7 +310,7 @@ def cmd_sweep(args) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"list": lambda args: cmd_list(), "run": cmd_run, "book": cmd_book, "sweep": cmd_sweep,
+COMMANDS = {"list": cmd_list, "run": cmd_run, "book": cmd_book, "sweep": cmd_sweep,
             "compare": cmd_compare, "claims": cmd_claims}
 
 
