@@ -6,7 +6,7 @@ registry entry: `goaldrift sweep cleanup_scaling --profile paper`), or a base
 model-init seed. Grid points that share every other setting are packed into
 ensemble runs of at most `members_per_run` members, so a sweep of 48 points is
 a handful of batched runs. Every run lands in the ordinary run cache
-(`goaldrift.engine.runs`), keyed by its configuration's hash: a chapter executed
+(`goaldrift.engine.runs`), keyed by its configuration and code: a chapter executed
 afterwards finds the results and trains nothing, and a sweep started twice
 recomputes nothing already finished.
 
