@@ -225,3 +225,30 @@ def test_the_code_digest_is_the_same_on_every_machine(tmp_path):
 def test_a_function_without_source_cannot_key_a_run():
     with pytest.raises(TypeError, match="source"):
         runs.run_key(mlp_config(), metric_fns={"length": len})
+
+
+@pytest.mark.parametrize("entry", ["file", "dangling link"])
+def test_an_entry_that_is_not_a_folder_is_quarantined_and_retrained(tmp_path, clean, capsys, entry):
+    """Issue 30, item 6: a file (or a dangling link) in place of a run's folder."""
+    path = tmp_path / clean.path.name
+    if entry == "file":
+        path.write_text("not a run")
+    else:
+        path.symlink_to(tmp_path / "gone")
+    again = runs.run(mlp_config(), root=tmp_path)
+    assert again.trained and again.path == path and path.is_dir()
+    _same(again, clean)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and path.name in err[0] and "quarantined" in err[0], err
+    aside = [p for p in tmp_path.iterdir() if p.name != path.name]
+    assert len(aside) == 1 and aside[0].is_symlink() == (entry != "file")  # kept, never deleted
+    assert not runs.run(mlp_config(), root=tmp_path).trained
+
+
+def test_a_sweep_quarantines_an_entry_that_is_not_a_folder(tmp_path, clean, capsys):
+    from goaldrift.engine.sweeps import run_configs
+
+    (tmp_path / clean.path.name).write_text("not a run")
+    [path] = run_configs([mlp_config()], root=tmp_path, report=lambda p: None)
+    assert path.is_dir() and runs.load_run(path).config == mlp_config()
+    assert "quarantined" in capsys.readouterr().err

@@ -289,6 +289,15 @@ def is_finished(path: Path) -> bool:
     return (path / MANIFEST).exists()
 
 
+NOT_A_FOLDER = "is not a folder"
+
+
+def not_a_folder(path: Path) -> bool:
+    """Whether a file, or a link to nothing, stands where a run's folder should be
+    (every write into it would fail, on every re-run, until it is moved aside)."""
+    return os.path.lexists(path) and not path.is_dir()
+
+
 def quarantine(path: Path, reason: str) -> Path | None:
     """Rename an untrustworthy entry aside (never delete it) and say so in one line."""
     aside = path.with_name(f"{path.name}.quarantined-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}")
@@ -367,6 +376,8 @@ def _prepare(path: Path, key: dict, trainer: Trainer) -> tuple[TrainState | None
     """Make the run folder (removed again if its first write fails) or check the
     one there; return the verified checkpoint to resume from, if any."""
     config_file = path / "config.json"
+    if not_a_folder(path):
+        raise CorruptRun(path, NOT_A_FOLDER)
     if not path.exists():
         path.mkdir(parents=True)
         try:
