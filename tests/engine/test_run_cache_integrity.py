@@ -162,6 +162,7 @@ print(json.dumps({"trained": r.trained, "folder": r.path.name, "package": runs._
 """
 
 
+@pytest.mark.slow  # four processes that import torch
 def test_a_changed_metric_or_data_generator_never_reuses_old_entries(tmp_path):
     """Edit a metric function, then a task's data generator, in a copy of the package:
     each edit trains again into a new entry (the old ones stay); unchanged code reuses."""
@@ -252,3 +253,55 @@ def test_a_sweep_quarantines_an_entry_that_is_not_a_folder(tmp_path, clean, caps
     [path] = run_configs([mlp_config()], root=tmp_path, report=lambda p: None)
     assert path.is_dir() and runs.load_run(path).config == mlp_config()
     assert "quarantined" in capsys.readouterr().err
+
+
+# ---- quarantine notices reach the user (issue 30, item 6) ---------------------------
+
+LOAD_RUN = """
+import json, sys
+from goaldrift.engine import runs
+from goaldrift.engine.train import RunConfig
+r = runs.run(RunConfig.from_dict(json.loads(sys.argv[1])), progress=False)
+print(r.trained)
+"""
+
+
+def _damaged_entry(root, clean):
+    path = root / clean.path.name
+    shutil.copytree(clean.path, path)
+    _flip_bit(path / "weights.pt")
+    return path
+
+
+def test_the_quarantine_notice_is_one_line_on_the_loading_process_stderr(tmp_path, clean):
+    import os
+    import subprocess
+    import sys
+
+    path = _damaged_entry(tmp_path, clean)
+    out = subprocess.run([sys.executable, "-c", LOAD_RUN, json.dumps(mlp_config().to_dict())],
+                         capture_output=True, text=True, timeout=300,
+                         env=dict(os.environ, GOALDRIFT_RUNS_DIR=str(tmp_path), PYTHONWARNINGS="ignore"))
+    assert out.returncode == 0 and out.stdout.split() == ["True"], out.stderr
+    [line] = out.stderr.strip().splitlines()
+    assert line.startswith(f"goaldrift: run cache entry {path} has a weights.pt that does not match")
+    assert "quarantined as" in line
+
+
+@pytest.mark.slow  # executes a notebook in a kernel
+def test_a_quarantine_inside_a_chapter_reaches_the_commands_stderr(tmp_path, clean, capsys, monkeypatch):
+    """In a papermill kernel the notice lands in the notebook; the command repeats it."""
+    from chapter_stub import BODY, stub_chapter
+    from goaldrift.book.execute import run_chapter
+
+    runs_dir = tmp_path / "runs"
+    runs_dir.mkdir()
+    path = _damaged_entry(runs_dir, clean)
+    monkeypatch.setenv("GOALDRIFT_RUNS_DIR", str(runs_dir))
+    body = ("import json\nfrom goaldrift.engine import runs\nfrom goaldrift.engine.train import RunConfig\n"
+            f"runs.run(RunConfig.from_dict(json.loads({json.dumps(json.dumps(mlp_config().to_dict()))})), "
+            "progress=False)\n" + BODY)
+    result = run_chapter(stub_chapter(tmp_path, body=body), "default", {"x": 1}, tmp_path / "out")
+    assert result.ok, result.message
+    err = [line for line in capsys.readouterr().err.splitlines() if "quarantined" in line]
+    assert len(err) == 1 and err[0].startswith(f"goaldrift: run cache entry {path} has a weights.pt"), err
