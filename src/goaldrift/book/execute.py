@@ -45,6 +45,8 @@ WORK_MARKER = ".goaldrift-work"  # in a work folder while a run is in progress: 
 WORK_SUFFIX_LEN = 8  # tempfile.mkdtemp's random part
 MAX_MARKER_BYTES = 1_000_000
 KERNEL_LOG = "kernel-stderr.log"
+# How goaldrift.engine.runs.quarantine's notices begin (not imported: it imports torch).
+CACHE_NOTICE = "goaldrift: run cache entry "
 
 
 @dataclass
@@ -351,6 +353,7 @@ def run_chapter(chapter: Chapter, profile: str, values: dict, out_dir: Path) -> 
         else:
             message = f"the chapter raised {err.ename}: {err.evalue}".splitlines()[0]
     except Exception as err:  # the kernel died, a cell timed out, no kernel: nothing usable was written
+        echo_cache_notices(work, chapter.name)
         shutil.rmtree(work, ignore_errors=True)
         first_line = (str(err).strip().splitlines() or [""])[0]
         return ChapterResult(chapter.name, out_dir, False,
@@ -366,6 +369,7 @@ def run_chapter(chapter: Chapter, profile: str, values: dict, out_dir: Path) -> 
             os.environ.pop(INJECTED_ENV, None)
         else:
             os.environ[INJECTED_ENV] = injected_before
+    echo_cache_notices(work, chapter.name)
     if ok:
         ok, message = _verdict_from_claims(work, profile, chapter)
     wall = time.time() - started
@@ -388,6 +392,30 @@ def run_chapter(chapter: Chapter, profile: str, values: dict, out_dir: Path) -> 
         return ChapterResult(chapter.name, work, False, f"{problem}; this run's output is in {work}", wall)
     _replace_dir(work, out_dir)
     return ChapterResult(chapter.name, out_dir, ok, message, wall)
+
+
+def echo_cache_notices(work: Path, chapter: str) -> None:
+    """Repeat on this process's stderr the run-cache notices the chapter's kernel
+    printed: there they reach only the notebook (or the kernel's log, from its
+    worker processes), and the user of the command must see that an entry was
+    quarantined."""
+    texts = []
+    try:
+        for cell in json.loads((work / f"{chapter}.ipynb").read_text()).get("cells", []):
+            for out in cell.get("outputs", []):
+                if out.get("output_type") == "stream" and out.get("name") == "stderr":
+                    texts.append("".join(out.get("text", "")))
+    except (OSError, ValueError, AttributeError, TypeError):
+        pass
+    try:
+        texts.append((work / KERNEL_LOG).read_text(errors="replace"))
+    except OSError:
+        pass
+    seen = set()
+    for line in "\n".join(texts).splitlines():
+        if line.startswith(CACHE_NOTICE) and line not in seen:
+            seen.add(line)
+            print(line, file=sys.stderr, flush=True)
 
 
 def _in_main_thread() -> bool:

@@ -1,7 +1,11 @@
-"""The run cache: a configuration's hash names the directory of its results.
+"""The run cache: the hash of a run's key names the directory of its results.
 
-A chapter asks for a run by configuration; if that run has finished before
-(in this or any earlier execution of the book) it is loaded, not retrained.
+A run's key is its configuration, digests of the tensors passed beside it, and
+the sha256 of the source of the code that computes it (``code_digests``): the
+engine's training loop, optimiser, models and tasks, and the modules of the
+metric functions and observers it is given. A chapter asks for a run by
+configuration; if that run has finished before with the same code (in this or
+any earlier execution of the book) it is loaded, not retrained.
 If it was interrupted, it resumes from its last checkpoint and ends with the
 same bits as an uninterrupted run. Every file is written to a temporary name
 and moved into place with ``os.replace``, so a crash mid-write leaves the
@@ -21,7 +25,9 @@ the run is trained again.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 import io
 import json
 import os
@@ -39,7 +45,8 @@ import torch
 from goaldrift.engine.device import describe, pick_device
 from goaldrift.engine.provenance import git_commit, versions
 from goaldrift.engine.models import build_model
-from goaldrift.engine.train import DTYPES, RunConfig, Trainer, TrainState, stack_metrics
+from goaldrift.engine.tasks import TASKS
+from goaldrift.engine.train import DTYPES, METRICS, RunConfig, Trainer, TrainState, stack_metrics
 from goaldrift.numerics import cache_identity
 from goaldrift.numerics import describe as numerics_record
 from goaldrift.paths import REPO_ROOT
@@ -108,9 +115,82 @@ def _flatten(obj, prefix=""):
     return out
 
 
+# ---- the code that computes a run -----------------------------------------------
+
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # src/goaldrift
+# What computes every run, whatever its configuration: the training loop, the
+# optimiser, the device settings (denormals, determinism), every model and
+# every task's data generator. Whole files, listed by folder so that a new
+# model or task joins without being named here.
+ENGINE_CODE = ("engine/train.py", "engine/optim.py", "engine/device.py", "engine/models", "engine/tasks")
+
+
+@functools.lru_cache(maxsize=None)
+def source_digest(path: str) -> str:
+    """sha256 of a source file's bytes with CRLF newlines read as LF: the same on
+    every machine and checkout, whatever its path or modification time.
+    Read once per process: the code a process runs does not change under it."""
+    return hashlib.sha256(Path(path).read_bytes().replace(b"\r\n", b"\n")).hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=None)
+def engine_code_digests() -> dict[str, str]:
+    """{module name: source digest} of ENGINE_CODE."""
+    files = []
+    for entry in ENGINE_CODE:
+        path = PACKAGE_DIR / entry
+        files += sorted(path.glob("*.py")) if path.is_dir() else [path]
+    return {_module_name(f): source_digest(str(f)) for f in files}
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE_DIR.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def function_code_digest(fn) -> tuple[str, str]:
+    """(name, digest) of the source of a function a run calls: the whole file of
+    the module that defines it (a helper beside it counts too), or, for a
+    function with no file (defined in a notebook cell), its own source.
+    A function whose source cannot be read is an error, as in tensor_digest:
+    its edits would go unnoticed."""
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    target = fn if inspect.isroutine(fn) or inspect.isclass(fn) else type(fn)
+    module = inspect.getmodule(target)
+    file = getattr(module, "__file__", None)
+    if file and os.path.isfile(file):
+        return module.__name__, source_digest(file)
+    try:
+        text = inspect.getsource(target)
+    except (OSError, TypeError):
+        raise TypeError(f"cannot key a run by the source of {fn!r}: no source file or text found") from None
+    name = f"{getattr(module, '__name__', '?')}.{target.__qualname__}"
+    return name, hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def code_digests(config: RunConfig, metric_fns=None, observers=None) -> dict[str, str]:
+    """{module name: source digest} of everything that computes this run: the
+    engine, the registered task and metrics it names (wherever they were
+    registered), and the metric functions and observers passed to ``run``."""
+    digests = dict(engine_code_digests())
+    task = config.task.get("name") if isinstance(config.task, dict) else None
+    fns = [TASKS[task]] if isinstance(task, str) and task in TASKS else []
+    fns += [METRICS[name] for name in config.metrics or [] if isinstance(name, str) and name in METRICS]
+    fns += list((metric_fns or {}).values()) + list((observers or {}).values())
+    for fn in fns:
+        name, digest = function_code_digest(fn)
+        digests[name] = digest
+    return digests
+
+
 def run_key(config: RunConfig, *, data=None, init_state=None, masks=None, metric_fns=None, observers=None) -> dict:
     """The JSON object whose hash names the run: the config plus digests of
-    whatever tensors were passed in beside it."""
+    whatever tensors were passed in beside it, and of the code that computes it.
+
+    The code is part of the key, not a field checked on load: an entry made by
+    other code is never reused nor quarantined, only left beside the new one
+    (so that going back to the old code finds its runs again)."""
     extras = {}
     if data is not None:
         extras["data"] = tensor_digest(data)
@@ -129,6 +209,7 @@ def run_key(config: RunConfig, *, data=None, init_state=None, masks=None, metric
         key["numerics"] = cache_identity()
     if extras:
         key["extras"] = extras
+    key["code"] = code_digests(config, metric_fns, observers)
     return key
 
 
@@ -206,6 +287,15 @@ def is_finished(path: Path) -> bool:
     A folder without a manifest (killed before it, or written before
     checksums existed) is trained again, resuming its checkpoint if any."""
     return (path / MANIFEST).exists()
+
+
+NOT_A_FOLDER = "is not a folder"
+
+
+def not_a_folder(path: Path) -> bool:
+    """Whether a file, or a link to nothing, stands where a run's folder should be
+    (every write into it would fail, on every re-run, until it is moved aside)."""
+    return os.path.lexists(path) and not path.is_dir()
 
 
 def quarantine(path: Path, reason: str) -> Path | None:
@@ -286,6 +376,8 @@ def _prepare(path: Path, key: dict, trainer: Trainer) -> tuple[TrainState | None
     """Make the run folder (removed again if its first write fails) or check the
     one there; return the verified checkpoint to resume from, if any."""
     config_file = path / "config.json"
+    if not_a_folder(path):
+        raise CorruptRun(path, NOT_A_FOLDER)
     if not path.exists():
         path.mkdir(parents=True)
         try:

@@ -6,7 +6,7 @@ registry entry: `goaldrift sweep cleanup_scaling --profile paper`), or a base
 model-init seed. Grid points that share every other setting are packed into
 ensemble runs of at most `members_per_run` members, so a sweep of 48 points is
 a handful of batched runs. Every run lands in the ordinary run cache
-(`goaldrift.engine.runs`), keyed by its configuration's hash: a chapter executed
+(`goaldrift.engine.runs`), keyed by its configuration and code: a chapter executed
 afterwards finds the results and trains nothing, and a sweep started twice
 recomputes nothing already finished.
 
@@ -34,7 +34,8 @@ from pathlib import Path
 from typing import Callable
 
 from goaldrift.engine.device import pick_device
-from goaldrift.engine.runs import CorruptRun, config_hash, load_run, run, run_key, runs_root
+from goaldrift.engine.runs import NOT_A_FOLDER, CorruptRun, config_hash, load_run, not_a_folder, quarantine
+from goaldrift.engine.runs import run, run_key, runs_root
 from goaldrift.engine.runs import is_finished as finished_folder
 from goaldrift.engine.train import ConfigError, RunConfig, check_data, make_data
 
@@ -191,6 +192,8 @@ def _train_one(config_dict: dict, root: str) -> str:
     """Train (or load) one run; the unit of work of every backend."""
     config = RunConfig.from_dict(config_dict)
     path = runs_root(root) / config_hash(config)
+    if not_a_folder(path):  # moved aside as `run` would, before this folder is made
+        quarantine(path, NOT_A_FOLDER)
     created = not path.exists()
     path.mkdir(parents=True, exist_ok=True)
     try:
