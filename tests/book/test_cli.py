@@ -68,7 +68,7 @@ def test_claims_prints_table_and_fails_on_a_failed_claim(tmp_path):
     (tmp_path / "l2_equilibrium.previous" / "claims.json").write_text(json.dumps([record, record]))
     result = run_cli("claims", tmp_path)
     assert result.returncode == 1 and "FAIL" in result.stdout
-    assert "checks: 0 pass, 1 FAIL" in result.stdout  # an old record without "kind" reads as a check
+    assert "checks: 0 of 1 pass; evidence: 0 supported, 0 refuted, 0 inconclusive; 1 check(s) FAIL" in result.stdout  # an old record without "kind" reads as a check
     (tmp_path / "l2_equilibrium" / "claims.json").write_text("{not json")
     result = run_cli("claims", tmp_path)
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
@@ -110,3 +110,30 @@ def test_ctrl_c_in_the_first_instant_is_honoured(tmp_path, ignored):
     assert proc.returncode == 130, (proc.returncode, proc.stdout, proc.stderr)
     assert proc.stderr.strip().splitlines() == ["goaldrift: interrupted; earlier results were left as they were"]
     assert not (tmp_path / "out").exists()
+
+
+def test_claims_prints_each_interval_and_why_a_claim_is_inconclusive(tmp_path):
+    """`goaldrift claims` printed no interval and no reason: measured 1 against a prediction of 1
+    showed as inconclusive, with no hint that one seed cannot give an interval."""
+    from goaldrift.book.claims import ClaimBook
+
+    book = ClaimBook("l2_equilibrium", output_dir=tmp_path / "l2_equilibrium")
+    book.evidence("one_seed", "s", 1.0, 1.0, "none", tolerance=0.1, comparison="abs", samples=[1.0])
+    book.evidence("five_seeds", "s", 1.0, 1.0, "none", tolerance=0.1, comparison="abs",
+                  samples=[1.0, 1.01, 0.99, 1.0, 1.02])
+    book.save()
+    result = call_cli("claims", tmp_path)
+    one, five = (next(line for line in result.stdout.splitlines() if f" {i} " in line)
+                 for i in ("one_seed", "five_seeds"))
+    assert "inconclusive" in one and "1 seed: no interval" in one, one
+    assert "supported" in five and "interval [" in five, five
+    assert "evidence: 1 supported, 0 refuted, 1 inconclusive" in result.stdout
+
+
+def test_a_smoke_run_says_its_claims_are_recorded_not_enforced(tmp_path):
+    """At smoke, "all enforced claims passed" appeared although nothing is enforced at smoke."""
+    result = run_cli("run", "l2_equilibrium", "--profile", "smoke", "--out", tmp_path / "out", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "claims recorded, not enforced" in result.stdout and "all enforced claims passed" not in result.stdout
+    assert "checks: " in result.stdout and "evidence: " in result.stdout
+    assert "running at the smoke profile" in result.stdout

@@ -537,6 +537,7 @@ class ClaimBook:
             lo, hi = max(lo, float(support[0])), min(hi, float(support[1]))
             how += f", within the possible values [{format_value(support[0])}, {format_value(support[1])}]"
         verdict = per_member or decide((lo, hi), region, alternative_value)
+        seeds = np.asarray(samples).shape[0] if statistic in ("mean", "log_mean") else None
         # A binomial interval does not move continuously: it changes only when a seed's outcome
         # flips, so it has no margin in half-widths (its verdict is as robust as each seed's outcome).
         room = None if statistic == "binomial" else member_margin if per_member else \
@@ -561,7 +562,8 @@ class ClaimBook:
             member_intervals=None if member_bounds is None else
             [[_finite_or_none(a), _finite_or_none(b)] for a, b in member_bounds],
             note=None if verdict != "inconclusive" else
-            ("a member's interval is undecided" if per_member else verdict_note((lo, hi), region, alternative_value)),
+            ("1 seed: no interval (a t-interval needs 2 or more)" if seeds == 1 else
+             "a member's interval is undecided" if per_member else verdict_note((lo, hi), region, alternative_value)),
         )
 
     def _record(self, id, statement, predicted, measured, tolerance, comparison, **kind_fields) -> Claim:
@@ -951,6 +953,14 @@ def load_claims(path: str | os.PathLike) -> list[Claim]:
         seen.add(record["id"])
         claims.append(Claim(**{k: v for k, v in record.items() if k in fields}))
     return claims
+
+
+def claim_counts(claims: list[Claim]) -> str:
+    """The one-line tally a run and `goaldrift claims` end with: checks passed, evidence by verdict."""
+    checks = [c for c in claims if not c.is_evidence]
+    evidence = [c for c in claims if c.is_evidence]
+    tally = ", ".join(f"{sum(c.verdict == v for c in evidence)} {v}" for v in EVIDENCE_VERDICTS)
+    return f"checks: {sum(c.passed for c in checks)} of {len(checks)} pass; evidence: {tally}"
 
 
 def rule_text(c: Claim) -> str:

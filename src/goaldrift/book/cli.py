@@ -17,7 +17,7 @@ from pathlib import Path
 from goaldrift import numerics
 from goaldrift.__main__ import EXIT_INTERRUPTED, INTERRUPTED
 from goaldrift.book.chapters import CHAPTERS, get_chapter
-from goaldrift.book.claims import CLAIMS_FILE, EVIDENCE_VERDICTS, format_value, load_claims
+from goaldrift.book.claims import CLAIMS_FILE, claim_counts, format_value, interval_text, load_claims
 from goaldrift.book.execute import check_out_dir, read_run_info, resolved_folder, run_chapter
 from goaldrift.book.params import ParamError
 from goaldrift.book.profiles import ENFORCED, PROFILES, resolve
@@ -232,15 +232,15 @@ def cmd_claims(args) -> int:
         raise ParamError(f"unreadable {CLAIMS_FILE} under {str(root)!r}: {str(err).splitlines()[0]}") from None
     width = max((len(c.id) for c in claims), default=0)
     for c in claims:
-        print(
-            f"{c.verdict:12s} {c.kind:8s} {c.chapter:18s} {c.id:{width}s}  "
-            f"predicted {format_value(c.predicted):>12s}  measured {format_value(c.measured):>12s}"
-        )
-    checks = [c for c in claims if not c.is_evidence]
-    failed = [c for c in checks if not c.passed]
-    evidence = [c for c in claims if c.is_evidence]
-    counts = ", ".join(f"{sum(c.verdict == v for c in evidence)} {v}" for v in EVIDENCE_VERDICTS)
-    print(f"checks: {len(checks) - len(failed)} pass, {len(failed)} FAIL; evidence: {counts}")
+        line = (f"{c.verdict:12s} {c.kind:8s} {c.chapter:18s} {c.id:{width}s}  "
+                f"predicted {format_value(c.predicted):>12s}  measured {format_value(c.measured):>12s}")
+        if c.is_evidence:
+            line += f"  interval {interval_text(c)}"
+            if c.verdict == "inconclusive" and c.note:
+                line += f"  [{c.note}]"
+        print(line)
+    failed = [c for c in claims if not c.is_evidence and not c.passed]
+    print(claim_counts(claims) + (f"; {len(failed)} check(s) FAIL" if failed else ""))
     # The exit code `run` gave: a chapter run at a profile that does not enforce
     # its claims (smoke) does not fail on them, here either.
     unenforced = {str(f) for f in files if not _enforced_profile(f.parent)}

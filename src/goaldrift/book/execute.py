@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from goaldrift.book.chapter import Chapter
-from goaldrift.book.claims import CLAIMS_FILE, INJECTED_ENV, ClaimSchemaError, load_claims
+from goaldrift.book.claims import CLAIMS_FILE, INJECTED_ENV, ClaimSchemaError, claim_counts, load_claims
 from goaldrift.book.params import ParamError
 from goaldrift.book.profiles import ENFORCED
 from goaldrift.jsonfiles import read_json
@@ -45,6 +45,7 @@ WORK_MARKER = ".goaldrift-work"  # in a work folder while a run is in progress: 
 WORK_SUFFIX_LEN = 8  # tempfile.mkdtemp's random part
 MAX_MARKER_BYTES = 1_000_000
 KERNEL_LOG = "kernel-stderr.log"
+RUN_LOG = ".runs-used.log"  # while the chapter runs: a line per run trained or reused (engine.runs.log_use)
 # How goaldrift.engine.runs.quarantine's notices begin (not imported: it imports torch).
 CACHE_NOTICE = "goaldrift: run cache entry "
 
@@ -310,6 +311,7 @@ def run_chapter(chapter: Chapter, profile: str, values: dict, out_dir: Path) -> 
     # The kernel's libraries and device, recorded from this process: the only
     # place the framework loads the engine (and torch), after the notebook ran.
     from goaldrift.engine.provenance import provenance
+    from goaldrift.engine.runs import USE_LOG_VAR, count_uses
 
     out_dir = out_dir.resolve()
     started = time.time()
@@ -334,8 +336,11 @@ def run_chapter(chapter: Chapter, profile: str, values: dict, out_dir: Path) -> 
     parameters["output_dir"] = str(work)
     in_main = _in_main_thread()
     previous_handler = signal.signal(signal.SIGINT, _quiet_interrupt) if in_main else None
-    injected_before = os.environ.get(INJECTED_ENV)
+    injected_before, log_before = os.environ.get(INJECTED_ENV), os.environ.get(USE_LOG_VAR)
     os.environ[INJECTED_ENV] = json.dumps(values, default=str)  # the kernel inherits it; ClaimBook checks it
+    use_log = work / RUN_LOG
+    os.environ[USE_LOG_VAR] = str(use_log)  # the kernel and its workers note each run they train or reuse
+    _announce(chapter.name, profile, out_dir)
     try:
         papermill.execute_notebook(
             source,
@@ -343,7 +348,7 @@ def run_chapter(chapter: Chapter, profile: str, values: dict, out_dir: Path) -> 
             parameters=parameters,
             kernel_name="python3",
             cwd=str(work),
-            progress_bar=False,
+            progress_bar={"desc": chapter.name, "unit": "cell", "leave": False} if sys.stderr.isatty() else False,
             kernel_manager_class=_kernel_manager_class(work / KERNEL_LOG),
         )
     except PapermillExecutionError as err:
@@ -365,13 +370,18 @@ def run_chapter(chapter: Chapter, profile: str, values: dict, out_dir: Path) -> 
     finally:
         if in_main:
             signal.signal(signal.SIGINT, previous_handler)
-        if injected_before is None:
-            os.environ.pop(INJECTED_ENV, None)
-        else:
-            os.environ[INJECTED_ENV] = injected_before
+        for var, before in ((INJECTED_ENV, injected_before), (USE_LOG_VAR, log_before)):
+            if before is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = before
     echo_cache_notices(work, chapter.name)
     if ok:
         ok, message = _verdict_from_claims(work, profile, chapter)
+    trained, reused = count_uses(use_log)
+    use_log.unlink(missing_ok=True)
+    if trained or reused:
+        message += f"; {trained} run(s) trained, {reused} reused from the cache"
     wall = time.time() - started
     info = {
         "chapter": chapter.name,
@@ -381,6 +391,8 @@ def run_chapter(chapter: Chapter, profile: str, values: dict, out_dir: Path) -> 
         "ok": ok,
         "message": message,
         "wall_time_s": round(wall, 2),
+        "runs_trained": trained,
+        "runs_reused": reused,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         **provenance(),
     }
@@ -418,6 +430,16 @@ def echo_cache_notices(work: Path, chapter: str) -> None:
             print(line, file=sys.stderr, flush=True)
 
 
+def _announce(name: str, profile: str, out_dir: Path) -> None:
+    """The line a long run starts with: what runs, and how long it took last time (a bar follows on a
+    terminal; in CI the next line is its result)."""
+    from goaldrift.book.timings import expected_time
+
+    timing = expected_time(name, profile, out_dir) or expected_time(name, profile)
+    estimate = f"; expected about {timing.text()}" if timing else ""
+    print(f"{name}: running at the {profile} profile{estimate}", flush=True)
+
+
 def _in_main_thread() -> bool:
     import threading
 
@@ -444,11 +466,12 @@ def _verdict_from_claims(work: Path, profile: str, chapter: Chapter | None = Non
                                f"declared but not recorded: {', '.join(missing)}" if missing else "",
                                f"recorded but not declared: {', '.join(extra)}" if extra else "") if part))
     failed = [c for c in claims if c.enforced and not c.passed]
+    counts = claim_counts(claims)
+    if not ENFORCED.get(profile, True):  # smoke: the claims are recorded; nothing is enforced
+        would = f"; {len(failed)} check(s) would FAIL ({failed[0].id})" if failed else ""
+        return True, f"{profile} profile: claims recorded, not enforced ({counts}){would}"
     if not failed:
-        return True, "all enforced claims passed"
-    if not ENFORCED.get(profile, True):
-        return True, (f"{profile} profile, claims recorded but not enforced: "
-                      f"{len(failed)} enforced claim(s) would FAIL ({failed[0].id})")
+        return True, f"all enforced claims passed ({counts})"
     return False, f"claim failure: {len(failed)} enforced claim(s) failed: {', '.join(c.id for c in failed)}"
 
 

@@ -39,9 +39,10 @@ def _seconds(info: dict | None, profile: str) -> float | None:
     return float(value) if isinstance(value, (int, float)) and value >= 0 else None
 
 
-def expected_time(chapter: str, profile: str, executed: Path | None = None) -> Timing | None:
-    """The chapter's last recorded time at ``profile``, or None if no record holds one."""
-    seconds = _seconds(read_run_info((executed or EXECUTED_DIR) / chapter), profile)
+def expected_time(chapter: str, profile: str, last_output: Path | None = None) -> Timing | None:
+    """The chapter's last recorded time at ``profile`` (first from ``last_output``, the folder its
+    last run wrote, default _build/executed/CHAPTER), or None if no record holds one."""
+    seconds = _seconds(read_run_info(last_output or EXECUTED_DIR / chapter), profile)
     if seconds is not None:
         return Timing(seconds, "its last run here")
     try:

@@ -339,7 +339,9 @@ def run(config: RunConfig, *, root=None, data=None, init_state=None, masks=None,
     path = runs_root(root) / config_hash(config, **extras)
     if is_finished(path):
         try:
-            return load_run(path, expected_key=key)
+            loaded = load_run(path, expected_key=key)
+            log_use("reused", path)
+            return loaded
         except CorruptRun as err:
             quarantine(path, err.reason)
 
@@ -369,7 +371,38 @@ def run(config: RunConfig, *, root=None, data=None, init_state=None, masks=None,
     write_json(path / MANIFEST, {"sha256": {name: sha256_file(path / name) for name in FINISHED_FILES}})
     ckpt.unlink(missing_ok=True)
     (path / CHECKPOINT_SUMS).unlink(missing_ok=True)
+    log_use("trained", path)
     return Run(config, path, trainer.model, metrics, provenance, trained=True)
+
+
+USE_LOG_VAR = "GOALDRIFT_RUN_LOG"  # a file `goaldrift run` reads back: how many runs trained, how many reused
+
+
+def log_use(what: str, path: Path) -> None:
+    """One line per run a process trained or reused, appended to $GOALDRIFT_RUN_LOG when it is set
+    (worker processes inherit it). The reader counts each run folder once: a worker trains a run,
+    then its parent loads the same folder."""
+    log = os.environ.get(USE_LOG_VAR)
+    if not log:
+        return
+    try:
+        with open(log, "a") as f:  # one short write in append mode: lines of concurrent workers do not mix
+            f.write(f"{what} {path.name}\n")
+    except OSError:
+        pass  # a report, never a reason to fail a run
+
+
+def count_uses(log: str | os.PathLike) -> tuple[int, int]:
+    """(runs trained, runs reused from the cache) in a run log written by log_use."""
+    trained, reused = set(), set()
+    try:
+        lines = Path(log).read_text().splitlines()
+    except OSError:
+        return 0, 0
+    for line in lines:
+        what, _, name = line.partition(" ")
+        (trained if what == "trained" else reused if what == "reused" else set()).add(name)
+    return len(trained), len(reused - trained)
 
 
 def _prepare(path: Path, key: dict, trainer: Trainer) -> tuple[TrainState | None, float]:
