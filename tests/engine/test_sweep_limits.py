@@ -94,3 +94,37 @@ def test_ray_address_that_answers_but_is_not_ray_fails_within_30_s(tmp_path):
     assert result.returncode == 2, result.stderr
     lines = [line for line in result.stderr.strip().splitlines() if line.startswith("goaldrift:")]
     assert len(lines) == 1 and address in lines[0], result.stderr
+
+
+# ---- issue 30, item 2: a sweep spec is checked before any work ------------------------
+
+def _cli_refuses(tmp_path, path, message, cli=call_cli):
+    result = cli("sweep", path, "--runs-dir", tmp_path / "runs", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert message in result.stderr, result.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+TYPOS = {  # key misspelt -> where, and what it was meant to be
+    "grdi": ("the sweep spec", "grid"),
+    "memebers_per_run": ("the sweep spec", "members_per_run"),
+    "base.steos": ("the sweep spec's base", "steps"),
+    "base.model.d_modle": ("base.model (transformer)", "d_model"),
+    "base.optim.weight_decy": ("base.optim", "weight_decay"),
+}
+
+
+@pytest.mark.parametrize("typo", TYPOS)
+def test_a_misspelt_key_is_refused_with_a_suggestion(tmp_path, typo):
+    """"grdi" trained the base point only; "memebers_per_run" silently used 16."""
+    d = tiny_sweep().to_dict()
+    *parents, key = typo.split(".")
+    where = d
+    for part in parents:
+        where = where[part]
+    where[key] = where.pop(TYPOS[typo][1], 1)
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(d))
+    cli = run_cli if typo == "grdi" else call_cli  # one case as a real process, the rest in-process
+    _cli_refuses(tmp_path, path, f"unknown key {key!r} in {TYPOS[typo][0]} (did you mean {TYPOS[typo][1]!r}?)", cli)

@@ -22,6 +22,7 @@ Backends:
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import itertools
 import json
 import math
@@ -36,9 +37,11 @@ from typing import Callable
 from goaldrift.engine.device import pick_device
 from goaldrift.engine.runs import CorruptRun, config_hash, load_run, run, run_key, runs_root
 from goaldrift.engine.runs import is_finished as finished_folder
-from goaldrift.engine.train import ConfigError, RunConfig, check_data, make_data
+from goaldrift.engine.models import MODEL_KINDS
+from goaldrift.engine.train import ConfigError, OptimConfig, RunConfig, StopRule, check_data, make_data
 
 GRID_AXES = ("lr", "weight_decay", "seed")
+SPEC_KEYS = ("name", "base", "grid", "members_per_run")
 # A grid larger than this is refused before it is expanded (a 1000x1000x100
 # grid grew to 3 GB in memory before anything was said).
 MAX_GRID_POINTS = 10_000
@@ -68,7 +71,8 @@ class Sweep:
             raise ConfigError(f"sweep {self.name!r}: grid must be an object of axes, not {type(self.grid).__name__}")
         unknown = sorted(set(self.grid) - set(GRID_AXES))
         if unknown:
-            raise ConfigError(f"sweep {self.name!r}: unknown grid axis {unknown[0]!r} (axes: {', '.join(GRID_AXES)})")
+            raise ConfigError(f"sweep {self.name!r}: unknown grid axis {unknown[0]!r} "
+                              f"({_hint(unknown[0], GRID_AXES)})")
         if any(not isinstance(v, list) or not v for v in self.grid.values()):
             raise ConfigError(f"sweep {self.name!r}: every grid axis must be a non-empty list")
         for axis, values in self.grid.items():  # JSON true is not a seed, "0.01" not a learning rate
@@ -118,14 +122,53 @@ class Sweep:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Sweep":
+        check_spec_keys(d)
         try:
-            if not isinstance(d, dict):
-                raise TypeError(f"a sweep specification is a JSON object, not {type(d).__name__}")
             grid = d.get("grid", {})
             return cls(d["name"], RunConfig.from_dict(d["base"]), dict(grid) if isinstance(grid, dict) else grid,
                        d.get("members_per_run", 16))
         except (KeyError, TypeError, ValueError) as err:
             raise ConfigError(f"not a sweep specification: {str(err).splitlines()[0]}") from None
+
+
+def _field_names(cls) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls)]
+
+
+def _hint(name, known) -> str:
+    close = difflib.get_close_matches(str(name), list(known), n=1)
+    return f"did you mean {close[0]!r}?" if close else f"known: {', '.join(known)}"
+
+
+def _check_keys(d, allowed: list[str], where: str, required: tuple[str, ...] = ()) -> None:
+    """An object with only the keys `allowed` (a typo is said, with the key it was likely meant to be)."""
+    if not isinstance(d, dict):
+        raise ConfigError(f"{where} must be a JSON object, not {type(d).__name__}")
+    for key in d:
+        if key not in allowed:
+            raise ConfigError(f"unknown key {key!r} in {where} ({_hint(key, allowed)})")
+    for key in required:
+        if key not in d:
+            raise ConfigError(f"{where} lacks {key!r}")
+
+
+def check_spec_keys(d) -> None:
+    """Every object of a sweep specification holds only keys it may hold: a misspelt
+    "grdi" or "memebers_per_run" would otherwise be ignored, and the sweep silently
+    run without it."""
+    _check_keys(d, list(SPEC_KEYS), "the sweep spec", required=("name", "base"))
+    base = d["base"]
+    _check_keys(base, _field_names(RunConfig), "the sweep spec's base", required=("model", "optim"))
+    model = base["model"]
+    if not isinstance(model, dict):
+        raise ConfigError(f"base.model must be a JSON object, not {type(model).__name__}")
+    kind = model.get("kind")
+    if not isinstance(kind, str) or kind not in MODEL_KINDS:
+        raise ConfigError(f"unknown base.model kind {kind!r} ({_hint(kind, MODEL_KINDS)})")
+    _check_keys(model, ["kind", *_field_names(MODEL_KINDS[kind][0])], f"base.model ({kind})")
+    _check_keys(base["optim"], _field_names(OptimConfig), "base.optim")
+    if base.get("stop") is not None:
+        _check_keys(base["stop"], _field_names(StopRule), "base.stop")
 
 
 def _single(value, name):
