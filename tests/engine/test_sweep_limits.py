@@ -128,3 +128,17 @@ def test_a_misspelt_key_is_refused_with_a_suggestion(tmp_path, typo):
     path.write_text(json.dumps(d))
     cli = run_cli if typo == "grdi" else call_cli  # one case as a real process, the rest in-process
     _cli_refuses(tmp_path, path, f"unknown key {key!r} in {TYPOS[typo][0]} (did you mean {TYPOS[typo][1]!r}?)", cli)
+
+
+@pytest.mark.parametrize("where", ["grid", "base"])
+def test_an_empty_sweep_is_refused(tmp_path, where):
+    """No seeds reported "0/0 finished" and success."""
+    d = tiny_sweep().to_dict()
+    if where == "grid":
+        d["grid"]["seed"] = []
+    else:
+        del d["grid"]["seed"]
+        d["base"]["seeds"] = []
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(d))
+    _cli_refuses(tmp_path, path, "seed", run_cli if where == "base" else call_cli)

@@ -73,8 +73,10 @@ class Sweep:
         if unknown:
             raise ConfigError(f"sweep {self.name!r}: unknown grid axis {unknown[0]!r} "
                               f"({_hint(unknown[0], GRID_AXES)})")
-        if any(not isinstance(v, list) or not v for v in self.grid.values()):
-            raise ConfigError(f"sweep {self.name!r}: every grid axis must be a non-empty list")
+        for axis, values in self.grid.items():
+            if not isinstance(values, list) or not values:  # an empty axis: a sweep of nothing, "0/0 finished"
+                raise ConfigError(f"sweep {self.name!r}: grid axis {axis!r} must be a non-empty list, "
+                                  f"not {values!r:.60}")
         for axis, values in self.grid.items():  # JSON true is not a seed, "0.01" not a learning rate
             ok = _is_int if axis == "seed" else _is_number
             bad = [v for v in values if not ok(v)]
@@ -84,8 +86,12 @@ class Sweep:
         if not _is_int(self.members_per_run) or self.members_per_run < 1:
             raise ConfigError(f"sweep {self.name!r}: members_per_run must be a positive int, "
                               f"not {self.members_per_run!r}")
+        if "seed" not in self.grid and (not isinstance(self.base.seeds, (list, tuple)) or not self.base.seeds):
+            # the base's seeds are then the seed axis: without one the sweep would train nothing ("0/0 finished")
+            raise ConfigError(f"sweep {self.name!r} has no seeds: base.seeds must be a non-empty list of ints "
+                              f"when the grid has no 'seed' axis")
         size = math.prod(len(v) for v in self.grid.values())
-        if "seed" not in self.grid and isinstance(self.base.seeds, (list, tuple)):
+        if "seed" not in self.grid:
             size *= len(self.base.seeds)  # the base's seeds are an axis too
         if size > MAX_GRID_POINTS:
             raise ConfigError(f"sweep {self.name!r}: the grid has {size:,} points, more than the "
