@@ -142,3 +142,31 @@ def test_an_empty_sweep_is_refused(tmp_path, where):
     path = tmp_path / "spec.json"
     path.write_text(json.dumps(d))
     _cli_refuses(tmp_path, path, "seed", run_cli if where == "base" else call_cli)
+
+
+@pytest.mark.parametrize("where", ["grid", "base", "data_seed"])
+def test_a_seed_torch_cannot_take_is_refused(tmp_path, where):
+    """A grid seed of 2**64 passed the checks and failed inside the run ("Overflow when unpacking long long")."""
+    d = tiny_sweep().to_dict()
+    if where == "grid":
+        d["grid"]["seed"] = [0, 2**64]
+    elif where == "base":
+        del d["grid"]["seed"]
+        d["base"]["seeds"] = [2**64]
+    else:
+        d["base"]["data_seed"] = 2**64
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(d))
+    _cli_refuses(tmp_path, path, "[0, 2**63) (torch.manual_seed takes at most 2**64 - 1",
+                 run_cli if where == "grid" else call_cli)
+
+
+def test_the_largest_seed_allowed_is_one_torch_takes():
+    import torch
+
+    from goaldrift.engine.train import SEED_LIMIT, valid_seed
+
+    torch.Generator().manual_seed(SEED_LIMIT - 1)
+    assert valid_seed(SEED_LIMIT - 1) and not valid_seed(SEED_LIMIT) and not valid_seed(-1)
+    with pytest.raises((ValueError, RuntimeError, OverflowError)):
+        torch.Generator().manual_seed(2**64)

@@ -38,7 +38,8 @@ from goaldrift.engine.device import pick_device
 from goaldrift.engine.runs import CorruptRun, config_hash, load_run, run, run_key, runs_root
 from goaldrift.engine.runs import is_finished as finished_folder
 from goaldrift.engine.models import MODEL_KINDS
-from goaldrift.engine.train import ConfigError, OptimConfig, RunConfig, StopRule, check_data, make_data
+from goaldrift.engine.train import (SEED_RANGE_TEXT, ConfigError, OptimConfig, RunConfig, StopRule, check_data,
+                                    make_data, valid_seed)
 
 GRID_AXES = ("lr", "weight_decay", "seed")
 SPEC_KEYS = ("name", "base", "grid", "members_per_run")
@@ -83,6 +84,9 @@ class Sweep:
             if bad:
                 raise ConfigError(f"sweep {self.name!r}: grid axis {axis!r} holds {bad[0]!r}, "
                                   f"not {'an int' if axis == 'seed' else 'a number'}")
+        bad = [v for v in self.grid.get("seed", []) if not valid_seed(v)]
+        if bad:  # checked here, not in a run: 2**64 failed inside the first run's model init
+            raise ConfigError(f"sweep {self.name!r}: grid axis 'seed' holds {bad[0]}; seeds must be ints {SEED_RANGE_TEXT}")
         if not _is_int(self.members_per_run) or self.members_per_run < 1:
             raise ConfigError(f"sweep {self.name!r}: members_per_run must be a positive int, "
                               f"not {self.members_per_run!r}")
