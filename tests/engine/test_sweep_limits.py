@@ -170,3 +170,25 @@ def test_the_largest_seed_allowed_is_one_torch_takes():
     assert valid_seed(SEED_LIMIT - 1) and not valid_seed(SEED_LIMIT) and not valid_seed(-1)
     with pytest.raises((ValueError, RuntimeError, OverflowError)):
         torch.Generator().manual_seed(2**64)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "huge", "deep"])
+def test_a_spec_that_is_no_regular_bounded_file_is_refused(tmp_path, kind):
+    """A FIFO hung, /dev/zero grew without bound; 200,000 brackets were a RecursionError traceback."""
+    import os
+
+    path = tmp_path / "spec.json"
+    if kind == "fifo":
+        os.mkfifo(path)
+        message = "is not a regular file"
+    elif kind == "device":
+        path = "/dev/null"  # as /dev/zero, without the unbounded read should this regress
+        message = "is not a regular file"
+    elif kind == "huge":
+        path.write_text(json.dumps(tiny_sweep().to_dict()) + " " * 1_000_000)  # valid JSON, too large
+        message = "is larger than 1,000,000 bytes"
+    else:
+        path.write_text("[" * 200_000 + "]" * 200_000)
+        message = "nested too deeply"
+    in_a_process = lambda *args, **kw: run_cli(*args, timeout=120, **kw)  # a hang fails, not waits
+    _cli_refuses(tmp_path, path, message, in_a_process if kind == "fifo" else call_cli)

@@ -28,6 +28,7 @@ import json
 import math
 import os
 import shutil
+import stat
 import sys
 import time
 from dataclasses import dataclass, field
@@ -189,12 +190,30 @@ def _single(value, name):
     return value
 
 
+MAX_SPEC_BYTES = 1_000_000  # the largest grid (MAX_GRID_POINTS) is far smaller
+
+
 def load_spec(path: str | os.PathLike) -> Sweep:
     path = Path(path)
+    where = f"sweep specification {str(path)[:200]!r}"
     try:
-        spec = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise ConfigError(f"cannot read sweep specification {str(path)!r}: {str(err).splitlines()[0]}") from None
+        # Looked at before it is opened: opening a FIFO waits for a writer, and /dev/zero never ends.
+        mode = path.stat().st_mode
+        if not stat.S_ISREG(mode):
+            raise ConfigError(f"{where} is not a regular file")
+        with open(path, "rb") as f:
+            text = f.read(MAX_SPEC_BYTES + 1)
+        if len(text) > MAX_SPEC_BYTES:
+            raise ConfigError(f"{where} is larger than {MAX_SPEC_BYTES:,} bytes")
+        spec = json.loads(text)
+    except ConfigError:
+        raise
+    except OSError as err:
+        raise ConfigError(f"cannot read {where}: {err.strerror or err}") from None
+    except RecursionError:
+        raise ConfigError(f"cannot read {where}: its JSON is nested too deeply") from None
+    except ValueError as err:  # not JSON, not UTF-8, or a number of more digits than Python converts
+        raise ConfigError(f"cannot read {where}: {(str(err).splitlines() or [''])[0]}") from None
     sweep = Sweep.from_dict(spec)
     sweep.validate()
     return sweep
