@@ -192,3 +192,16 @@ def test_a_spec_that_is_no_regular_bounded_file_is_refused(tmp_path, kind):
         message = "nested too deeply"
     in_a_process = lambda *args, **kw: run_cli(*args, timeout=120, **kw)  # a hang fails, not waits
     _cli_refuses(tmp_path, path, message, in_a_process if kind == "fifo" else call_cli)
+
+
+@pytest.mark.parametrize("key, value", [("seeds", 5), ("optim.groups", []), ("optim.lr", [[0.01]])])
+def test_a_mistyped_base_value_is_one_line_not_a_traceback(tmp_path, key, value):
+    d = tiny_sweep().to_dict()
+    *parents, name = ["base", *key.split(".")]
+    where = d
+    for part in parents:
+        where = where[part]
+    where[name] = value
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(d))
+    _cli_refuses(tmp_path, path, name)

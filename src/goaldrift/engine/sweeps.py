@@ -91,7 +91,10 @@ class Sweep:
         if not _is_int(self.members_per_run) or self.members_per_run < 1:
             raise ConfigError(f"sweep {self.name!r}: members_per_run must be a positive int, "
                               f"not {self.members_per_run!r}")
-        if "seed" not in self.grid and (not isinstance(self.base.seeds, (list, tuple)) or not self.base.seeds):
+        if not isinstance(self.base.seeds, (list, tuple)):
+            raise ConfigError(f"sweep {self.name!r}: base.seeds must be a list of ints, "
+                              f"not {type(self.base.seeds).__name__}")
+        if "seed" not in self.grid and not self.base.seeds:
             # the base's seeds are then the seed axis: without one the sweep would train nothing ("0/0 finished")
             raise ConfigError(f"sweep {self.name!r} has no seeds: base.seeds must be a non-empty list of ints "
                               f"when the grid has no 'seed' axis")
@@ -109,7 +112,7 @@ class Sweep:
         axes = {
             "lr": self.grid.get("lr", [_single(self.base.optim.lr, "lr")]),
             "weight_decay": self.grid.get("weight_decay", [_single(self.base.optim.weight_decay, "weight_decay")]),
-            "seed": self.grid.get("seed", list(self.base.seeds)),
+            "seed": self.grid["seed"] if "seed" in self.grid else list(self.base.seeds),
         }
         return [dict(zip(axes, values)) for values in itertools.product(*axes.values())]
 
@@ -184,7 +187,9 @@ def check_spec_keys(d) -> None:
 
 def _single(value, name):
     if isinstance(value, (list, tuple)):
-        if len(set(value)) != 1:
+        if not value:
+            raise ConfigError(f"the base config's optim.{name} is an empty list")
+        if any(v != value[0] for v in value):  # not set(value): a value may be a list itself
             raise ConfigError(f"the base config's optim.{name} has several values; put them in the grid")
         return value[0]
     return value

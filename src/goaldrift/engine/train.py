@@ -235,6 +235,7 @@ def _validate(c: RunConfig) -> None:
     need(0 <= o.momentum < 1, f"optim.momentum must be in [0, 1), got {o.momentum!r}")
     need(_int(o.warmup_steps) and o.warmup_steps >= 0, f"optim.warmup_steps must be an int >= 0, got {o.warmup_steps!r}")
     need(o.warmup_rule in WARMUP_RULES, f"unknown optim.warmup_rule {o.warmup_rule!r}; use one of {WARMUP_RULES}")
+    need(isinstance(o.groups, dict), f"optim.groups must be an object of pattern: group, got {o.groups!r:.80}")
     for pattern, g in o.groups.items():
         need(g in GROUPS, f"optim.groups[{pattern!r}] = {g!r}; use one of {GROUPS}")
     if c.stop is not None:
