@@ -15,9 +15,10 @@ import yaml
 from goaldrift.book.site import SNAPSHOTS_CAPTION, _stage_snapshots
 from goaldrift.book.chapters import CHAPTERS
 from goaldrift.paths import REPO_ROOT
+from goaldrift.book.execute import OWNER_FILE, ChapterResult
 from goaldrift.book.snapshots import (
-    MAX_SNAPSHOT_BYTES, REGISTRY, SOURCES_FILE, changed_modules, current_sources, find_snapshots, library_sources, notebook_code,
-    snapshot_page, spec_module, write_snapshot,
+    MAX_SNAPSHOT_BYTES, REGISTRY, SOURCES_FILE, SnapshotError, changed_modules, current_sources, find_snapshots,
+    library_sources, notebook_code, snapshot_page, spec_module, write_snapshot,
 )
 
 CHAPTER = CHAPTERS["grokking_replication"]
@@ -70,14 +71,20 @@ def test_changed_modules():
     assert changed_modules({"a": "1"}, {"a": "1"}) == []
 
 
-def _fake_executed(tmp_path):
-    executed = tmp_path / "executed"
-    executed.mkdir()
-    nbformat.write(executable_notebook(CHAPTER), executed / f"{CHAPTER.name}.ipynb")
+def _paper_values(chapter=CHAPTER, profile="paper"):
+    return {**chapter.defaults(), **chapter.profiles.get(profile, {})}
+
+
+def _fake_executed(tmp_path, chapter=CHAPTER, profile="paper", name="executed", **changed):
+    """An output folder as a successful run of `chapter` at `profile` leaves it, with `changed` parameters."""
+    executed = tmp_path / name
+    executed.mkdir(parents=True)
+    nbformat.write(executable_notebook(chapter), executed / f"{chapter.name}.ipynb")
     (executed / "claims.json").write_text("[]")
     (executed / "run_info.json").write_text(json.dumps(
-        {"git_commit": "abc123", "device": "cuda:Test GPU", "finished": "2026-11-27T00:00:00Z",
-         "wall_time_s": 12.0, "profile": "paper"}))
+        {"chapter": chapter.name, "ok": True, "parameters": {**_paper_values(chapter, profile), **changed},
+         "git_commit": "abc123", "device": "cuda:Test GPU", "finished": "2026-11-27T00:00:00Z",
+         "wall_time_s": 12.0, "profile": profile}))
     return executed
 
 
@@ -86,7 +93,7 @@ def test_write_snapshot_records_sources_and_replaces_atomically(tmp_path):
     target = write_snapshot(CHAPTER, executed, "paper", root=tmp_path / "results")
     assert target == tmp_path / "results" / "paper" / CHAPTER.name
     assert sorted(p.name for p in target.iterdir()) == sorted(
-        [f"{CHAPTER.name}.ipynb", "claims.json", "run_info.json", SOURCES_FILE])
+        [f"{CHAPTER.name}.ipynb", "claims.json", "run_info.json", SOURCES_FILE, OWNER_FILE])
     recorded = json.loads((target / SOURCES_FILE).read_text())["modules"]
     assert recorded == current_sources(CHAPTER)
     assert f"notebook:{CHAPTER.name}" in recorded
@@ -182,3 +189,131 @@ def test_a_changed_code_cell_makes_the_page_stale(tmp_path, monkeypatch):
     nbformat.write(nb, edited)
     monkeypatch.setattr(type(CHAPTER), "notebook", property(lambda self: edited))
     assert find_snapshots({CHAPTER.name: CHAPTER}, results)[0].changed == [f"notebook:{CHAPTER.name}"]
+
+
+# ---- issue 30, item 5: snapshots that own their folder -------------------------------
+
+L2 = CHAPTERS["l2_equilibrium"]
+
+
+def test_a_refused_run_writes_no_snapshot(tmp_path, monkeypatch):
+    """Case 1: --out a link whose target holds an older output and a foreign .previous:
+    the run is refused, and the older output must not become a snapshot."""
+    from conftest import call_cli
+
+    monkeypatch.setenv("GOALDRIFT_RESULTS_DIR", str(tmp_path / "results"))
+    target = _fake_executed(tmp_path, L2, "smoke", name="real")
+    (tmp_path / "real.previous").mkdir()
+    (tmp_path / "real.previous" / "mine.txt").write_text("m")
+    (tmp_path / "link").symlink_to(target)
+    result = call_cli("run", L2.name, "--profile", "smoke", "--out", tmp_path / "link", "--snapshot")
+    assert result.returncode != 0, result.stdout
+    assert not (tmp_path / "results" / "smoke" / L2.name).exists()
+    assert (tmp_path / "real.previous" / "mine.txt").read_text() == "m"
+
+
+def _fake_run(outcomes):
+    """A stand-in for run_chapter: each call writes a fake output and returns the next outcome (ok or not)."""
+    def run_chapter(chapter, profile, values, out_dir):
+        ok = outcomes.pop(0)
+        shutil.rmtree(out_dir, ignore_errors=True)
+        _fake_executed(out_dir.parent, chapter, profile, name=out_dir.name, weight_decay=values["weight_decay"])
+        info = json.loads((out_dir / "run_info.json").read_text())
+        (out_dir / "run_info.json").write_text(json.dumps({**info, "ok": ok}))
+        return ChapterResult(chapter.name, out_dir, ok, "ok" if ok else "claim failure: x", 1.0)
+    return run_chapter
+
+
+def test_a_failed_second_snapshot_run_keeps_the_good_snapshot(tmp_path, monkeypatch):
+    """Cases 1 and 3: a run that executed but failed writes no snapshot; the good one stays as it was."""
+    from conftest import call_cli
+    import goaldrift.book.cli as cli
+
+    monkeypatch.setenv("GOALDRIFT_RESULTS_DIR", str(tmp_path / "results"))
+    monkeypatch.setattr(cli, "run_chapter", _fake_run([True, False]))
+    out = tmp_path / "out"
+    assert call_cli("run", L2.name, "--out", out, "--snapshot").returncode == 0
+    snap = tmp_path / "results" / "default" / L2.name
+    good = {p.name: p.read_bytes() for p in snap.iterdir()}
+    result = call_cli("run", L2.name, "--out", out, "-p", "weight_decay", "0.5", "--snapshot")
+    assert result.returncode == 1 and "snapshot not written" in result.stderr
+    assert {p.name: p.read_bytes() for p in snap.iterdir()} == good
+
+
+def test_a_snapshot_with_overrides_says_so(tmp_path):
+    """Case 2: a paper run with a parameter changed is labelled with it, not as the paper profile's result."""
+    results = tmp_path / "results"
+    wd = _paper_values()["weight_decay"] * 2
+    write_snapshot(CHAPTER, _fake_executed(tmp_path, weight_decay=wd), "paper", root=results)
+    snap = find_snapshots({CHAPTER.name: CHAPTER}, results)[0]
+    assert json.loads((snap.path / SOURCES_FILE).read_text())["overrides"] == {"weight_decay": wd}
+    page = snapshot_page(snap)
+    assert "the `paper` profile measured" not in page.cells[1].source
+    assert f"`paper` profile with weight_decay = {wd:g} set measured" in page.cells[1].source
+    assert "(paper profile, parameters changed)" in page.cells[0].source.splitlines()[0]
+    # the profile's own values (given on the command line or not) are no override
+    write_snapshot(CHAPTER, _fake_executed(tmp_path, name="plain", weight_decay=wd / 2), "paper", root=results)
+    snap = find_snapshots({CHAPTER.name: CHAPTER}, results)[0]
+    assert snap.overrides == {} and "the `paper` profile measured" in snapshot_page(snap).cells[1].source
+
+
+def test_the_old_snapshot_stays_until_the_new_one_is_complete(tmp_path, monkeypatch):
+    """Case 3: while the new snapshot is written the old one is in place; a failure midway keeps it
+    and leaves no work folder."""
+    import goaldrift.book.snapshots as snapshots
+
+    results = tmp_path / "results"
+    target = write_snapshot(CHAPTER, _fake_executed(tmp_path), "paper", root=results)
+    old = {p.name: p.read_bytes() for p in target.iterdir()}
+
+    def failing_sources(chapter, src_root=None):
+        assert {p.name: p.read_bytes() for p in target.iterdir()} == old  # still there, untouched
+        raise OSError("disk full")
+
+    monkeypatch.setattr(snapshots, "current_sources", failing_sources)
+    with pytest.raises(OSError, match="disk full"):
+        write_snapshot(CHAPTER, _fake_executed(tmp_path, name="second"), "paper", root=results)
+    assert {p.name: p.read_bytes() for p in target.iterdir()} == old
+    assert [p.name for p in target.parent.iterdir()] == [CHAPTER.name]
+
+
+def test_a_snapshot_folder_holding_a_users_file_is_refused(tmp_path, monkeypatch):
+    """Case 4: NOTES.md in the snapshot folder is never deleted: write_snapshot refuses, and the
+    CLI refuses before running (exit 2, one line)."""
+    from conftest import run_cli
+
+    results = tmp_path / "results"
+    target = write_snapshot(CHAPTER, _fake_executed(tmp_path), "paper", root=results)
+    (target / "NOTES.md").write_text("mine")
+    with pytest.raises(SnapshotError, match="NOTES.md"):
+        write_snapshot(CHAPTER, _fake_executed(tmp_path, name="second"), "paper", root=results)
+    assert (target / "NOTES.md").read_text() == "mine"
+    mine = results / "smoke" / L2.name
+    mine.mkdir(parents=True)
+    (mine / "NOTES.md").write_text("mine")
+    monkeypatch.setenv("GOALDRIFT_RESULTS_DIR", str(results))
+    result = run_cli("run", L2.name, "--profile", "smoke", "--out", tmp_path / "out", "--snapshot")
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "NOTES.md" in result.stderr and not (tmp_path / "out").exists()
+    assert (mine / "NOTES.md").read_text() == "mine"
+
+
+def test_a_users_incoming_folder_is_left_alone(tmp_path):
+    """Case 4: a folder named .CHAPTER.incoming (the old staging name) that goaldrift did not make survives."""
+    results = tmp_path / "results"
+    incoming = results / "paper" / f".{CHAPTER.name}.incoming"
+    incoming.mkdir(parents=True)
+    (incoming / "draft.txt").write_text("d")
+    for name in ("first", "second"):
+        write_snapshot(CHAPTER, _fake_executed(tmp_path, name=name), "paper", root=results)
+    assert (incoming / "draft.txt").read_text() == "d"
+    assert sorted(p.name for p in incoming.parent.iterdir()) == sorted([CHAPTER.name, incoming.name])
+
+
+def test_a_snapshot_from_before_the_marker_is_replaced(tmp_path):
+    """The committed snapshots have no marker: their four files are goaldrift's own."""
+    results = tmp_path / "results"
+    target = write_snapshot(CHAPTER, _fake_executed(tmp_path), "paper", root=results)
+    (target / OWNER_FILE).unlink()
+    write_snapshot(CHAPTER, _fake_executed(tmp_path, name="second"), "paper", root=results)
+    assert (target / OWNER_FILE).exists()

@@ -94,3 +94,114 @@ def test_ray_address_that_answers_but_is_not_ray_fails_within_30_s(tmp_path):
     assert result.returncode == 2, result.stderr
     lines = [line for line in result.stderr.strip().splitlines() if line.startswith("goaldrift:")]
     assert len(lines) == 1 and address in lines[0], result.stderr
+
+
+# ---- issue 30, item 2: a sweep spec is checked before any work ------------------------
+
+def _cli_refuses(tmp_path, path, message, cli=call_cli):
+    result = cli("sweep", path, "--runs-dir", tmp_path / "runs", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert message in result.stderr, result.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+TYPOS = {  # key misspelt -> where, and what it was meant to be
+    "grdi": ("the sweep spec", "grid"),
+    "memebers_per_run": ("the sweep spec", "members_per_run"),
+    "base.steos": ("the sweep spec's base", "steps"),
+    "base.model.d_modle": ("base.model (transformer)", "d_model"),
+    "base.optim.weight_decy": ("base.optim", "weight_decay"),
+}
+
+
+@pytest.mark.parametrize("typo", TYPOS)
+def test_a_misspelt_key_is_refused_with_a_suggestion(tmp_path, typo):
+    """"grdi" trained the base point only; "memebers_per_run" silently used 16."""
+    d = tiny_sweep().to_dict()
+    *parents, key = typo.split(".")
+    where = d
+    for part in parents:
+        where = where[part]
+    where[key] = where.pop(TYPOS[typo][1], 1)
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(d))
+    cli = run_cli if typo == "grdi" else call_cli  # one case as a real process, the rest in-process
+    _cli_refuses(tmp_path, path, f"unknown key {key!r} in {TYPOS[typo][0]} (did you mean {TYPOS[typo][1]!r}?)", cli)
+
+
+@pytest.mark.parametrize("where", ["grid", "base"])
+def test_an_empty_sweep_is_refused(tmp_path, where):
+    """No seeds reported "0/0 finished" and success."""
+    d = tiny_sweep().to_dict()
+    if where == "grid":
+        d["grid"]["seed"] = []
+    else:
+        del d["grid"]["seed"]
+        d["base"]["seeds"] = []
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(d))
+    _cli_refuses(tmp_path, path, "seed", run_cli if where == "base" else call_cli)
+
+
+@pytest.mark.parametrize("where", ["grid", "base", "data_seed"])
+def test_a_seed_torch_cannot_take_is_refused(tmp_path, where):
+    """A grid seed of 2**64 passed the checks and failed inside the run ("Overflow when unpacking long long")."""
+    d = tiny_sweep().to_dict()
+    if where == "grid":
+        d["grid"]["seed"] = [0, 2**64]
+    elif where == "base":
+        del d["grid"]["seed"]
+        d["base"]["seeds"] = [2**64]
+    else:
+        d["base"]["data_seed"] = 2**64
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(d))
+    _cli_refuses(tmp_path, path, "[0, 2**63) (torch.manual_seed takes at most 2**64 - 1",
+                 run_cli if where == "grid" else call_cli)
+
+
+def test_the_largest_seed_allowed_is_one_torch_takes():
+    import torch
+
+    from goaldrift.engine.train import SEED_LIMIT, valid_seed
+
+    torch.Generator().manual_seed(SEED_LIMIT - 1)
+    assert valid_seed(SEED_LIMIT - 1) and not valid_seed(SEED_LIMIT) and not valid_seed(-1)
+    with pytest.raises((ValueError, RuntimeError, OverflowError)):
+        torch.Generator().manual_seed(2**64)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "huge", "deep"])
+def test_a_spec_that_is_no_regular_bounded_file_is_refused(tmp_path, kind):
+    """A FIFO hung, /dev/zero grew without bound; 200,000 brackets were a RecursionError traceback."""
+    import os
+
+    path = tmp_path / "spec.json"
+    if kind == "fifo":
+        os.mkfifo(path)
+        message = "is not a regular file"
+    elif kind == "device":
+        path = "/dev/null"  # as /dev/zero, without the unbounded read should this regress
+        message = "is not a regular file"
+    elif kind == "huge":
+        path.write_text(json.dumps(tiny_sweep().to_dict()) + " " * 1_000_000)  # valid JSON, too large
+        message = "is larger than 1,000,000 bytes"
+    else:
+        path.write_text("[" * 200_000 + "]" * 200_000)
+        message = "nested too deeply"
+    in_a_process = lambda *args, **kw: run_cli(*args, timeout=120, **kw)  # a hang fails, not waits
+    _cli_refuses(tmp_path, path, message, in_a_process if kind == "fifo" else call_cli)
+
+
+@pytest.mark.parametrize("key, value", [("seeds", 5), ("optim.groups", []), ("optim.lr", [[0.01]])])
+def test_a_mistyped_base_value_is_one_line_not_a_traceback(tmp_path, key, value):
+    d = tiny_sweep().to_dict()
+    *parents, name = ["base", *key.split(".")]
+    where = d
+    for part in parents:
+        where = where[part]
+    where[name] = value
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(d))
+    _cli_refuses(tmp_path, path, name)

@@ -170,17 +170,35 @@ def cmd_run(args) -> int:
     # resolved once: every check below and every write of the run use this path
     out_dir = resolved_folder(args.out, "--out") if args.out is not None else EXECUTED_DIR / chapter.name
     check_out_dir(out_dir, others)
-    result = run_chapter(chapter, args.profile, values, out_dir)
-    _report(result)
-    if args.snapshot and result.written:
-        from goaldrift.book.snapshots import write_snapshot
+    if args.snapshot:  # a snapshot folder we may not replace is refused before the run, not after
+        from goaldrift.book.snapshots import SnapshotError, check_snapshot_target
 
         try:
-            print(f"{chapter.name}: snapshot -> {write_snapshot(chapter, result.out_dir, args.profile)}")
-        except (OSError, ValueError) as err:
-            print(f"goaldrift: snapshot not written: {err}", file=sys.stderr)
-            return EXIT_FAILED
+            check_snapshot_target(chapter.name, args.profile)
+        except (OSError, SnapshotError) as err:
+            raise ParamError(str(err)) from None
+    result = run_chapter(chapter, args.profile, values, out_dir)
+    _report(result)
+    if args.snapshot:
+        return _snapshot(chapter, result, args.profile)
     return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def _snapshot(chapter, result, profile: str) -> int:
+    """Snapshot this very run's output, and only a run that executed and passed:
+    a refused or failed run leaves the earlier snapshot (and its output) as they were."""
+    from goaldrift.book.snapshots import write_snapshot
+
+    if not (result.ok and result.written):
+        print("goaldrift: snapshot not written: this run did not finish with its claims passed; "
+              "the earlier snapshot, if any, is kept", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        print(f"{chapter.name}: snapshot -> {write_snapshot(chapter, result.out_dir, profile)}")
+    except (OSError, ValueError) as err:
+        print(f"goaldrift: snapshot not written: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
 
 
 def _report(result) -> None:

@@ -320,8 +320,8 @@ def run_chapter(chapter: Chapter, profile: str, values: dict, out_dir: Path) -> 
         problem = _ownership_problem(out_dir)
     except OSError as err:
         problem = f"cannot use {out_dir}: {err}"
-    if problem:
-        return ChapterResult(chapter.name, out_dir, False, problem, 0.0)
+    if problem:  # refused: out_dir holds an earlier run's output, not this one's
+        return ChapterResult(chapter.name, out_dir, False, problem, 0.0, written=False)
     ok, message = True, "all enforced claims passed"
     parameters = dict(values, profile=profile, output_dir="")
     source, problem = executable(chapter, parameters)

@@ -12,6 +12,14 @@ chapter imports has changed since, or is gone, the page says so in a banner.
 Hashing the sources rather than comparing commits keeps that check exact for
 a snapshot computed on a machine that received a copy of the tree without
 its git history (the lent GPU machine).
+
+A snapshot is taken only of a run that just finished well (the CLI decides), and
+says so if its parameters are not the profile's: `sources.json` records them
+under "overrides" and the page's banner names them. A snapshot folder is owned
+as an output folder is (the `.goaldrift-output` marker of goaldrift.book.execute):
+one holding a file goaldrift did not write is refused, never replaced. The new
+snapshot is written in a marked work folder beside it and swapped in only when
+complete; the old one is moved aside until then, so a failure keeps it.
 """
 
 from __future__ import annotations
@@ -21,12 +29,15 @@ import hashlib
 import json
 import os
 import shutil
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 
 from goaldrift.book.chapter import Chapter
+from goaldrift.book.claims import format_value
+from goaldrift.book.execute import OWNER_FILE, RUN_INFO_FILE, WORK_MARKER, _files, clean_stale_work, foreign_files
 from goaldrift.paths import REPO_ROOT
 
 RESULTS_DIR = REPO_ROOT / "results"
@@ -140,9 +151,45 @@ def snapshot_dir(profile: str, chapter: str, root: Path | None = None) -> Path:
     return (root or results_dir()) / profile / chapter
 
 
+class SnapshotError(ValueError):
+    """A snapshot that may not be written, said in one line."""
+
+
+def snapshot_problem(target: Path) -> str | None:
+    """Why a snapshot may not replace `target`, or None. goaldrift replaces only
+    a folder holding nothing but what it wrote there."""
+    if target.is_symlink() or (target.exists() and not target.is_dir()):
+        return f"snapshot folder {str(target)!r} exists and is not a folder goaldrift made"
+    legacy = not (target / OWNER_FILE).exists()  # snapshots from before the marker: their four files
+    foreign = [f for f in foreign_files(target) if not (legacy and f == SOURCES_FILE)]
+    if foreign:
+        return (f"snapshot folder {str(target)!r} holds {foreign[0]!r}"
+                f"{f' and {len(foreign) - 1} more file(s)' if len(foreign) > 1 else ''}, which goaldrift "
+                f"did not write; move it away to take a new snapshot")
+    return None
+
+
+def check_snapshot_target(chapter_name: str, profile: str, root: Path | None = None) -> None:
+    """Refuse, before any work, a snapshot folder this run could not replace."""
+    problem = snapshot_problem(snapshot_dir(profile, chapter_name, root))
+    if problem:
+        raise SnapshotError(problem)
+
+
+def profile_overrides(chapter: Chapter, profile: str, parameters) -> dict:
+    """{name: value} of the parameters a run set to other values than its profile's."""
+    if not isinstance(parameters, dict):
+        raise SnapshotError(f"{RUN_INFO_FILE} records no parameters")
+    # run_info.json went through JSON: compare with the profile's values as JSON reads them back
+    at_profile = json.loads(json.dumps({**chapter.defaults(), **chapter.profiles.get(profile, {})}))
+    return {name: value for name, value in parameters.items()
+            if name not in at_profile or at_profile[name] != value}
+
+
 def write_snapshot(chapter: Chapter, executed_dir: Path, profile: str, root: Path | None = None) -> Path:
     """Copy a chapter's executed output into results/PROFILE/CHAPTER/ (replacing an
-    older snapshot only once the new one is complete) and record its sources."""
+    older snapshot only once the new one is complete) and record its sources and
+    the parameters that differ from the profile's."""
     notebook = executed_dir / f"{chapter.name}.ipynb"
     missing = [p.name for p in [notebook, *(executed_dir / f for f in SNAPSHOT_FILES)] if not p.exists()]
     if missing:
@@ -150,18 +197,50 @@ def write_snapshot(chapter: Chapter, executed_dir: Path, profile: str, root: Pat
     size = notebook.stat().st_size + sum((executed_dir / f).stat().st_size for f in SNAPSHOT_FILES)
     if size > MAX_SNAPSHOT_BYTES:
         raise ValueError(f"snapshot of {chapter.name} would be {size / 1e6:.1f} MB (limit {MAX_SNAPSHOT_BYTES / 1e6:.0f} MB)")
+    info = json.loads((executed_dir / RUN_INFO_FILE).read_text())
+    if not (isinstance(info, dict) and info.get("chapter") == chapter.name and info.get("profile") == profile
+            and info.get("ok") is True):
+        raise SnapshotError(f"{executed_dir} is not a successful {profile} run of {chapter.name}")
+    overrides = profile_overrides(chapter, profile, info.get("parameters"))
     target = snapshot_dir(profile, chapter.name, root)
-    staging = target.with_name(f".{target.name}.incoming")
-    if staging.exists():
-        shutil.rmtree(staging)
-    staging.mkdir(parents=True)
-    for path in (notebook, *(executed_dir / f for f in SNAPSHOT_FILES)):
-        shutil.copy2(path, staging / path.name)
-    (staging / SOURCES_FILE).write_text(json.dumps({"modules": current_sources(chapter)}, indent=2) + "\n")
-    if target.exists():
-        shutil.rmtree(target)
-    staging.replace(target)
+    check_snapshot_target(chapter.name, profile, root)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    clean_stale_work(target)  # work folders of interrupted snapshots; look-alikes are left alone
+    work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        (work / WORK_MARKER).write_text(str(os.getpid()))
+        for path in (notebook, *(executed_dir / f for f in SNAPSHOT_FILES)):
+            shutil.copy2(path, work / path.name)
+        (work / SOURCES_FILE).write_text(
+            json.dumps({"modules": current_sources(chapter), "overrides": overrides}, indent=2) + "\n")
+        (work / WORK_MARKER).unlink()
+        (work / OWNER_FILE).write_text(json.dumps({"files": _files(work)}, indent=1))
+        _swap_in(work, target)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)  # only the new, incomplete snapshot: nothing else is in it
+        raise
     return target
+
+
+def _swap_in(new: Path, target: Path) -> None:
+    """Put the complete snapshot `new` in `target`'s place. The old snapshot is moved
+    aside, into an empty folder made for it, and deleted only once the new one is in
+    place; if the process dies between the two renames, the old one is in that folder
+    (which the next run reports and leaves alone)."""
+    problem = snapshot_problem(target)  # a file may have appeared there while the snapshot was written
+    if problem:
+        raise SnapshotError(problem)
+    if not target.exists():
+        os.replace(new, target)
+        return
+    aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    os.replace(target, aside)  # a folder may replace an empty folder
+    try:
+        os.replace(new, target)
+    except BaseException:
+        os.replace(aside, target)
+        raise
+    shutil.rmtree(aside, ignore_errors=True)  # the old snapshot's own files; a leftover is reported later
 
 
 @dataclass
@@ -173,6 +252,7 @@ class Snapshot:
     path: Path
     run_info: dict
     changed: list[str]  # modules (or the chapter's code cells) that differ now, are gone, or are new
+    overrides: dict = field(default_factory=dict)  # parameters the run set to other values than the profile's
 
     @property
     def notebook(self) -> Path:
@@ -197,22 +277,27 @@ def find_snapshots(chapters: dict[str, Chapter], root: Path | None = None,
             path = profile_dir / name
             if not (path / f"{name}.ipynb").exists():
                 continue
-            recorded = json.loads((path / SOURCES_FILE).read_text())["modules"]
+            sources = json.loads((path / SOURCES_FILE).read_text())
             current = current_sources(chapter, src_root)
             info = json.loads((path / "run_info.json").read_text())
-            found.append(Snapshot(profile_dir.name, name, path, info, changed_modules(recorded, current)))
+            found.append(Snapshot(profile_dir.name, name, path, info, changed_modules(sources["modules"], current),
+                                  dict(sources.get("overrides") or {})))
     return found
 
 
 def snapshot_banner(snap: Snapshot) -> str:
     """The Markdown box a snapshot page opens with: where it came from, and whether it is stale."""
     info = snap.run_info
+    measured = f"`{snap.profile}` profile"
+    if snap.overrides:  # not the profile's result: say which values made it
+        measured += " with " + ", ".join(f"{name} = {format_value(value)}"
+                                         for name, value in sorted(snap.overrides.items())) + " set"
     label = (
         f"**Results snapshot**, not re-executed by this build: profile **{snap.profile}**, "
         f"commit `{str(info.get('git_commit', 'unknown'))[:12]}`, device {info.get('device', 'unknown')}, "
         f"finished {info.get('finished', 'unknown')} (UTC), execution time {info.get('wall_time_s', float('nan')):.0f} s. "
         f"The chapter's default-profile page is re-executed on every build; this page is what the "
-        f"`{snap.profile}` profile measured when the snapshot was taken."
+        f"{measured} measured when the snapshot was taken."
     )
     box = ["```{note}", label, "```"]
     if snap.stale:
@@ -231,6 +316,7 @@ def snapshot_page(snap: Snapshot) -> nbformat.NotebookNode:
     first = nb.cells[0]
     if first.cell_type == "markdown" and first.source.startswith("# "):
         title, _, rest = first.source.partition("\n")
-        first.source = f"{title} ({snap.profile} profile)\n{rest}"
+        changed = ", parameters changed" if snap.overrides else ""
+        first.source = f"{title} ({snap.profile} profile{changed})\n{rest}"
     nb.cells.insert(1, nbformat.v4.new_markdown_cell(snapshot_banner(snap)))
     return nb

@@ -22,11 +22,13 @@ Backends:
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import itertools
 import json
 import math
 import os
 import shutil
+import stat
 import sys
 import time
 from dataclasses import dataclass, field
@@ -37,9 +39,12 @@ from goaldrift.engine.device import pick_device
 from goaldrift.engine.runs import NOT_A_FOLDER, CorruptRun, config_hash, load_run, not_a_folder, quarantine
 from goaldrift.engine.runs import run, run_key, runs_root
 from goaldrift.engine.runs import is_finished as finished_folder
-from goaldrift.engine.train import ConfigError, RunConfig, check_data, make_data
+from goaldrift.engine.models import MODEL_KINDS
+from goaldrift.engine.train import (SEED_RANGE_TEXT, ConfigError, OptimConfig, RunConfig, StopRule, check_data,
+                                    make_data, valid_seed)
 
 GRID_AXES = ("lr", "weight_decay", "seed")
+SPEC_KEYS = ("name", "base", "grid", "members_per_run")
 # A grid larger than this is refused before it is expanded (a 1000x1000x100
 # grid grew to 3 GB in memory before anything was said).
 MAX_GRID_POINTS = 10_000
@@ -69,20 +74,33 @@ class Sweep:
             raise ConfigError(f"sweep {self.name!r}: grid must be an object of axes, not {type(self.grid).__name__}")
         unknown = sorted(set(self.grid) - set(GRID_AXES))
         if unknown:
-            raise ConfigError(f"sweep {self.name!r}: unknown grid axis {unknown[0]!r} (axes: {', '.join(GRID_AXES)})")
-        if any(not isinstance(v, list) or not v for v in self.grid.values()):
-            raise ConfigError(f"sweep {self.name!r}: every grid axis must be a non-empty list")
+            raise ConfigError(f"sweep {self.name!r}: unknown grid axis {unknown[0]!r} "
+                              f"({_hint(unknown[0], GRID_AXES)})")
+        for axis, values in self.grid.items():
+            if not isinstance(values, list) or not values:  # an empty axis: a sweep of nothing, "0/0 finished"
+                raise ConfigError(f"sweep {self.name!r}: grid axis {axis!r} must be a non-empty list, "
+                                  f"not {values!r:.60}")
         for axis, values in self.grid.items():  # JSON true is not a seed, "0.01" not a learning rate
             ok = _is_int if axis == "seed" else _is_number
             bad = [v for v in values if not ok(v)]
             if bad:
                 raise ConfigError(f"sweep {self.name!r}: grid axis {axis!r} holds {bad[0]!r}, "
                                   f"not {'an int' if axis == 'seed' else 'a number'}")
+        bad = [v for v in self.grid.get("seed", []) if not valid_seed(v)]
+        if bad:  # checked here, not in a run: 2**64 failed inside the first run's model init
+            raise ConfigError(f"sweep {self.name!r}: grid axis 'seed' holds {bad[0]}; seeds must be ints {SEED_RANGE_TEXT}")
         if not _is_int(self.members_per_run) or self.members_per_run < 1:
             raise ConfigError(f"sweep {self.name!r}: members_per_run must be a positive int, "
                               f"not {self.members_per_run!r}")
+        if not isinstance(self.base.seeds, (list, tuple)):
+            raise ConfigError(f"sweep {self.name!r}: base.seeds must be a list of ints, "
+                              f"not {type(self.base.seeds).__name__}")
+        if "seed" not in self.grid and not self.base.seeds:
+            # the base's seeds are then the seed axis: without one the sweep would train nothing ("0/0 finished")
+            raise ConfigError(f"sweep {self.name!r} has no seeds: base.seeds must be a non-empty list of ints "
+                              f"when the grid has no 'seed' axis")
         size = math.prod(len(v) for v in self.grid.values())
-        if "seed" not in self.grid and isinstance(self.base.seeds, (list, tuple)):
+        if "seed" not in self.grid:
             size *= len(self.base.seeds)  # the base's seeds are an axis too
         if size > MAX_GRID_POINTS:
             raise ConfigError(f"sweep {self.name!r}: the grid has {size:,} points, more than the "
@@ -95,7 +113,7 @@ class Sweep:
         axes = {
             "lr": self.grid.get("lr", [_single(self.base.optim.lr, "lr")]),
             "weight_decay": self.grid.get("weight_decay", [_single(self.base.optim.weight_decay, "weight_decay")]),
-            "seed": self.grid.get("seed", list(self.base.seeds)),
+            "seed": self.grid["seed"] if "seed" in self.grid else list(self.base.seeds),
         }
         return [dict(zip(axes, values)) for values in itertools.product(*axes.values())]
 
@@ -119,9 +137,8 @@ class Sweep:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Sweep":
+        check_spec_keys(d)
         try:
-            if not isinstance(d, dict):
-                raise TypeError(f"a sweep specification is a JSON object, not {type(d).__name__}")
             grid = d.get("grid", {})
             return cls(d["name"], RunConfig.from_dict(d["base"]), dict(grid) if isinstance(grid, dict) else grid,
                        d.get("members_per_run", 16))
@@ -129,20 +146,80 @@ class Sweep:
             raise ConfigError(f"not a sweep specification: {str(err).splitlines()[0]}") from None
 
 
+def _field_names(cls) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls)]
+
+
+def _hint(name, known) -> str:
+    close = difflib.get_close_matches(str(name), list(known), n=1)
+    return f"did you mean {close[0]!r}?" if close else f"known: {', '.join(known)}"
+
+
+def _check_keys(d, allowed: list[str], where: str, required: tuple[str, ...] = ()) -> None:
+    """An object with only the keys `allowed` (a typo is said, with the key it was likely meant to be)."""
+    if not isinstance(d, dict):
+        raise ConfigError(f"{where} must be a JSON object, not {type(d).__name__}")
+    for key in d:
+        if key not in allowed:
+            raise ConfigError(f"unknown key {key!r} in {where} ({_hint(key, allowed)})")
+    for key in required:
+        if key not in d:
+            raise ConfigError(f"{where} lacks {key!r}")
+
+
+def check_spec_keys(d) -> None:
+    """Every object of a sweep specification holds only keys it may hold: a misspelt
+    "grdi" or "memebers_per_run" would otherwise be ignored, and the sweep silently
+    run without it."""
+    _check_keys(d, list(SPEC_KEYS), "the sweep spec", required=("name", "base"))
+    base = d["base"]
+    _check_keys(base, _field_names(RunConfig), "the sweep spec's base", required=("model", "optim"))
+    model = base["model"]
+    if not isinstance(model, dict):
+        raise ConfigError(f"base.model must be a JSON object, not {type(model).__name__}")
+    kind = model.get("kind")
+    if not isinstance(kind, str) or kind not in MODEL_KINDS:
+        raise ConfigError(f"unknown base.model kind {kind!r} ({_hint(kind, MODEL_KINDS)})")
+    _check_keys(model, ["kind", *_field_names(MODEL_KINDS[kind][0])], f"base.model ({kind})")
+    _check_keys(base["optim"], _field_names(OptimConfig), "base.optim")
+    if base.get("stop") is not None:
+        _check_keys(base["stop"], _field_names(StopRule), "base.stop")
+
+
 def _single(value, name):
     if isinstance(value, (list, tuple)):
-        if len(set(value)) != 1:
+        if not value:
+            raise ConfigError(f"the base config's optim.{name} is an empty list")
+        if any(v != value[0] for v in value):  # not set(value): a value may be a list itself
             raise ConfigError(f"the base config's optim.{name} has several values; put them in the grid")
         return value[0]
     return value
 
 
+MAX_SPEC_BYTES = 1_000_000  # the largest grid (MAX_GRID_POINTS) is far smaller
+
+
 def load_spec(path: str | os.PathLike) -> Sweep:
     path = Path(path)
+    where = f"sweep specification {str(path)[:200]!r}"
     try:
-        spec = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise ConfigError(f"cannot read sweep specification {str(path)!r}: {str(err).splitlines()[0]}") from None
+        # Looked at before it is opened: opening a FIFO waits for a writer, and /dev/zero never ends.
+        mode = path.stat().st_mode
+        if not stat.S_ISREG(mode):
+            raise ConfigError(f"{where} is not a regular file")
+        with open(path, "rb") as f:
+            text = f.read(MAX_SPEC_BYTES + 1)
+        if len(text) > MAX_SPEC_BYTES:
+            raise ConfigError(f"{where} is larger than {MAX_SPEC_BYTES:,} bytes")
+        spec = json.loads(text)
+    except ConfigError:
+        raise
+    except OSError as err:
+        raise ConfigError(f"cannot read {where}: {err.strerror or err}") from None
+    except RecursionError:
+        raise ConfigError(f"cannot read {where}: its JSON is nested too deeply") from None
+    except ValueError as err:  # not JSON, not UTF-8, or a number of more digits than Python converts
+        raise ConfigError(f"cannot read {where}: {(str(err).splitlines() or [''])[0]}") from None
     sweep = Sweep.from_dict(spec)
     sweep.validate()
     return sweep

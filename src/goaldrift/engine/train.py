@@ -179,6 +179,17 @@ def _int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)  # JSON true is not a step count
 
 
+# Seeds reach torch.manual_seed, which takes at most 2**64 - 1 (beyond it fails inside the
+# run with "Overflow when unpacking long long"), and numpy's default_rng, which takes
+# nothing below 0: a seed is an int in [0, 2**63), safe for both.
+SEED_LIMIT = 2**63
+SEED_RANGE_TEXT = "in [0, 2**63) (torch.manual_seed takes at most 2**64 - 1, numpy's default_rng nothing below 0)"
+
+
+def valid_seed(v) -> bool:
+    return _int(v) and 0 <= v < SEED_LIMIT
+
+
 def _validate(c: RunConfig) -> None:
     need = _need
     need(_int(c.steps) and c.steps > 0, f"steps must be a positive int, got {c.steps!r}")
@@ -187,7 +198,10 @@ def _validate(c: RunConfig) -> None:
          f"checkpoint_every must be None or a positive int, got {c.checkpoint_every!r}")
     need(isinstance(c.seeds, (list, tuple)) and len(c.seeds) > 0,
          "seeds must list at least one model-init seed (one per member)")
-    need(all(_int(s) for s in c.seeds), f"seeds must be ints, got {c.seeds!r}")
+    need(all(_int(s) for s in c.seeds), f"seeds must be ints, got {c.seeds!r:.80}")
+    out_of_range = [s for s in c.seeds if not valid_seed(s)]
+    need(not out_of_range, f"seeds must be ints {SEED_RANGE_TEXT}, got {out_of_range[:1]}")
+    need(valid_seed(c.data_seed), f"data_seed must be an int {SEED_RANGE_TEXT}, got {c.data_seed!r:.80}")
     need(c.steps * len(c.seeds) <= MAX_STEP_RECORDS,
          f"steps x members = {c.steps * len(c.seeds):,} exceeds the {MAX_STEP_RECORDS:,} "
          f"the per-step loss record can hold; use fewer steps or members per run")
@@ -221,6 +235,7 @@ def _validate(c: RunConfig) -> None:
     need(0 <= o.momentum < 1, f"optim.momentum must be in [0, 1), got {o.momentum!r}")
     need(_int(o.warmup_steps) and o.warmup_steps >= 0, f"optim.warmup_steps must be an int >= 0, got {o.warmup_steps!r}")
     need(o.warmup_rule in WARMUP_RULES, f"unknown optim.warmup_rule {o.warmup_rule!r}; use one of {WARMUP_RULES}")
+    need(isinstance(o.groups, dict), f"optim.groups must be an object of pattern: group, got {o.groups!r:.80}")
     for pattern, g in o.groups.items():
         need(g in GROUPS, f"optim.groups[{pattern!r}] = {g!r}; use one of {GROUPS}")
     if c.stop is not None:
