@@ -186,10 +186,10 @@ def test_a_spec_that_is_no_regular_bounded_file_is_refused(tmp_path, kind):
         message = "is not a regular file"
     elif kind == "huge":
         path.write_text(json.dumps(tiny_sweep().to_dict()) + " " * 1_000_000)  # valid JSON, too large
-        message = "is larger than 1,000,000 bytes"
+        message = "bytes; at most 1,000,000"
     else:
         path.write_text("[" * 200_000 + "]" * 200_000)
-        message = "nested too deeply"
+        message = "levels deep; at most"
     in_a_process = lambda *args, **kw: run_cli(*args, timeout=120, **kw)  # a hang fails, not waits
     _cli_refuses(tmp_path, path, message, in_a_process if kind == "fifo" else call_cli)
 

@@ -28,7 +28,6 @@ import json
 import math
 import os
 import shutil
-import stat
 import sys
 import time
 from dataclasses import dataclass, field
@@ -40,6 +39,7 @@ from goaldrift.engine.runs import NOT_A_FOLDER, CorruptRun, config_hash, load_ru
 from goaldrift.engine.runs import run, run_key, runs_root
 from goaldrift.engine.runs import is_finished as finished_folder
 from goaldrift.engine.models import MODEL_KINDS
+from goaldrift.jsonfiles import read_json
 from goaldrift.engine.train import (SEED_RANGE_TEXT, ConfigError, OptimConfig, RunConfig, StopRule, check_data,
                                     make_data, valid_seed)
 
@@ -202,24 +202,12 @@ MAX_SPEC_BYTES = 1_000_000  # the largest grid (MAX_GRID_POINTS) is far smaller
 def load_spec(path: str | os.PathLike) -> Sweep:
     path = Path(path)
     where = f"sweep specification {str(path)[:200]!r}"
-    try:
-        # Looked at before it is opened: opening a FIFO waits for a writer, and /dev/zero never ends.
-        mode = path.stat().st_mode
-        if not stat.S_ISREG(mode):
-            raise ConfigError(f"{where} is not a regular file")
-        with open(path, "rb") as f:
-            text = f.read(MAX_SPEC_BYTES + 1)
-        if len(text) > MAX_SPEC_BYTES:
-            raise ConfigError(f"{where} is larger than {MAX_SPEC_BYTES:,} bytes")
-        spec = json.loads(text)
-    except ConfigError:
-        raise
+    try:  # a regular file of bounded size and depth, looked at before it is opened (a FIFO would hang)
+        spec = read_json(path, where, max_bytes=MAX_SPEC_BYTES)
     except OSError as err:
         raise ConfigError(f"cannot read {where}: {err.strerror or err}") from None
-    except RecursionError:
-        raise ConfigError(f"cannot read {where}: its JSON is nested too deeply") from None
-    except ValueError as err:  # not JSON, not UTF-8, or a number of more digits than Python converts
-        raise ConfigError(f"cannot read {where}: {(str(err).splitlines() or [''])[0]}") from None
+    except ValueError as err:
+        raise ConfigError(f"cannot read {(str(err).splitlines() or [''])[0]}") from None
     sweep = Sweep.from_dict(spec)
     sweep.validate()
     return sweep
