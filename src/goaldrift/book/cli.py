@@ -66,6 +66,8 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--backend", default="local", choices=("local", "ray"))
     sweep.add_argument("--address", default=None, help="Ray cluster address HOST:PORT (ray backend)")
     sweep.add_argument("--runs-dir", type=Path, default=None, help="run cache (default runs/ or $GOALDRIFT_RUNS_DIR)")
+    sweep.add_argument("--report", default=None,
+                       help="folder for the sweep's table (sweep.csv) and plot (sweep.png); default _build/sweeps/NAME")
 
     claims = sub.add_parser("claims", help="print the claims of executed chapters")
     claims.add_argument("dir", nargs="?", type=Path, default=None)
@@ -295,7 +297,8 @@ def _enforced_profile(out_dir: Path) -> bool:
 
 def cmd_sweep(args) -> int:
     # The engine (torch) loads only for a sweep: listing and running chapters never need it here.
-    from goaldrift.engine.sweeps import load_spec, run_configs
+    from goaldrift.book.sweep_report import SWEEPS_DIR, sweep_rows, table_text, write_report
+    from goaldrift.engine.sweeps import is_finished, load_spec, run_configs
     from goaldrift.engine.train import ConfigError
 
     if args.address and args.backend != "ray":
@@ -303,8 +306,10 @@ def cmd_sweep(args) -> int:
     runs_dir = check_environment(args.runs_dir) if args.runs_dir is not None else None
     if runs_dir is None:
         check_environment()
+    report_dir = resolved_folder(args.report, "--report") if args.report is not None else None
     try:
         if args.target in CHAPTERS:
+            name = args.target
             chapter = CHAPTERS[args.target]
             if chapter.sweep is None:
                 raise ParamError(f"chapter {chapter.name!r} declares no sweep "
@@ -313,9 +318,11 @@ def cmd_sweep(args) -> int:
         elif Path(args.target).suffix == ".json" or Path(args.target).exists():
             if args.param:
                 raise ParamError("-p applies to chapters, not to sweep specifications")
-            configs = load_spec(args.target).runs()
+            spec = load_spec(args.target)
+            name, configs = spec.name, spec.runs()
         else:
             raise ParamError(f"{args.target!r} is neither a chapter nor a sweep specification file")
+        cached = [is_finished(c, runs_dir) for c in configs]
         paths = run_configs(configs, backend=args.backend, address=args.address, root=runs_dir)
     except ConfigError as err:
         raise ParamError(str(err)) from None
@@ -324,7 +331,16 @@ def cmd_sweep(args) -> int:
     except RuntimeError as err:
         print(f"goaldrift: {err}", file=sys.stderr)
         return EXIT_FAILED
-    print(f"{args.target}: {len(paths)} runs in {paths[0].parent if paths else runs_dir}")
+    status = {p.name: "reused" if was else "trained" for p, was in zip(paths, cached)}
+    columns, rows = sweep_rows(configs, paths, status)
+    print(table_text(columns, rows))
+    try:
+        folder = write_report(name, columns, rows, report_dir or SWEEPS_DIR / name)
+    except OSError as err:
+        print(f"goaldrift: the sweep finished, but its report was not written: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"{args.target}: {len(rows)} grid point(s) in {len(paths)} run(s) in "
+          f"{paths[0].parent if paths else runs_dir}; table {folder / 'sweep.csv'}, plot {folder / 'sweep.png'}")
     return EXIT_OK
 
 

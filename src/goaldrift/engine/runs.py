@@ -392,17 +392,25 @@ def log_use(what: str, path: Path) -> None:
         pass  # a report, never a reason to fail a run
 
 
-def count_uses(log: str | os.PathLike) -> tuple[int, int]:
-    """(runs trained, runs reused from the cache) in a run log written by log_use."""
-    trained, reused = set(), set()
+def run_uses(log: str | os.PathLike) -> dict[str, str]:
+    """{run folder name: "trained" or "reused"} from a run log written by log_use; a run a worker
+    trained and its parent then loaded counts as trained."""
+    uses: dict[str, str] = {}
     try:
         lines = Path(log).read_text().splitlines()
     except OSError:
-        return 0, 0
+        return uses
     for line in lines:
         what, _, name = line.partition(" ")
-        (trained if what == "trained" else reused if what == "reused" else set()).add(name)
-    return len(trained), len(reused - trained)
+        if what == "trained" or (what == "reused" and name not in uses):
+            uses[name] = what
+    return uses
+
+
+def count_uses(log: str | os.PathLike) -> tuple[int, int]:
+    """(runs trained, runs reused from the cache) in a run log written by log_use."""
+    uses = list(run_uses(log).values())
+    return uses.count("trained"), uses.count("reused")
 
 
 def _prepare(path: Path, key: dict, trainer: Trainer) -> tuple[TrainState | None, float]:
