@@ -325,3 +325,16 @@ def test_a_run_says_how_many_runs_it_trained_and_reused(tmp_path):
     info = json.loads((tmp_path / "out" / "run_info.json").read_text())
     assert (info["runs_trained"], info["runs_reused"]) == (0, int(trained.group(1)))
     assert ".runs-used.log" not in json.loads((tmp_path / "out" / ".goaldrift-output").read_text())["files"]
+
+
+@pytest.mark.slow  # executes a notebook in a kernel
+def test_a_users_empty_folder_inside_a_failed_output_is_kept(tmp_path):
+    """A replaced failed output removed a user's (empty) folder inside it: ownership listed files only."""
+    chapter = stub_chapter(tmp_path)
+    out = tmp_path / "out"
+    result = _run(chapter, out, x=2)  # a failed check: a failed output, which the next run replaces
+    assert not result.ok and out.is_dir()
+    (out / "my-notes").mkdir()
+    with pytest.raises(ParamError, match="my-notes"):
+        check_out_dir(out)
+    assert (out / "my-notes").is_dir()

@@ -67,10 +67,14 @@ class ChapterResult:
 # ---- what a folder holds that this tool did not write -----------------------
 
 def _files(folder: Path) -> list[str]:
+    """Every file, link and empty folder under ``folder`` (an empty folder as "name/"): a user's
+    empty folder inside an output is something goaldrift did not write, too."""
     out = []
     for dirpath, dirnames, filenames in os.walk(folder):
         for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
             out.append(os.path.relpath(os.path.join(dirpath, name), folder))
+        if dirpath != str(folder) and not filenames and not dirnames:
+            out.append(os.path.relpath(dirpath, folder) + "/")
     return sorted(out)
 
 
