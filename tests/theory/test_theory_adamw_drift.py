@@ -89,6 +89,7 @@ def test_clock_ratio_under_each_clock():
     lam2 = 0.004 * lam1 / 0.002
     assert (x_d / (0.002 * lam2)) / (x_d / (0.004 * lam1)) == pytest.approx(l2)
     assert (c / 0.002) / (c / 0.004) == pytest.approx(sign)
+    assert float(th.clock_ratio().result.subs({th.eta_1: 3.0, th.eta_2: 1.5})) == pytest.approx(2.0)
 
 
 def test_proxy_capacity_is_width_times_scale_over_lambda_squared():
