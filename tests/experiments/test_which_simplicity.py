@@ -111,3 +111,5 @@ def test_a_tiny_crossover_runs_every_arm_on_every_scale():
     assert cx.runs[("sgd", 1.0)].agreement.shape == (3, 3)  # evaluations at 0, 2, 4; three members
     fig = cx.figure()
     assert len(fig.axes) == 2
+    box = ws.box_drifted(design, 2, start, 0.004, 4.0, (1.0, 0.5), steps=4, eval_every=2)
+    assert set(box) == {1.0, 0.5} and set(box[0.5].tolist()) <= {0.0, 1.0} and box[1.0].shape == (1,)

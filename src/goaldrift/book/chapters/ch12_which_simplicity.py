@@ -34,6 +34,18 @@ def _drift_resolved(v: dict) -> str | None:
     return None
 
 
+def _box_separates(v: dict) -> str | None:
+    # theory.adamw_drift.proxy_capacity: width * scale / lambda^2 must hold the cheap proxy's output (1)
+    # and not the dear one's, or the box test cannot tell the two geometries apart
+    lam = v["box_weight_decay"]
+    if not v["width"] * v["dear_scale"] / lam**2 < 1 <= v["width"] / lam**2:
+        return ("box_weight_decay must lie in (sqrt(width * dear_scale), sqrt(width)] (AdamW's box must hold the "
+                "cheap proxy and not the dear one)")
+    if v["adam_lr"] * lam > 0.05:
+        return "adam_lr * box_weight_decay must be <= 0.05 (1 - eta*lambda per step must stay near 1)"
+    return None
+
+
 def _task_fits(v: dict) -> str | None:
     if v["k"] > v["n_bits"] - 1:
         return "k must be <= n_bits - 1 (bit 0 is the proxy)"
@@ -52,6 +64,10 @@ _DESIGN = ("{n_seeds} phase-1 networks (parity of {k} of {n_bits} bits, width {w
            "evaluated every {eval_every}; drift: conflict agreement below 1/2 within the budget")
 _LAW = ("; per seed also a member at (eta / {lr_ratio}, {lr_ratio} x lambda), the same eta*lambda; per seed the "
         "ratio of the two drift steps (nan if either is censored)")
+
+_BOX = ("the {n_seeds} phase-1 networks continued by AdamW at eta = {adam_lr}, lambda = {box_weight_decay} "
+        "(eta*lambda*t up to {phase2_steps} x {adam_lr} x {box_weight_decay}) on each proxy scale, one member per "
+        "seed, {phase2_steps} steps, evaluated every {eval_every}")
 
 CLAIMS = (
     # ---- the derivations, each checked against torch.optim (H2: what "cheaper" means) ----
@@ -130,6 +146,23 @@ CLAIMS = (
         design=_DESIGN + "; per seed: (AdamW dear - AdamW cheap) - (SGD dear - SGD cheap) of 1 - final agreement",
         role="core", statistic="mean", support=(-2.0, 2.0),
     ),
+    # ---- the l-inf box (theory.adamw_drift.proxy_capacity): a lambda where it holds only the cheap proxy ----
+    evidence(
+        "box_allows_cheap_proxy",
+        "share of seeds in which AdamW at lambda = {box_weight_decay} drifts toward the proxy at scale 1 (box capacity "
+        "width / lambda^2 >= 1)",
+        alternative="AdamW at this lambda cannot drift at all, so the box test's no-drift outcomes say nothing",
+        predicted=0.5, comparison="at_least",
+        design=_BOX + "; per seed: 1 if it drifts toward the cheap proxy", role="design", statistic="binomial",
+    ),
+    evidence(
+        "box_excludes_dear_proxy",
+        "share of seeds in which AdamW at lambda = {box_weight_decay} drifts toward the proxy at scale {dear_scale} "
+        "(box capacity width x {dear_scale} / lambda^2 < 1)",
+        alternative="AdamW drifts toward a proxy its l-inf box cannot hold (the box is not what decides)",
+        predicted=0.5, comparison="at_most", hypothesis="H4",
+        design=_BOX + "; per seed: 1 if it drifts toward the dear proxy", role="law", statistic="binomial",
+    ),
     # ---- the two clocks (theory.adamw_drift.clock_ratio): ratios at the same eta*lambda ----
     evidence(
         "sgd_drift_law",
@@ -174,6 +207,8 @@ WHICH_SIMPLICITY = Chapter(
         Param("lr_ratio", float, 2.0, "r of the drift-law members (eta / r, r lambda)", low=1.5, high=10.0),
         Param("weight_decay_probe", float, 2.0, "lambda of the l-inf equilibrium check", low=0.01, low_open=True,
               high=100.0),
+        Param("box_weight_decay", float, 4.0, "AdamW's lambda in the box test (the box holds the cheap proxy only)",
+              low=0.01, low_open=True, high=100.0),
         Param("phase2_steps", int, 1500, "phase-2 steps of every arm", low=10, high=1_000_000),
         Param("eval_every", int, 25, "steps between evaluations", low=1, high=10_000),
     ],
@@ -182,7 +217,7 @@ WHICH_SIMPLICITY = Chapter(
                   "eta_lambda": 0.01, "phase2_steps": 300, "eval_every": 5},
         "paper": {"n_seeds": 16, "width": 128, "n_train": 2048, "phase1_steps": 1500, "phase2_steps": 3000},
     },
-    constraints=[_budget_long_enough, _drift_resolved, _task_fits],
+    constraints=[_budget_long_enough, _drift_resolved, _task_fits, _box_separates],
     hypotheses=("H4", "H2"),
     headline_claim="crossover_adamw_follows_linf",
     claims=CLAIMS,

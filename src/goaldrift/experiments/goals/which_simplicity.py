@@ -160,13 +160,29 @@ class Crossover:
             for j, arm in enumerate(self.arms):
                 d, a = self.runs[(arm, scale)], self.arms[arm]
                 idx = self._main(arm, scale)
+                # line styles differ too: SGD and large-eps Adam can lie on top of each other
                 ax.plot(d.steps * a.lr * a.weight_decay, d.agreement[:, idx].mean(1),
-                        color=plots.COLORS[j % len(plots.COLORS)], label=arm)
+                        color=plots.COLORS[j % len(plots.COLORS)], linestyle=("-", "--", ":", "-.")[j % 4],
+                        linewidth=2.4 if j == 0 else 1.4, label=arm)
             ax.axhline(0.5, **plots.PREDICTED)
             ax.set(xlabel="$\\eta\\lambda t$", ylabel="aligned agreement (mean over seeds)",
                    title=f"proxy bit at scale {scale:g}", ylim=(-0.05, 1.05))
             ax.legend(fontsize=7)
         return fig
+
+
+def box_drifted(design: drift.Design, k: int, start, lr: float, weight_decay: float, scales, steps: int,
+                eval_every: int, root=None) -> dict:
+    """AdamW at (η, ``weight_decay``), one member per seed, on each proxy scale: {scale: 1 where the
+    seed drifts in the budget, else 0}. The test of the ℓ∞ box (theory.adamw_drift.proxy_capacity):
+    a λ at which the box holds the cheap proxy's output but not the dear one's."""
+    out = {}
+    for scale in scales:
+        members = drift.grid(design.n_seeds, [lr], [weight_decay])
+        run = drift.phase2(design.setup(k, proxy_scale=scale), start, members, steps, kind="adamw",
+                           eval_every=eval_every, root=root)
+        out[scale] = np.isfinite(drift.decay_drift(run, members).t_d).astype(float)
+    return out
 
 
 def crossover(design: drift.Design, k: int, start, arm_settings: dict, scales, steps: int,
