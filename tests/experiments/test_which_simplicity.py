@@ -113,3 +113,20 @@ def test_a_tiny_crossover_runs_every_arm_on_every_scale():
     assert len(fig.axes) == 2
     box = ws.box_drifted(design, 2, start, 0.004, 4.0, (1.0, 0.5), steps=4, eval_every=2)
     assert set(box) == {1.0, 0.5} and set(box[0.5].tolist()) <= {0.0, 1.0} and box[1.0].shape == (1,)
+
+
+def test_the_spec_refuses_a_box_lambda_that_cannot_separate_the_geometries():
+    from goaldrift.book.chapters import CHAPTERS
+    from goaldrift.book.params import ParamError
+    from goaldrift.book.profiles import resolve
+
+    chapter = CHAPTERS["which_simplicity"]
+    assert resolve(chapter, "default")["box_weight_decay"] == 4.0
+    for profile in ("smoke", "default", "paper"):
+        v = resolve(chapter, profile)  # every profile's box holds the cheap proxy and not the dear one
+        assert v["width"] * v["dear_scale"] / v["box_weight_decay"] ** 2 < 1 <= v["width"] / v["box_weight_decay"] ** 2
+    for bad in ("1.0", "9.0"):  # the box holds both proxies / neither
+        with pytest.raises(ParamError, match="box_weight_decay"):
+            resolve(chapter, "default", {"box_weight_decay": bad})
+    with pytest.raises(ParamError, match="phase2_steps"):
+        resolve(chapter, "default", {"phase2_steps": "500"})  # eta*lambda*t = 1 < six drift points
