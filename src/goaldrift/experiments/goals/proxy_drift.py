@@ -157,20 +157,23 @@ def tile_state(state: dict[str, torch.Tensor], sources: list[int]) -> dict[str, 
 
 def phase2(setup: Setup, start, members: list[Member], steps: int, kind: str = "adamw",
            eval_every: int = 50, masks=None, data: ProxyData | None = None, momentum: float = 0.0,
-           extra_metrics: dict | None = None, root=None, model=None, eps: float = 1e-8) -> runs.Run:
+           extra_metrics: dict | None = None, root=None, model=None, eps: float = 1e-8,
+           betas: tuple[float, float] = (0.9, 0.98)) -> runs.Run:
     """Continue phase-1 networks (``start``: a Run or a state dict) on phase-2 data.
 
     ``masks``: the optimiser's element-wise {"frozen"|"exempt": {name: bool [K, ...]}}.
     ``data`` replaces the phase-2 data (e.g. phase-1 data for the trigger test);
     ``extra_metrics`` ({name: fn}) are evaluated beside the drift metrics; ``model``
-    replaces the setup's MLP config; ``eps`` is Adam's ε.
+    replaces the setup's MLP config; ``eps`` and ``betas`` are Adam's ε and (β1, β2) (betas (0, 0)
+    is sign descent: with β2 = 0 the step is η g/(|g| + ε)).
     """
     state = start.model.state_dict() if hasattr(start, "model") else start
     init = tile_state(state, [m.source for m in members])
     data = data if data is not None else setup.data(2)
     config = RunConfig(task=setup.task_spec(2), model=model or setup.model(),
                        optim=OptimConfig(kind=kind, lr=[m.lr for m in members],
-                                         weight_decay=[m.weight_decay for m in members], momentum=momentum, eps=eps),
+                                         weight_decay=[m.weight_decay for m in members], momentum=momentum, eps=eps,
+                                         betas=tuple(betas)),
                        steps=steps, seeds=list(range(len(members))), data_seed=setup.data_seed,
                        loss=setup.loss, eval_every=eval_every, checkpoint_every=None)
     metrics = {f"drift_{setup.loss}": drift_metrics(setup.loss, setup.task), **(extra_metrics or {})}
