@@ -66,3 +66,16 @@ def seed_param() -> Param:
     # below 2^31: a chapter derives a seed per run (seed * 1000 + i and the like), and numpy's and torch's
     # generators take at most 64 bits; 2^64 was accepted here and failed in the kernel
     return Param("seed", int, 0, "seed of the data and of every initialisation", low=0, high=MAX_SEED)
+
+
+def proxy_network_params() -> list[Param]:
+    """The parity-with-proxy task and its phase-1 network, as the proxy-drift chapters declare them."""
+    return [
+        Param("n_bits", int, 12, "input bits; bit 0 is the proxy", low=3, high=64),
+        Param("k", int, 3, "parity order of the aligned goal (bits 1..k)", low=2, high=16),
+        Param("width", int, 64, "hidden units of the one-hidden-layer ReLU network", low=8, high=4096),
+        Param("n_train", int, 1024, "training examples per phase", low=64, high=1_000_000),
+        Param("phase1_steps", int, 800, "full-batch AdamW steps of phase 1", low=10, high=1_000_000),
+        Param("phase1_lr", float, 0.003, "phase-1 learning rate", low=1e-5, high=0.03),
+        Param("phase1_weight_decay", float, 0.1, "phase-1 weight decay", low=0.0, high=1.0),
+    ]

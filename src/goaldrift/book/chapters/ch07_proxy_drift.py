@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from goaldrift.book.chapter import Chapter, seed_param
+from goaldrift.book.chapter import Chapter, proxy_network_params, seed_param
 from goaldrift.book.params import Param
 from goaldrift.book.declarations import check, computed, evidence
 
@@ -159,13 +159,7 @@ PROXY_DRIFT = Chapter(
         # 6, not 3, since issue 27: a 0/1 outcome is decided by an exact binomial interval, and 3 of 3
         # seeds gives [0.29, 1], which cannot reach "at least half"; 6 of 6 gives [0.54, 1]
         Param("n_seeds", int, 6, "phase-1 networks (init seeds); every phase-2 setting runs on each", low=1, high=64),
-        Param("n_bits", int, 12, "input bits; bit 0 is the proxy", low=3, high=64),
-        Param("k", int, 3, "parity order of the aligned goal (bits 1..k)", low=2, high=16),
-        Param("width", int, 64, "hidden units of the one-hidden-layer ReLU network", low=8, high=4096),
-        Param("n_train", int, 1024, "training examples per phase", low=64, high=1_000_000),
-        Param("phase1_steps", int, 800, "full-batch AdamW steps of phase 1", low=10, high=1_000_000),
-        Param("phase1_lr", float, 0.003, "phase-1 learning rate", low=1e-5, high=0.03),
-        Param("phase1_weight_decay", float, 0.1, "phase-1 weight decay", low=0.0, high=1.0),
+        *proxy_network_params(),
         Param("learning_rate", float, 0.002, "smaller phase-2 AdamW eta (the other is lr_ratio times it)", low=1e-5, high=0.01),
         Param("lr_ratio", float, 2.0, "ratio of the two phase-2 learning rates", low=1.5, high=10.0),
         Param("weight_decay", float, 1.0, "largest phase-2 lambda; lambda/2 and lambda/4 also run", low=0.0, low_open=True, high=10.0),

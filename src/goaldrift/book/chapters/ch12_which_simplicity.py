@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from goaldrift.book.chapter import Chapter, seed_param
+from goaldrift.book.chapter import Chapter, proxy_network_params, seed_param
 from goaldrift.book.declarations import check, evidence
 from goaldrift.book.params import Param
 
@@ -191,13 +191,7 @@ WHICH_SIMPLICITY = Chapter(
         # 8: an exact binomial interval of 8 of 8 seeds is [0.63, 1] and of 0 of 8 [0, 0.37], both
         # clear of one half; 6 would be [0.54, 1] and [0, 0.46]
         Param("n_seeds", int, 8, "phase-1 networks (init seeds); every arm and scale continues each", low=1, high=64),
-        Param("n_bits", int, 12, "input bits; bit 0 is the proxy", low=3, high=64),
-        Param("k", int, 3, "parity order of the aligned goal (bits 1..k)", low=2, high=16),
-        Param("width", int, 64, "hidden units of the one-hidden-layer ReLU network", low=8, high=4096),
-        Param("n_train", int, 1024, "training examples per phase", low=64, high=1_000_000),
-        Param("phase1_steps", int, 800, "full-batch AdamW steps of phase 1", low=10, high=1_000_000),
-        Param("phase1_lr", float, 0.003, "phase-1 learning rate", low=1e-5, high=0.03),
-        Param("phase1_weight_decay", float, 0.1, "phase-1 weight decay", low=0.0, high=1.0),
+        *proxy_network_params(),
         Param("eta_lambda", float, 0.002, "eta*lambda of every phase-2 arm (each arm's lambda is eta_lambda / eta)",
               low=1e-5, high=0.05),
         Param("sgd_lr", float, 0.05, "SGD's eta (and large-eps Adam's eta / eps)", low=1e-4, high=0.2),
