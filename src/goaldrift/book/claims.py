@@ -529,10 +529,9 @@ class ClaimBook:
             lo = hi = float(measured)
             how = "the point value (one computation; no interval over seeds)"
         else:
-            lo, hi, measured, how, per_member, member_margin = _member_interval(
+            # member_bounds (a two-sided rule over members) are kept: with them a reader decides the verdict again
+            lo, hi, measured, how, per_member, member_margin, member_bounds = _member_interval(
                 samples, comparison, region, alternative_value, worst_of, predicted, log=statistic == "log_mean")
-            if per_member:  # kept, so that a reader can decide the verdict again from the record
-                member_bounds = _member_bounds(samples, worst_of, log=statistic == "log_mean")
         if support is not None and statistic in ("mean", "stated"):  # no bound outside the possible values
             lo, hi = max(lo, float(support[0])), min(hi, float(support[1]))
             how += f", within the possible values [{format_value(support[0])}, {format_value(support[1])}]"
@@ -675,10 +674,6 @@ def _member_statistics(samples, worst_of, log):
     return x, bounds, means, level, m
 
 
-def _member_bounds(samples, worst_of, log):
-    return [tuple(map(float, b)) for b in _member_statistics(samples, worst_of, log)[1]]
-
-
 def _finite_or_none(v: float) -> float | None:
     return v if math.isfinite(v) else None  # JSON has no infinity
 
@@ -689,24 +684,24 @@ def _member_interval(samples, comparison, region, alternative_value, worst_of, p
     the interval of the smallest mean is [min lows, min highs]; for at_most, [max lows,
     max highs]. For a two-sided rule each member is decided and the worst decision stands;
     the reported interval spans all members. Returns (low, high, the worst member's estimate,
-    how, the worst decision or None, its margin or None)."""
+    how, the worst decision or None, its margin or None, each member's bounds or None)."""
     x, bounds, means, level, m = _member_statistics(samples, worst_of, log)
     n = x.shape[0]
     what = (f"{100 * level:.4g}% t-interval of the {'geometric mean (t on the log)' if log else 'mean'} "
             f"over {n} seed(s)" + (f", Bonferroni-corrected for the worst of {m} members" if m > 1 else ""))
     if comparison == "at_least":
-        return float(bounds[:, 0].min()), float(bounds[:, 1].min()), float(means.min()), what, None, None
+        return float(bounds[:, 0].min()), float(bounds[:, 1].min()), float(means.min()), what, None, None, None
     if comparison == "at_most":
-        return float(bounds[:, 0].max()), float(bounds[:, 1].max()), float(means.max()), what, None, None
+        return float(bounds[:, 0].max()), float(bounds[:, 1].max()), float(means.max()), what, None, None, None
     if x.shape[1] == 1:
-        return float(bounds[0, 0]), float(bounds[0, 1]), float(means[0]), what, None, None
+        return float(bounds[0, 0]), float(bounds[0, 1]), float(means[0]), what, None, None, None
     worst = decide_members(bounds, region, alternative_value)
     # the worst verdict moves when any member's does: the nearest member's margin (conservative)
     margins = [m for m in (margin(tuple(b), region, alternative_value) for b in bounds) if m is not None]
     farthest = float(means[np.nanargmax(np.abs(means - float(predicted)))]) if np.any(np.isfinite(means)) \
         else float("nan")
     return (float(bounds[:, 0].min()), float(bounds[:, 1].max()), farthest, "each member's " + what, worst,
-            min(margins) if margins else None)
+            min(margins) if margins else None, [tuple(map(float, b)) for b in bounds])
 
 
 def _binomial_interval(claim_id, samples, worst_of):

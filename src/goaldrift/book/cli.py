@@ -18,7 +18,7 @@ from goaldrift import numerics
 from goaldrift.__main__ import EXIT_INTERRUPTED, INTERRUPTED
 from goaldrift.book.chapters import CHAPTERS, get_chapter
 from goaldrift.book.claims import CLAIMS_FILE, claim_counts, format_value, interval_text, load_claims
-from goaldrift.book.execute import check_out_dir, read_run_info, resolved_folder, run_chapter
+from goaldrift.book.execute import check_out_dir, check_writable_folder, read_run_info, resolved_folder, run_chapter
 from goaldrift.book.params import ParamError
 from goaldrift.book.profiles import ENFORCED, PROFILES, resolve
 from goaldrift.paths import EXECUTED_DIR, MATHJAX_DIR, REPO_ROOT
@@ -133,18 +133,8 @@ def check_environment(runs_dir: Path | None = None) -> Path:
     runs_dir = resolved_folder(runs_dir, where)
     if where.startswith(RUNS_VAR):
         os.environ[RUNS_VAR] = str(runs_dir)
-    _check_writable_folder(runs_dir, where, "the run cache")
+    check_writable_folder(runs_dir, where, "the run cache")
     return runs_dir
-
-
-def _check_writable_folder(folder: Path, where: str, what: str) -> None:
-    if folder.exists() and not folder.is_dir():
-        raise ParamError(f"{where} is not a folder ({what})")
-    parent = folder
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise ParamError(f"{where}: {str(parent)!r} is not a writable folder ({what})")
 
 
 RUNS_VAR = "GOALDRIFT_RUNS_DIR"  # goaldrift.engine.runs.ENV_VAR, without importing torch here
@@ -159,7 +149,7 @@ def results_folder() -> Path:
         os.environ[RESULTS_VAR] = str(folder)
     else:
         where, folder = "results/", REPO_ROOT / "results"
-    _check_writable_folder(folder, where, "the snapshots")
+    check_writable_folder(folder, where, "the snapshots")
     return folder
 
 
@@ -303,9 +293,8 @@ def cmd_sweep(args) -> int:
 
     if args.address and args.backend != "ray":
         raise ParamError("--address needs --backend ray")
-    runs_dir = check_environment(args.runs_dir) if args.runs_dir is not None else None
-    if runs_dir is None:
-        check_environment()
+    resolved_runs = check_environment(args.runs_dir)
+    runs_dir = resolved_runs if args.runs_dir is not None else None  # else the engine's own default
     report_dir = resolved_folder(args.report, "--report") if args.report is not None else None
     try:
         if args.target in CHAPTERS:

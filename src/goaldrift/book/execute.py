@@ -21,6 +21,7 @@ enforced claim in it failed: the same reading `goaldrift claims` makes.
 from __future__ import annotations
 
 import errno
+import functools
 import json
 import logging
 import os
@@ -185,12 +186,22 @@ def check_out_dir(out_dir: Path, others: dict[str, Path] | None = None) -> None:
         raise ParamError(f"--out {str(out_dir)[:80]!r}: {err.strerror or err}") from None
 
 
-def _check_out_dir(out_dir: Path) -> None:
-    parent = out_dir.absolute().parent
+def check_writable_folder(folder: Path, where: str, what: str) -> Path:
+    """Refuse (ParamError, one line) a folder that is a file, or whose nearest existing ancestor
+    (itself, if it exists) is not a writable folder; returns that ancestor."""
+    if folder.exists() and not folder.is_dir():
+        raise ParamError(f"{where} is not a folder ({what})")
+    parent = folder.absolute()
     while not parent.exists():
         parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK):
-        raise ParamError(f"--out {str(out_dir)!r}: {str(parent)!r} is not a writable folder")
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise ParamError(f"{where}: {str(parent)!r} is not a writable folder ({what})")
+    return parent
+
+
+def _check_out_dir(out_dir: Path) -> None:
+    # the output folder is replaced whole: what must be writable is the folder that holds it
+    parent = check_writable_folder(out_dir.absolute().parent, f"--out {str(out_dir)!r}", "the output's parent")
     try:
         name_max = os.pathconf(parent, "PC_NAME_MAX")
         path_max = os.pathconf(parent, "PC_PATH_MAX")
@@ -517,11 +528,18 @@ RUN_INFO_SCHEMA = {
 }
 
 
+@functools.lru_cache(maxsize=1)
+def _run_info_validator():
+    import jsonschema  # seconds to import: only when a run_info.json is read
+
+    return jsonschema.Draft7Validator(RUN_INFO_SCHEMA)
+
+
 def run_info_problem(info) -> str | None:
     """Why a parsed run_info.json is not what a run writes (one line), or None."""
     import jsonschema
 
-    error = jsonschema.exceptions.best_match(jsonschema.Draft7Validator(RUN_INFO_SCHEMA).iter_errors(info))
+    error = jsonschema.exceptions.best_match(_run_info_validator().iter_errors(info))
     if error is None:
         return None
     where = "/".join(str(p) for p in error.absolute_path) or "the file"
