@@ -1,0 +1,280 @@
+"""Goal drift in a one-layer transformer (chapter transformer_drift): sequences whose token
+positions are drawn per seed, one run per seed, and the goal circuit watched in phase 2.
+
+The tasks are those of ``token_drift`` (bits as tokens, '=' last, the output read at the last
+position), with bit i placed at position ``positions[i]``: a permutation drawn from the seed,
+so that no position's embedding is special to the goal or to the proxy. Each seed therefore
+has its own data, and its own runs (trained side by side by ``goaldrift.engine.parallel``).
+
+Every evaluation records, beside ``proxy_drift.drift_metrics``, the named intermediates of
+the mechanism (TransformerLens style):
+
+* ``attn_goal`` / ``attn_proxy``: attention from the last position to the goal's tokens
+  (summed) and to the proxy's token, mean over heads and conflict sequences;
+* ``pos_norm_goal`` / ``pos_norm_proxy``: the norm of the positional embeddings of the goal's
+  positions (root mean square over them) and of the proxy's: the only weights that belong to
+  one pathway (the token embedding is shared by every position);
+* ``goal_contribution`` / ``proxy_contribution``: the output each rule carries, from the
+  margins on the phase-2 set (goal and proxy agree: g + p) and on the conflict set
+  (they disagree: g - p).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+
+from goaldrift.engine import parallel
+from goaldrift.engine.models import TransformerConfig
+from goaldrift.engine.tasks.proxy import EQUALS_TOKEN, ProxyData, ProxyTask, token_data
+from goaldrift.engine.tasks.registry import register_task
+from goaldrift.engine.train import OptimConfig, RunConfig
+from goaldrift.experiments.goals import proxy_drift as drift
+from goaldrift.experiments.goals.drift_law import law_prediction, training_margin
+
+THRESHOLD = 0.5  # drift: the conflict agreement falls below this (proxy_drift.drift_step)
+
+
+# ---- data with the positions drawn per seed ----------------------------------
+
+def seed_positions(seed: int, n_bits: int) -> tuple[int, ...]:
+    """Position of bit i, a permutation of 0..n_bits-1 drawn from ``seed`` ('=' stays last)."""
+    g = torch.Generator().manual_seed(int(seed) + 7_777)
+    return tuple(int(p) for p in torch.randperm(n_bits, generator=g))
+
+
+@dataclass
+class TokenData(ProxyData):
+    """``ProxyData`` as token sequences with bit i at ``positions[i]``, and which positions
+    the goal and the proxy are read from."""
+
+    goal_positions: tuple = ()
+    proxy_positions: tuple = ()
+
+
+def _place(tokens: torch.Tensor, positions: tuple[int, ...]) -> torch.Tensor:
+    out = tokens.clone()
+    out[:, list(positions)] = tokens[:, :len(positions)]
+    return out
+
+
+def goal_and_proxy_bits(task: ProxyTask) -> tuple[list[int], list[int]]:
+    """Which bits the goal and the proxy read (bit 0 is the simple rule)."""
+    cplx = list(range(1, task.k + 1))
+    return ([0], cplx) if task.reverse else (cplx, [0])
+
+
+def placed_token_data(task: ProxyTask, phase: int, n_train: int, n_test: int, data_seed: int,
+                      positions: tuple[int, ...]) -> TokenData:
+    """``token_data`` with bit i moved to ``positions[i]``."""
+    if sorted(positions) != list(range(task.n_bits)):
+        raise ValueError(f"positions must be a permutation of 0..{task.n_bits - 1}, got {positions}")
+    d = token_data(task, phase, n_train, n_test, data_seed)
+    goal_bits, proxy_bits = goal_and_proxy_bits(task)
+    return TokenData(
+        train_x=_place(d.train_x, positions), train_y=d.train_y, test_x=_place(d.test_x, positions),
+        test_y=d.test_y, conflict_x=_place(d.conflict_x, positions), conflict_goal=d.conflict_goal,
+        neutral_x=_place(d.neutral_x, positions), neutral_goal=d.neutral_goal, train_goal=d.train_goal,
+        train_proxy=d.train_proxy, goal_positions=tuple(positions[b] for b in goal_bits),
+        proxy_positions=tuple(positions[b] for b in proxy_bits))
+
+
+@register_task("proxy_tokens_placed")
+def _placed_task(data_seed: int, phase: int = 1, n_train: int = 256, n_test: int = 1024, positions=(),
+                 **task) -> TokenData:
+    return placed_token_data(ProxyTask(**task), phase, n_train, n_test, data_seed, tuple(positions))
+
+
+@dataclass(frozen=True)
+class PlacedSetup:
+    """One seed's transformer task: the rules, the sizes and the positions of its bits."""
+
+    task: ProxyTask
+    positions: tuple
+    d_model: int = 16
+    n_train: int = 256
+    n_test: int = 1024
+    data_seed: int = 0
+    loss: str = "mse"
+
+    def model(self) -> TransformerConfig:
+        return TransformerConfig(d_vocab=EQUALS_TOKEN + 1, d_vocab_out=1, n_ctx=self.task.n_bits + 1,
+                                 d_model=self.d_model, n_heads=2, d_head=max(self.d_model // 2, 1),
+                                 d_mlp=2 * self.d_model)
+
+    def task_spec(self, phase: int) -> dict:
+        t = self.task
+        return {"name": "proxy_tokens_placed", "phase": phase, "n_train": self.n_train, "n_test": self.n_test,
+                "n_bits": t.n_bits, "k": t.k, "reverse": t.reverse, "positions": list(self.positions)}
+
+    def data(self, phase: int) -> TokenData:
+        return placed_token_data(self.task, phase, self.n_train, self.n_test, self.data_seed, self.positions)
+
+
+# ---- what is recorded -----------------------------------------------------------
+
+_DRIFT_MSE = drift.drift_metrics("mse", None)
+
+
+def mechanism_metrics(model, data: TokenData, step: int) -> dict[str, torch.Tensor]:
+    """The drift metrics and the mechanism's named intermediates (see the module docstring)."""
+    out = _DRIFT_MSE(model, data, step)
+    p0 = next(model.parameters())
+    with torch.no_grad():
+        _, cache = model.run_with_cache(data.conflict_x[:256].to(p0.device))
+        last = cache["attn.pattern"][:, :, :, -1, :].to(torch.float64).mean(dim=(1, 2))   # [K, C]
+        out["attn_goal"] = last[:, list(data.goal_positions)].sum(1)
+        out["attn_proxy"] = last[:, list(data.proxy_positions)].sum(1)
+        W_pos = model.W_pos.detach().to(torch.float64)
+        out["pos_norm_goal"] = W_pos[:, list(data.goal_positions)].square().mean(1).sum(1).sqrt()
+        out["pos_norm_proxy"] = W_pos[:, list(data.proxy_positions)].square().mean(1).sum(1).sqrt()
+        m_agree = torch.as_tensor(training_margin(model, data.train_x, data.train_goal))
+        m_conflict = out["conflict_margin"].cpu()
+        out["goal_contribution"] = (m_agree + m_conflict) / 2
+        out["proxy_contribution"] = (m_agree - m_conflict) / 2
+    return out
+
+
+# ---- the two phases, one run per seed -------------------------------------------
+
+def _config(setup: PlacedSetup, phase: int, seeds, lrs, weight_decays, steps: int, eval_every: int) -> RunConfig:
+    return RunConfig(task=setup.task_spec(phase), model=setup.model(),
+                     optim=OptimConfig(kind="adamw", lr=list(lrs), weight_decay=list(weight_decays)),
+                     steps=steps, seeds=list(seeds), data_seed=setup.data_seed, loss=setup.loss,
+                     eval_every=eval_every, checkpoint_every=None)
+
+
+def phase1_runs(setups: list[PlacedSetup], init_seeds: list[int], lr: float, weight_decay: float,
+                steps: int) -> list:
+    """One phase-1 network per seed (its own data and positions), trained side by side."""
+    jobs = [parallel.Job(_config(s, 1, [seed], [lr], [weight_decay], steps, max(steps // 10, 1)),
+                         {"data": s.data(1), "metric_fns": {"drift_mechanism": mechanism_metrics}})
+            for s, seed in zip(setups, init_seeds)]
+    return parallel.run_all(jobs)
+
+
+def phase2_runs(setups: list[PlacedSetup], starts: list, lr: float, weight_decays, steps: int,
+                eval_every: int) -> list:
+    """Per seed, one ensemble continuing its phase-1 network at every λ of ``weight_decays``."""
+    jobs = []
+    for s, start in zip(setups, starts):
+        init = drift.tile_state(start.model.state_dict(), [0] * len(weight_decays))
+        cfg = _config(s, 2, range(len(weight_decays)), [lr] * len(weight_decays), weight_decays, steps, eval_every)
+        jobs.append(parallel.Job(cfg, {"data": s.data(2), "init_state": init,
+                                       "metric_fns": {"drift_mechanism": mechanism_metrics}}))
+    return parallel.run_all(jobs)
+
+
+# ---- reading the runs -------------------------------------------------------------
+
+@dataclass
+class Arm:
+    """One task's phase 2 over seeds: every curve ``[seed, T, member]``, members the λ grid."""
+
+    name: str
+    weight_decays: tuple
+    lr: float
+    steps: np.ndarray          # [T]
+    curves: dict               # name -> [S, T, L]
+
+    @property
+    def n_seeds(self) -> int:
+        return self.curves["conflict_agreement"].shape[0]
+
+    def t_d(self) -> np.ndarray:
+        """Drift step per seed and member ``[S, L]`` (inf: none within the budget, a censored time)."""
+        a = self.curves["conflict_agreement"]
+        return np.stack([drift.drift_step(self.steps, a[s], THRESHOLD) for s in range(self.n_seeds)])
+
+    def x_d(self) -> np.ndarray:
+        """ηλt_d per seed and member (inf: censored at the budget)."""
+        with np.errstate(invalid="ignore"):
+            return self.t_d() * self.lr * np.asarray(self.weight_decays)[None, :]
+
+    def column(self, weight_decay: float) -> int:
+        return list(self.weight_decays).index(weight_decay)
+
+    def drifted(self, weight_decay: float) -> np.ndarray:
+        """0/1 per seed: the member at this λ drifts within the budget."""
+        return np.isfinite(self.t_d()[:, self.column(weight_decay)]).astype(float)
+
+    def drifted_any_decayed(self) -> np.ndarray:
+        decayed = [j for j, wd in enumerate(self.weight_decays) if wd > 0]
+        return np.isfinite(self.t_d()[:, decayed]).any(1).astype(float)
+
+    def lowest_agreement(self, weight_decay: float) -> np.ndarray:
+        return self.curves["conflict_agreement"][:, :, self.column(weight_decay)].min(1)
+
+    def final(self, name: str, weight_decay: float) -> np.ndarray:
+        return self.curves[name][:, -1, self.column(weight_decay)]
+
+    def goal_share(self, weight_decay: float) -> np.ndarray:
+        """Share of the output the goal carries at the end, g / (g + p), per seed (1: the goal alone,
+        1/2: an even mixture, 0: the proxy alone)."""
+        g, p = self.final("goal_contribution", weight_decay), self.final("proxy_contribution", weight_decay)
+        return g / (g + p)
+
+    def mean_curve(self, name: str, weight_decay: float) -> np.ndarray:
+        return self.curves[name][:, :, self.column(weight_decay)].mean(0)
+
+
+def read_arm(name: str, runs: list, lr: float, weight_decays) -> Arm:
+    steps = np.asarray(runs[0].metrics["step"])
+    keys = ("conflict_agreement", "conflict_margin", "train_loss", "test_acc", "total_norm", "attn_goal",
+            "attn_proxy", "pos_norm_goal", "pos_norm_proxy", "goal_contribution", "proxy_contribution")
+    curves = {k: np.stack([np.asarray(r.metrics[k], dtype=float) for r in runs]) for k in keys}
+    return Arm(name, tuple(float(w) for w in weight_decays), float(lr), steps, curves)
+
+
+def cleanup_before_drift(arm: Arm, weight_decay: float, fall: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """Over the seeds whose member at this λ drifts: 1 if the goal's positional-embedding norm had
+    fallen to ``fall`` of its start before the drift step (a cleanup of the goal circuit), 0 if not;
+    and, for the same seeds, 1 if the attention on the proxy's token exceeded the goal's before it
+    (an attention switch). Returns the two 0/1 arrays (empty if no seed drifts)."""
+    j = arm.column(weight_decay)
+    t_d = arm.t_d()[:, j]
+    cleanup, switch = [], []
+    for s in np.nonzero(np.isfinite(t_d))[0]:
+        before = arm.steps <= t_d[s]
+        norm = arm.curves["pos_norm_goal"][s, :, j]
+        cleanup.append(float((norm[before] <= fall * norm[0]).any()))
+        attn_p, attn_g = arm.curves["attn_proxy"][s, :, j], arm.curves["attn_goal"][s, :, j]
+        switch.append(float((attn_p[before] > attn_g[before]).any()))
+    return np.array(cleanup), np.array(switch)
+
+
+# ---- the law's prediction, from costs measured before phase 2 --------------------
+
+def cost_at_margin(run, setup: PlacedSetup) -> float:
+    """Squared parameter norm of a phase-1 network per unit of its mean training margin."""
+    data = setup.data(1)
+    sq = sum(float(p.detach().to(torch.float64).square().sum()) for p in run.model.parameters())
+    return sq / float(training_margin(run.model, data.train_x, data.train_goal)[0])
+
+
+def law_predictions(goal_runs, goal_setups, proxy_runs, proxy_setups, a0: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """(cost ratio goal / proxy-alone, the L2 law's drift point ηλt_d) per seed, from phase-1
+    networks only (``drift_law.law_prediction``; the phase-1 goal network starts phase 2 with
+    all of its output on the goal, share ``a0`` = 1)."""
+    rho = np.array([cost_at_margin(r, s) / cost_at_margin(q, p)
+                    for r, s, q, p in zip(goal_runs, goal_setups, proxy_runs, proxy_setups)])
+    return rho, law_prediction(rho, np.full_like(rho, a0))
+
+
+def weight_scale(runs) -> float:
+    """Largest root-mean-square entry of any weight matrix over the phase-1 networks: the scale
+    AdamW's box 1/λ is compared with."""
+    return max(float(p.detach().to(torch.float64).square().mean().sqrt())
+               for r in runs for name, p in r.model.named_parameters() if not name.startswith("b_"))
+
+
+def setups_for(task: ProxyTask, init_seeds, **sizes) -> list[PlacedSetup]:
+    """One setup per seed: its data seed and its positions come from the init seed."""
+    return [PlacedSetup(task, seed_positions(seed, task.n_bits), data_seed=seed, **sizes) for seed in init_seeds]
+
+
+def reversed_setups(setups: list[PlacedSetup]) -> list[PlacedSetup]:
+    """The same seeds and positions with goal and proxy swapped."""
+    return [replace(s, task=replace(s.task, reverse=not s.task.reverse)) for s in setups]
