@@ -106,17 +106,6 @@ def test_recipe_decay_budget_and_regimes():
     assert law.regimes_reaching({"a": 0.5}, float("inf")) == []
 
 
-def test_transformer_phase1_builds_the_chapters_transformer(tmp_path, monkeypatch):
-    from goaldrift.experiments.goals import token_drift as tok
-
-    monkeypatch.setenv("GOALDRIFT_RUNS_DIR", str(tmp_path))
-    setup, run = tok.transformer_phase1(ProxyTask(n_bits=4, k=2), d_model=8, n_train=64, data_seed=3, seeds=[0, 1],
-                                        lr=0.01, weight_decay=0.1, steps=4)
-    assert (setup.d_model, setup.d_head, setup.d_mlp, setup.n_train, setup.data_seed) == (8, 4, 16, 64, 3)
-    assert run.config.seeds == [0, 1] and run.config.steps == 4 and run.config.optim.weight_decay == 0.1
-    assert tok.transformer_phase1(ProxyTask(n_bits=4, k=2), 1, 64, 3, [0], 0.01, 0.1, 2)[0].d_head == 1
-
-
 def test_law_case_predicts_from_phase_one_and_scores_phase_two(tmp_path, monkeypatch):
     from goaldrift.experiments.goals import proxy_drift as drift
 
@@ -190,32 +179,6 @@ def test_law_sweep_runs_law_case_with_each_familys_schedule(monkeypatch):
     assert seeds == [1000, 1001] and goal_p1 == proxy_p1 == (0.01, 0.1, 50) and rest == [4e-3, 1.0, 600, 10, 2.4]
     goal, proxy, _, goal_p1, proxy_p1, *_ = calls[1]
     assert goal.task == ProxyTask(8, 2, family="slab") and goal_p1 == (0.02, 0.1, 70) and proxy_p1 == (0.01, 0.1, 50)
-
-
-def _hand_tf_drift():
-    from goaldrift.experiments.goals import proxy_drift as drift
-
-    members = drift.grid(2, [0.01], [0.0, 2.5, 5.0])        # eta*lambda: 0, 0.025, 0.05 per seed
-    t_d = np.array([np.inf, 400.0, 100.0, np.inf, np.inf, 20.0])  # x: -, 10, 5 | -, inf, 1
-    return drift.DecayDrift(members, np.arange(3.0), np.ones((3, 6)), t_d, {})
-
-
-def test_score_members_scores_each_decayed_member_against_its_seeds_prediction():
-    d, pred = _hand_tf_drift(), np.array([8.0, 30.0])
-    score = law.score_members(d, pred, 400)                 # budgets: 10 and 20 per seed and lambda
-    direct = [law.law_hit(np.array([x]), np.array([p]), b)[0]
-              for x, p, b in [(10.0, 8.0, 10.0), (5.0, 8.0, 20.0), (np.inf, 30.0, 10.0), (1.0, 30.0, 20.0)]]
-    assert score.hit.tolist() == direct == [True, False, True, False]
-    assert score.sources.tolist() == [0, 0, 1, 1]
-    assert score.fraction == 0.5 and score.by_seed.tolist() == [0.5, 0.5]
-
-
-def test_seed_table_lists_each_seeds_decayed_members():
-    lines = law.seed_table(_hand_tf_drift(), np.array([1.5, 2.0]), np.array([8.0, 30.0]), 400).splitlines()
-    assert lines[0] == ("| seed | cost ratio $\\rho$ | predicted $\\eta\\lambda t_d$ | measured, $\\lambda/2$ | "
-                        "measured, $\\lambda$ | budget, $\\lambda/2$ |")
-    assert lines[2] == "| 0 | 1.50 | 8.00 | 10.00 | 5.00 | 10.0 |"
-    assert lines[3] == "| 1 | 2.00 | 30.00 | no drift | 1.00 | 10.0 |"
 
 
 def test_recipe_stakes_counts_what_each_drift_point_reaches():

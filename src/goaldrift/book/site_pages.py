@@ -326,10 +326,11 @@ def bottom_line(executed: Path) -> str:
                f"ηλt clock)."
                if slope else ""))
     ln_clock = claim("drift_beyond_the_toy", "layernorm_drift_clock")
-    tf_law = claim("drift_beyond_the_toy", "transformer_drift_point")
-    if ln_clock and tf_law:
+    tf_drift = claim("transformer_drift", "transformer_drift_happens")
+    if ln_clock and tf_drift:
         answer.append(f"Beyond the toy, the LayerNorm network's drift clock slope was {_quoted(ln_clock)}; in the "
-                      f"transformer the share of seeds whose drift matched the cost law was {_quoted(tf_law)}.")
+                      f"one-layer transformer the share of seeds in which some decayed member drifted to the "
+                      f"one-token proxy was {_quoted(tf_drift)} ({predicted_text(tf_drift)}: **{tf_drift.verdict}**).")
     ranked, store = claim("protecting_goals", "ranked_freezing_stops_drift"), claim("protecting_goals",
                                                                                  "store_read_decayed_drifts")
     if ranked and store:

@@ -108,3 +108,24 @@ def scale_invariant_drift_point_at(l_free: int = 1) -> float:
     """``scale_invariant_drift_point()`` evaluated at L_free: ln2 / L_free (ln 2 for a LayerNorm
     hidden layer and a linear readout)."""
     return float(scale_invariant_drift_point().result.subs(sp.Symbol("L_free", positive=True, integer=True), l_free))
+
+
+def equal_cost_split() -> Derivation:
+    """Two rules that share every weight but one factor each, of the same cost, with output
+    a + b on the phase-2 data held at a + b = 1 by the loss. If each rule's own factor carries
+    its share with degree L (share ∝ w^L), the L2 cost of the split is a^{2/L} + b^{2/L}.
+    For L = 1 (a factor the output is linear in, e.g. a positional embedding read through
+    shared weights) the cheapest split is even, a = 1/2; the curvature there,
+    2^{4-2/L}(2 - L)/L², is positive only for L < 2: at L = 2 (the degree-2 network
+    of ``drift_point_cost_ratio``) every split costs the same, and above it the even split
+    is the dearest (a corner wins)."""
+    a = sp.Symbol("a", positive=True)
+    L = sp.Symbol("L", positive=True)
+    cost = a ** (2 / L) + (1 - a) ** (2 / L)
+    (split,) = sp.solve(sp.diff(cost.subs(L, 1), a), a)
+    curvature = sp.simplify(sp.diff(cost, a, 2).subs(a, sp.Rational(1, 2)))
+    return Derivation(split, (
+        sp.Eq(sp.Symbol("C(a)"), cost),
+        sp.Eq(sp.Symbol(r"\arg\min_a C|_{L=1}"), split),
+        sp.Eq(sp.Symbol(r"C''(1/2)"), curvature),
+    ))

@@ -1,5 +1,5 @@
 """The chapter registry: every chapter specification (one module per chapter,
-ch01_... to ch12_..., numbered in the order they were written), by name, in reading order."""
+ch01_... to ch13_..., numbered in the order they were written), by name, in reading order."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from goaldrift.book.chapters.ch09_protecting_goals import PROTECTING_GOALS
 from goaldrift.book.chapters.ch10_price_of_persistence import PRICE_OF_PERSISTENCE
 from goaldrift.book.chapters.ch11_real_runs_decay import REAL_RUNS_DECAY
 from goaldrift.book.chapters.ch12_which_simplicity import WHICH_SIMPLICITY
+from goaldrift.book.chapters.ch13_transformer_drift import TRANSFORMER_DRIFT
 from goaldrift.book.params import ParamError
 
 # In reading order (the order of _toc.yml, of the verdicts page and of `goaldrift book`).
@@ -24,7 +25,7 @@ CHAPTERS: dict[str, Chapter] = {
     for c in [
         L2_EQUILIBRIUM, FACTORISED_SIMPLICITY, ROTATIONAL_EQUILIBRIUM,
         GROKKING_REPLICATION, CLEANUP_SCALING, UNGROKKING,
-        PROXY_DRIFT, DRIFT_BEYOND_THE_TOY, WHICH_SIMPLICITY, PROTECTING_GOALS, PRICE_OF_PERSISTENCE,
+        PROXY_DRIFT, DRIFT_BEYOND_THE_TOY, WHICH_SIMPLICITY, TRANSFORMER_DRIFT, PROTECTING_GOALS, PRICE_OF_PERSISTENCE,
         REAL_RUNS_DECAY,
     ]
 }

@@ -1,6 +1,6 @@
 """The spec of chapter drift_beyond_the_toy (book/chapters/drift_beyond_the_toy.md):
 does the drift point follow the cost ratio of goal and proxy? (H4): its parameters,
-profiles and checks."""
+profiles and checks. (Its transformer section became chapter transformer_drift, issue 29.)"""
 
 from __future__ import annotations
 
@@ -27,22 +27,6 @@ def _drift_resolved(v: dict) -> str | None:
     return None
 
 
-def _transformer_budget(v: dict) -> str | None:
-    # The law's predictions for the transformer's measured cost ratios reach about 10 and
-    # beyond: the half-lambda member must run to eta*lambda*t = 10.
-    if v["tf_phase2_steps"] * v["tf_learning_rate"] * v["tf_weight_decay"] / 2 < 10:
-        return "tf_phase2_steps * tf_learning_rate * tf_weight_decay / 2 must be >= 10 (the half-lambda member must reach eta*lambda*t = 10)"
-    if v["tf_eval_every"] * v["tf_learning_rate"] * v["tf_weight_decay"] > 0.25:
-        return "tf_eval_every * tf_learning_rate * tf_weight_decay must be <= 0.25 (drift points resolved to 0.25)"
-    if v["tf_n_seeds"] > v["n_seeds"]:
-        return "tf_n_seeds must be <= n_seeds (the transformers use the first tf_n_seeds seeds)"
-    if v["tf_learning_rate"] * v["tf_weight_decay"] > 0.05:
-        return "tf_learning_rate * tf_weight_decay must be <= 0.05 (1 - eta*lambda per step must stay near 1)"
-    if v["tf_k"] > v["tf_n_bits"] - 1:
-        return "tf_k must be <= tf_n_bits - 1 (token 0 is the proxy)"
-    return None
-
-
 def _layernorm_budget(v: dict) -> str | None:
     # The slower member (lambda/4) must pass the degree-1 drift point ln 2 with a 50% margin,
     # and also the sqrt clock's reading of it must be resolved: 3 evaluations before ln 2.
@@ -64,10 +48,6 @@ def _task_fits(v: dict) -> str | None:
 
 
 # The designs the evidence rests on (seeds, grid, budget), filled from the parameters.
-_TF = ("{tf_n_seeds} transformers (residual width {tf_d_model}, parity of tokens 1..{tf_k} of {tf_n_bits}, {tf_n_train} "
-       "sequences, {tf_phase1_steps} phase-1 steps)")
-_TF_CONTROL = (", one member per seed at eta = {tf_learning_rate}, lambda = {tf_weight_decay}, for half of "
-               "{tf_phase2_steps} steps, evaluated every {tf_eval_every}; per seed: its lowest agreement")
 _LN = ("{n_seeds} seeds of the LayerNorm network (width {width}, parity of min(3, {max_k}) bits, {n_train} "
        "examples, {phase1_steps} phase-1 steps)")
 _LN_GRID = (_LN + " x lambda in {{lambda/4, lambda}} at lambda = {ln_weight_decay}, eta = {ln_learning_rate}, "
@@ -95,37 +75,6 @@ CLAIMS = (
                "{slab_phase1_steps}), one member per (task, seed) at eta = {learning_rate}, lambda = {weight_decay}, "
                "{phase2_steps} steps, evaluated every {eval_every}; per seed: its hit fraction over the tasks", role="law", statistic="binomial",
         outcome=("at_least", 0.8),
-    ),
-    evidence(
-        "transformer_drift_point",
-        "share of seeds in which at least 0.8 of the transformer's (lambda > 0) members have a drift point that matches the law's prediction from the measured costs (factor 1.5; no drift counts when predicted beyond the budget)",
-        alternative="the law's prediction does not hold for the transformer",
-        predicted=0.5, comparison="at_least", hypothesis="H4",
-        design=_TF + " x lambda in {{lambda/2, lambda}} at lambda = {tf_weight_decay}, eta = {tf_learning_rate}, "
-                     "{tf_phase2_steps} steps, evaluated every {tf_eval_every}; per seed: its hit fraction", role="law", statistic="binomial", outcome=("at_least", 0.8),
-    ),
-    evidence(
-        "transformer_lambda0_no_drift",
-        "share of seeds in which: transformer, lambda = 0: lowest aligned agreement over the budget (>= 0.9)",
-        alternative="the loss alone drifts the transformer's goal",
-        predicted=0.5, comparison="at_least", hypothesis="H4",
-        design=_TF + ", one member per seed at eta = {tf_learning_rate}, lambda = 0, {tf_phase2_steps} steps, "
-                     "evaluated every {tf_eval_every}; per seed: its lowest agreement", role="core", statistic="binomial", outcome=("at_least", 0.9),
-    ),
-    evidence(
-        "transformer_reversal_no_drift",
-        "share of seeds in which: transformer reversed (goal token 0, proxy the parity): lowest aligned agreement (>= 0.9)",
-        alternative="the transformer drifts toward a dearer proxy",
-        predicted=0.5, comparison="at_least", hypothesis="H4",
-        design=_TF + ", reversed" + _TF_CONTROL, role="core", statistic="binomial", outcome=("at_least", 0.9),
-    ),
-    evidence(
-        "transformer_equal_cost_no_drift",
-        "share of seeds in which: transformer, goal = parity of one token (as cheap as the proxy): lowest aligned agreement (>= 0.9)",
-        alternative="the transformer drifts between equally cheap rules",
-        predicted=0.5, comparison="at_least", hypothesis="H4",
-        design="{tf_n_seeds} transformers (residual width {tf_d_model}, goal token 1 of {tf_n_bits}, {tf_n_train} sequences, "
-               "{tf_phase1_steps} phase-1 steps)" + _TF_CONTROL, role="law", statistic="binomial", outcome=("at_least", 0.9),
     ),
     evidence(
         "layernorm_drift_clock",
@@ -171,7 +120,7 @@ CLAIMS = (
 
 DRIFT_BEYOND_THE_TOY = Chapter(
     name="drift_beyond_the_toy",
-    title="Beyond the toy: the drift point, the cost ratio and a transformer",
+    title="Beyond the toy: the drift point, the cost ratio and a LayerNorm network",
     params=[
         seed_param(),
         # 6, not 3, since issue 27: a 0/1 outcome is decided by an exact binomial interval, and 3 of 3
@@ -190,20 +139,6 @@ DRIFT_BEYOND_THE_TOY = Chapter(
         Param("weight_decay", float, 1.0, "phase-2 lambda", low=0.0, low_open=True, high=10.0),
         Param("phase2_steps", int, 600, "phase-2 steps", low=10, high=1_000_000),
         Param("eval_every", int, 10, "steps between evaluations", low=1, high=10_000),
-        # 3: the transformer stays at 3 seeds (its binomial claims cannot decide there; issue 29 gives it
-        # its own chapter and budget), since 6 would add about 160 s to the default book
-        Param("tf_n_seeds", int, 3, "transformer: init seeds (the first tf_n_seeds of n_seeds)", low=1, high=64),
-        Param("tf_n_bits", int, 8, "transformer: tokens before '='; token 0 is the proxy", low=3, high=32),
-        Param("tf_k", int, 3, "transformer: parity of tokens 1..tf_k is the goal", low=2, high=16),
-        Param("tf_d_model", int, 32, "transformer: residual width", low=4, high=512),
-        Param("tf_n_train", int, 512, "transformer: training sequences per phase", low=64, high=100_000),
-        Param("tf_phase1_steps", int, 1500, "transformer: phase-1 AdamW steps (goal and proxy-alone networks)", low=10, high=1_000_000),
-        Param("tf_phase1_lr", float, 0.003, "transformer: phase-1 learning rate", low=1e-5, high=0.03),
-        Param("tf_phase1_weight_decay", float, 0.3, "transformer: phase-1 weight decay", low=0.0, high=10.0),
-        Param("tf_learning_rate", float, 0.004, "transformer: phase-2 AdamW eta", low=1e-5, high=0.05),
-        Param("tf_weight_decay", float, 5.0, "transformer: largest phase-2 lambda (lambda/2 and 0 also run)", low=0.0, low_open=True, high=20.0),
-        Param("tf_phase2_steps", int, 2000, "transformer: phase-2 steps", low=10, high=1_000_000),
-        Param("tf_eval_every", int, 10, "transformer: steps between evaluations", low=1, high=10_000),
         Param("ln_learning_rate", float, 0.004, "LayerNorm network: phase-2 AdamW eta", low=1e-5, high=0.05),
         Param("ln_weight_decay", float, 2.0, "LayerNorm network: largest phase-2 lambda (lambda/4 and 0 also run)", low=0.0, low_open=True, high=10.0),
         Param("ln_phase2_steps", int, 800, "LayerNorm network: phase-2 steps", low=10, high=1_000_000),
@@ -212,16 +147,15 @@ DRIFT_BEYOND_THE_TOY = Chapter(
         Param("sgd_lr", float, 0.1, "cross-entropy comparison: SGD learning rate", low=1e-4, high=0.2),
     ],
     profiles={
-        "smoke": {"n_seeds": 1, "tf_n_seeds": 1, "max_k": 2, "width": 32, "n_train": 256, "phase1_steps": 150, "phase1_lr": 0.01,
+        "smoke": {"n_seeds": 1, "max_k": 2, "width": 32, "n_train": 256, "phase1_steps": 150, "phase1_lr": 0.01,
                   "slab_phase1_steps": 150, "learning_rate": 0.01, "phase2_steps": 150, "eval_every": 5,
-                  "tf_d_model": 16, "tf_n_train": 128, "tf_phase1_steps": 150, "tf_phase1_lr": 0.01,
-                  "tf_learning_rate": 0.01, "tf_phase2_steps": 400, "tf_eval_every": 5, "ce_phase2_steps": 150,
+                  "ce_phase2_steps": 150,
                   "ln_learning_rate": 0.01, "ln_phase2_steps": 250},
-        "paper": {"n_seeds": 10, "tf_n_seeds": 10, "width": 256, "n_train": 4096, "phase1_steps": 3000,
+        "paper": {"n_seeds": 100, "width": 256, "n_train": 4096, "phase1_steps": 3000,
                   "slab_phase1_steps": 5000,
                   "learning_rate": 0.002, "phase2_steps": 1500, "eval_every": 20},
     },
-    constraints=[_budget_reaches_slow_drifts, _drift_resolved, _task_fits, _transformer_budget, _layernorm_budget],
+    constraints=[_budget_reaches_slow_drifts, _drift_resolved, _task_fits, _layernorm_budget],
     hypotheses=("H4",),
     headline_claim="drift_point_vs_cost_ratio",
     # ce_drift_from_normalised_step explains a different mechanism (the loss-driven drift of

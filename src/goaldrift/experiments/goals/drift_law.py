@@ -245,47 +245,6 @@ def law_sweep(design: drift.Design, cases, lr: float, weight_decay: float, steps
 
 
 @dataclass
-class LawScore:
-    """The law's hits member by member of one phase-2 ensemble (its decayed members)."""
-
-    hit: np.ndarray      # [decayed members]
-    sources: np.ndarray  # their phase-1 networks
-
-    @property
-    def fraction(self) -> float:
-        return float(self.hit.mean())
-
-    @property
-    def by_seed(self) -> np.ndarray:
-        return drift.per_seed(self.hit, self.sources)
-
-
-def score_members(d: drift.DecayDrift, predicted_by_seed: np.ndarray, steps: int) -> LawScore:
-    """``law_hit`` of every decayed member of ``d`` against its seed's prediction, each with its
-    own budget ηλ·steps."""
-    x, src, budget = d.x, d.sources, d.eta_lambda * steps
-    decayed = np.nonzero(d.decayed)[0]
-    hit = np.array([law_hit(x[i:i + 1], predicted_by_seed[src[i]:src[i] + 1], budget[i])[0] for i in decayed])
-    return LawScore(hit, src[d.decayed])
-
-
-def seed_table(d: drift.DecayDrift, rho: np.ndarray, predicted: np.ndarray, steps: int) -> str:
-    """Per seed: cost ratio, the law's drift point, the measured one of each decayed member, and the
-    budget of the slowest."""
-    x, src, budget = d.x, d.sources, d.eta_lambda * steps
-    decays = sorted({m.weight_decay for m in d.members if m.weight_decay > 0})
-    top = decays[-1]
-    name = {wd: "$\\lambda$" if wd == top else f"$\\lambda/{top / wd:g}$" for wd in decays}
-    rows = []
-    for s in np.unique(src):
-        sel = np.nonzero((src == s) & d.decayed)[0]
-        cells = [f"{x[i]:.2f}" if np.isfinite(x[i]) else "no drift" for i in sel]
-        rows.append([int(s), f"{rho[s]:.2f}", f"{predicted[s]:.2f}", *cells, f"{budget[sel[0]]:.1f}"])
-    return markdown_table(["seed", "cost ratio $\\rho$", "predicted $\\eta\\lambda t_d$",
-                           *(f"measured, {name[wd]}" for wd in decays), f"budget, {name[decays[0]]}"], rows)
-
-
-@dataclass
 class RecipeStakes:
     """Measured drift points beside the ηλt that published recipes supply."""
 

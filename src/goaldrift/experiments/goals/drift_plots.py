@@ -142,3 +142,41 @@ def two_clocks(d, predicted_x: float):
     ax2.set(xlabel="$\\sqrt{\\eta\\lambda}\\,t$", ylabel="aligned agreement", title="on the rotational clock")
     ax1.legend()
     return fig
+
+
+def arm_agreement(arm, title: str):
+    """Conflict agreement of every seed's member at every λ of a ``transformer_drift.Arm`` against
+    ηλt (λ = 0 on the largest λ's axis), thin per seed, thick the mean over seeds."""
+    fig, ax = plots.panels(1)
+    top = max(arm.weight_decays)
+    for j, wd in enumerate(arm.weight_decays):
+        x = arm.steps * arm.lr * (wd if wd > 0 else top)
+        colour = plots.COLORS[j % len(plots.COLORS)]
+        for s in range(arm.n_seeds):
+            ax.plot(x, arm.curves["conflict_agreement"][s, :, j], color=colour, alpha=0.25, linewidth=0.7)
+        ax.plot(x, arm.mean_curve("conflict_agreement", wd), color=colour, linewidth=2, label=f"$\\lambda$={wd:g}")
+    ax.axhline(0.5, **plots.PREDICTED)
+    ax.set(xlabel="$\\eta\\lambda t$ ($\\lambda=0$: on the largest $\\lambda$'s axis)",
+           ylabel="goal agreement (conflict set)", title=title, ylim=(-0.02, 1.02))
+    ax.legend()
+    return fig
+
+
+def mechanism(arm, weight_decay: float, title: str):
+    """The named intermediates of a ``transformer_drift.Arm`` member at one λ against steps, mean over
+    seeds (thin: per seed): attention from the last position to the goal's and the proxy's tokens,
+    their positional-embedding norms, and the output each rule carries."""
+    fig, axes = plots.panels(3, width=10.5, height=3.3)
+    pairs = (("attn_goal", "attn_proxy", "attention from the last position"),
+             ("pos_norm_goal", "pos_norm_proxy", "positional-embedding norm"),
+             ("goal_contribution", "proxy_contribution", "output carried (margin)"))
+    j = arm.column(weight_decay)
+    for ax, (goal, proxy, label) in zip(axes, pairs):
+        for name, colour, who in ((goal, plots.COLORS[0], "goal"), (proxy, plots.COLORS[1], "proxy")):
+            for s in range(arm.n_seeds):
+                ax.plot(arm.steps, arm.curves[name][s, :, j], color=colour, alpha=0.2, linewidth=0.7)
+            ax.plot(arm.steps, arm.mean_curve(name, weight_decay), color=colour, linewidth=2, label=who)
+        ax.set(xlabel="phase-2 step", title=label)
+    axes[0].legend()
+    fig.suptitle(f"{title} ($\\lambda$={weight_decay:g})")
+    return fig

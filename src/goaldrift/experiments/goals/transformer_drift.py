@@ -32,7 +32,8 @@ from goaldrift.engine.tasks.proxy import EQUALS_TOKEN, ProxyData, ProxyTask, tok
 from goaldrift.engine.tasks.registry import register_task
 from goaldrift.engine.train import OptimConfig, RunConfig
 from goaldrift.experiments.goals import proxy_drift as drift
-from goaldrift.experiments.goals.drift_law import law_prediction, training_margin
+from goaldrift.experiments.goals.drift_law import law_hit, law_prediction, start_share, training_margin
+from goaldrift.experiments.goals.token_drift import network_cost
 
 THRESHOLD = 0.5  # drift: the conflict agreement falls below this (proxy_drift.drift_step)
 
@@ -120,9 +121,9 @@ _DRIFT_MSE = drift.drift_metrics("mse", None)
 
 def mechanism_metrics(model, data: TokenData, step: int) -> dict[str, torch.Tensor]:
     """The drift metrics and the mechanism's named intermediates (see the module docstring)."""
-    out = _DRIFT_MSE(model, data, step)
     p0 = next(model.parameters())
     with torch.no_grad():
+        out = _DRIFT_MSE(model, data, step)
         _, cache = model.run_with_cache(data.conflict_x[:256].to(p0.device))
         last = cache["attn.pattern"][:, :, :, -1, :].to(torch.float64).mean(dim=(1, 2))   # [K, C]
         out["attn_goal"] = last[:, list(data.goal_positions)].sum(1)
@@ -146,25 +147,34 @@ def _config(setup: PlacedSetup, phase: int, seeds, lrs, weight_decays, steps: in
                      eval_every=eval_every, checkpoint_every=None)
 
 
-def phase1_runs(setups: list[PlacedSetup], init_seeds: list[int], lr: float, weight_decay: float,
-                steps: int) -> list:
-    """One phase-1 network per seed (its own data and positions), trained side by side."""
-    jobs = [parallel.Job(_config(s, 1, [seed], [lr], [weight_decay], steps, max(steps // 10, 1)),
+def phase1_jobs(setups: list[PlacedSetup], init_seeds: list[int], lr: float, weight_decay: float,
+                steps: int) -> list[parallel.Job]:
+    """One phase-1 network per setup (its own data and positions), from its init seed."""
+    return [parallel.Job(_config(s, 1, [seed], [lr], [weight_decay], steps, max(steps // 10, 1)),
                          {"data": s.data(1), "metric_fns": {"drift_mechanism": mechanism_metrics}})
             for s, seed in zip(setups, init_seeds)]
-    return parallel.run_all(jobs)
 
 
-def phase2_runs(setups: list[PlacedSetup], starts: list, lr: float, weight_decays, steps: int,
-                eval_every: int) -> list:
-    """Per seed, one ensemble continuing its phase-1 network at every λ of ``weight_decays``."""
+def phase2_jobs(setups: list[PlacedSetup], starts: list, lr: float, weight_decays, steps: int,
+                eval_every: int) -> list[parallel.Job]:
+    """Per setup, one ensemble continuing its phase-1 network at every λ of ``weight_decays``."""
     jobs = []
     for s, start in zip(setups, starts):
         init = drift.tile_state(start.model.state_dict(), [0] * len(weight_decays))
         cfg = _config(s, 2, range(len(weight_decays)), [lr] * len(weight_decays), weight_decays, steps, eval_every)
         jobs.append(parallel.Job(cfg, {"data": s.data(2), "init_state": init,
                                        "metric_fns": {"drift_mechanism": mechanism_metrics}}))
-    return parallel.run_all(jobs)
+    return jobs
+
+
+def run_groups(groups: dict[str, list[parallel.Job]]) -> dict[str, list]:
+    """Every group's jobs trained side by side in one pool (``parallel.run_all``), the runs
+    handed back by group in the order of their jobs."""
+    runs = parallel.run_all([job for jobs in groups.values() for job in jobs])
+    out, i = {}, 0
+    for name, jobs in groups.items():
+        out[name], i = runs[i:i + len(jobs)], i + len(jobs)
+    return out
 
 
 # ---- reading the runs -------------------------------------------------------------
@@ -204,6 +214,24 @@ class Arm:
         decayed = [j for j, wd in enumerate(self.weight_decays) if wd > 0]
         return np.isfinite(self.t_d()[:, decayed]).any(1).astype(float)
 
+    def t_half(self) -> np.ndarray:
+        """First evaluated step at which the conflict margin (the goal's lead over the proxy) is at
+        most half its start, per seed and member ``[S, L]`` (inf: not within the budget): the
+        point the mechanism is read at, defined also where the agreement never crosses 1/2."""
+        m = self.curves["conflict_margin"]
+        below = m <= 0.5 * m[:, :1, :]
+        first = np.where(below.any(1), below.argmax(1), -1)
+        return np.where(first >= 0, self.steps[np.maximum(first, 0)], np.inf)
+
+    def law_hits(self, predicted: np.ndarray) -> np.ndarray:
+        """Per seed, the fraction of decayed members whose drift point ηλt_d matches ``predicted``
+        (per seed) within a factor 1.5 (``drift_law.law_hit``; no drift counts when predicted
+        beyond that member's budget ηλT)."""
+        x, T = self.x_d(), float(self.steps[-1])
+        cols = [j for j, wd in enumerate(self.weight_decays) if wd > 0]
+        hits = [law_hit(x[:, j], predicted, self.lr * self.weight_decays[j] * T) for j in cols]
+        return np.mean(hits, axis=0)
+
     def lowest_agreement(self, weight_decay: float) -> np.ndarray:
         return self.curves["conflict_agreement"][:, :, self.column(weight_decay)].min(1)
 
@@ -228,39 +256,53 @@ def read_arm(name: str, runs: list, lr: float, weight_decays) -> Arm:
     return Arm(name, tuple(float(w) for w in weight_decays), float(lr), steps, curves)
 
 
-def cleanup_before_drift(arm: Arm, weight_decay: float, fall: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
-    """Over the seeds whose member at this λ drifts: 1 if the goal's positional-embedding norm had
-    fallen to ``fall`` of its start before the drift step (a cleanup of the goal circuit), 0 if not;
-    and, for the same seeds, 1 if the attention on the proxy's token exceeded the goal's before it
-    (an attention switch). Returns the two 0/1 arrays (empty if no seed drifts)."""
+def mechanism_at_half(arm: Arm, weight_decay: float, fall: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """Two readings of the mechanism per seed, each 0/1, taken when the member at this λ has
+    lost half the goal's lead (``Arm.t_half``), or at the end of the budget if it never does:
+
+    * cleanup: the goal's positional-embedding norm over the proxy's had fallen to ``fall`` of
+      its start by then (the goal circuit shrinks before the output moves);
+    * attention switch: the last position attended more to the proxy's token than to the
+      goal's tokens by then (the read-out moves before the weights shrink)."""
     j = arm.column(weight_decay)
-    t_d = arm.t_d()[:, j]
+    t_read = np.minimum(arm.t_half()[:, j], arm.steps[-1])
     cleanup, switch = [], []
-    for s in np.nonzero(np.isfinite(t_d))[0]:
-        before = arm.steps <= t_d[s]
-        norm = arm.curves["pos_norm_goal"][s, :, j]
-        cleanup.append(float((norm[before] <= fall * norm[0]).any()))
-        attn_p, attn_g = arm.curves["attn_proxy"][s, :, j], arm.curves["attn_goal"][s, :, j]
-        switch.append(float((attn_p[before] > attn_g[before]).any()))
+    for s in range(arm.n_seeds):
+        by = arm.steps <= t_read[s]
+        ratio = arm.curves["pos_norm_goal"][s, :, j] / arm.curves["pos_norm_proxy"][s, :, j]
+        cleanup.append(float((ratio[by] <= fall * ratio[0]).any()))
+        switch.append(float((arm.curves["attn_proxy"][s, by, j] > arm.curves["attn_goal"][s, by, j]).any()))
     return np.array(cleanup), np.array(switch)
+
+
+def placement_mismatch(setup: PlacedSetup, phase: int = 2) -> float:
+    """Share of sequences (training and conflict sets) whose goal and proxy, recomputed from the
+    tokens at ``goal_positions`` / ``proxy_positions`` (a product of ±1 bits), differ from the
+    labels: 0 when the placed data are what they say."""
+    d = setup.data(phase)
+
+    def product(x, positions):
+        return (2 * x[:, list(positions)].double() - 1).prod(1)
+
+    wrong = []
+    for x, goal in ((d.train_x, d.train_goal), (d.conflict_x, d.conflict_goal)):
+        wrong.append((product(x, d.goal_positions) != goal.double()).double().mean())
+    wrong.append((product(d.train_x, d.proxy_positions) != d.train_proxy.double()).double().mean())
+    wrong.append((product(d.conflict_x, d.proxy_positions) != -d.conflict_goal.double()).double().mean())
+    wrong.append(float((d.train_x[:, -1] != EQUALS_TOKEN).double().mean()))
+    return float(max(wrong))
 
 
 # ---- the law's prediction, from costs measured before phase 2 --------------------
 
-def cost_at_margin(run, setup: PlacedSetup) -> float:
-    """Squared parameter norm of a phase-1 network per unit of its mean training margin."""
-    data = setup.data(1)
-    sq = sum(float(p.detach().to(torch.float64).square().sum()) for p in run.model.parameters())
-    return sq / float(training_margin(run.model, data.train_x, data.train_goal)[0])
-
-
-def law_predictions(goal_runs, goal_setups, proxy_runs, proxy_setups, a0: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """(cost ratio goal / proxy-alone, the L2 law's drift point ηλt_d) per seed, from phase-1
-    networks only (``drift_law.law_prediction``; the phase-1 goal network starts phase 2 with
-    all of its output on the goal, share ``a0`` = 1)."""
-    rho = np.array([cost_at_margin(r, s) / cost_at_margin(q, p)
+def law_predictions(goal_runs, goal_setups, proxy_runs, proxy_setups) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(cost ratio goal / proxy-alone, starting aligned share A_0, the L2 law's drift point ηλt_d)
+    per seed, from the phase-1 networks only (``token_drift.network_cost``,
+    ``drift_law.start_share``, ``drift_law.law_prediction``)."""
+    rho = np.array([float(network_cost(r, s)[0] / network_cost(q, p)[0])
                     for r, s, q, p in zip(goal_runs, goal_setups, proxy_runs, proxy_setups)])
-    return rho, law_prediction(rho, np.full_like(rho, a0))
+    a0 = np.array([float(start_share(r, s)[0]) for r, s in zip(goal_runs, goal_setups)])
+    return rho, a0, law_prediction(rho, a0)
 
 
 def weight_scale(runs) -> float:
