@@ -14,6 +14,7 @@ from goaldrift.engine.tasks import TASKS
 from goaldrift.engine.train import OptimConfig, RunConfig
 
 ALL_TASKS = ["coordinate_targets", "linear_regression", "matrix_targets", "modular_addition", "proxy", "proxy_tokens",
+             "proxy_tokens_placed",
              "teacher_outputs", "teacher_stream"]
 
 

@@ -151,7 +151,7 @@ DRIFT_BEYOND_THE_TOY = Chapter(
                   "slab_phase1_steps": 150, "learning_rate": 0.01, "phase2_steps": 150, "eval_every": 5,
                   "ce_phase2_steps": 150,
                   "ln_learning_rate": 0.01, "ln_phase2_steps": 250},
-        "paper": {"n_seeds": 100, "width": 256, "n_train": 4096, "phase1_steps": 3000,
+        "paper": {"n_seeds": 10, "width": 256, "n_train": 4096, "phase1_steps": 3000,
                   "slab_phase1_steps": 5000,
                   "learning_rate": 0.002, "phase2_steps": 1500, "eval_every": 20},
     },

@@ -227,3 +227,47 @@ def token_data(task: ProxyTask, phase: int, n_train: int, n_test: int, seed: int
 @register_task("proxy_tokens")
 def _proxy_token_task(data_seed: int, phase: int = 1, n_train: int = 2048, n_test: int = 1024, **task) -> ProxyData:
     return token_data(ProxyTask(**task), phase, n_train, n_test, data_seed)
+
+
+# ---- token data with the bits placed at positions drawn per seed (chapter transformer_drift) ----
+
+@dataclass
+class TokenData(ProxyData):
+    """``ProxyData`` as token sequences with bit i at ``positions[i]``, and which positions
+    the goal and the proxy are read from."""
+
+    goal_positions: tuple = ()
+    proxy_positions: tuple = ()
+
+
+def _place(tokens: torch.Tensor, positions: tuple[int, ...]) -> torch.Tensor:
+    out = tokens.clone()
+    out[:, list(positions)] = tokens[:, :len(positions)]
+    return out
+
+
+def goal_and_proxy_bits(task: ProxyTask) -> tuple[list[int], list[int]]:
+    """Which bits the goal and the proxy read (bit 0 is the simple rule)."""
+    cplx = list(range(1, task.k + 1))
+    return ([0], cplx) if task.reverse else (cplx, [0])
+
+
+def placed_token_data(task: ProxyTask, phase: int, n_train: int, n_test: int, data_seed: int,
+                      positions: tuple[int, ...]) -> TokenData:
+    """``token_data`` with bit i moved to ``positions[i]``."""
+    if sorted(positions) != list(range(task.n_bits)):
+        raise ValueError(f"positions must be a permutation of 0..{task.n_bits - 1}, got {positions}")
+    d = token_data(task, phase, n_train, n_test, data_seed)
+    goal_bits, proxy_bits = goal_and_proxy_bits(task)
+    return TokenData(
+        train_x=_place(d.train_x, positions), train_y=d.train_y, test_x=_place(d.test_x, positions),
+        test_y=d.test_y, conflict_x=_place(d.conflict_x, positions), conflict_goal=d.conflict_goal,
+        neutral_x=_place(d.neutral_x, positions), neutral_goal=d.neutral_goal, train_goal=d.train_goal,
+        train_proxy=d.train_proxy, goal_positions=tuple(positions[b] for b in goal_bits),
+        proxy_positions=tuple(positions[b] for b in proxy_bits))
+
+
+@register_task("proxy_tokens_placed")
+def _placed_token_task(data_seed: int, phase: int = 1, n_train: int = 256, n_test: int = 1024, positions=(),
+                         **task) -> TokenData:
+    return placed_token_data(ProxyTask(**task), phase, n_train, n_test, data_seed, tuple(positions))
