@@ -21,7 +21,8 @@ the mechanism (TransformerLens style):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -150,10 +151,18 @@ class Arm:
     def n_seeds(self) -> int:
         return self.curves["conflict_agreement"].shape[0]
 
-    def t_d(self) -> np.ndarray:
-        """Drift step per seed and member ``[S, L]`` (inf: none within the budget, a censored time)."""
+    @cached_property
+    def _drift_steps(self) -> np.ndarray:
         a = self.curves["conflict_agreement"]
         return np.stack([drift.drift_step(self.steps, a[s], THRESHOLD) for s in range(self.n_seeds)])
+
+    @property
+    def decayed_columns(self) -> list[int]:
+        return [j for j, wd in enumerate(self.weight_decays) if wd > 0]
+
+    def t_d(self) -> np.ndarray:
+        """Drift step per seed and member ``[S, L]`` (inf: none within the budget, a censored time)."""
+        return self._drift_steps
 
     def x_d(self) -> np.ndarray:
         """ηλt_d per seed and member (inf: censored at the budget)."""
@@ -168,8 +177,7 @@ class Arm:
         return np.isfinite(self.t_d()[:, self.column(weight_decay)]).astype(float)
 
     def drifted_any_decayed(self) -> np.ndarray:
-        decayed = [j for j, wd in enumerate(self.weight_decays) if wd > 0]
-        return np.isfinite(self.t_d()[:, decayed]).any(1).astype(float)
+        return np.isfinite(self.t_d()[:, self.decayed_columns]).any(1).astype(float)
 
     def t_half(self) -> np.ndarray:
         """First evaluated step at which the conflict margin (the goal's lead over the proxy) is at
@@ -185,8 +193,7 @@ class Arm:
         (per seed) within a factor 1.5 (``drift_law.law_hit``; no drift counts when predicted
         beyond that member's budget ηλT)."""
         x, T = self.x_d(), float(self.steps[-1])
-        cols = [j for j, wd in enumerate(self.weight_decays) if wd > 0]
-        hits = [law_hit(x[:, j], predicted, self.lr * self.weight_decays[j] * T) for j in cols]
+        hits = [law_hit(x[:, j], predicted, self.lr * self.weight_decays[j] * T) for j in self.decayed_columns]
         return np.mean(hits, axis=0)
 
     def lowest_agreement(self, weight_decay: float) -> np.ndarray:
@@ -272,8 +279,3 @@ def weight_scale(runs) -> float:
 def setups_for(task: ProxyTask, init_seeds, **sizes) -> list[PlacedSetup]:
     """One setup per seed: its data seed and its positions come from the init seed."""
     return [PlacedSetup(task, seed_positions(seed, task.n_bits), data_seed=seed, **sizes) for seed in init_seeds]
-
-
-def reversed_setups(setups: list[PlacedSetup]) -> list[PlacedSetup]:
-    """The same seeds and positions with goal and proxy swapped."""
-    return [replace(s, task=replace(s.task, reverse=not s.task.reverse)) for s in setups]
