@@ -51,6 +51,15 @@ def test_importing_goaldrift_pins_torch_and_records_it():
     record = json.loads(record)
     assert capability == "AVX2" and record["pinned"] and record["mode"] == "portable"
     assert record["mkl_cbwr"] == "AVX2" and record["cpu_model"]
+    assert record["cpu_vendor"] == numerics.cpu_vendor()
+
+
+def test_cpu_vendor_is_read_from_cpuinfo():
+    # independent of the function: the raw vendor_id line, mapped by hand
+    raw = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("vendor_id")),
+               None)
+    expected = {"GenuineIntel": "intel", "AuthenticAMD": "amd"}.get(raw, raw or "unknown")
+    assert numerics.cpu_vendor() == expected
 
 
 def test_torch_computing_before_goaldrift_warns_in_one_line():
@@ -80,7 +89,8 @@ def test_the_run_cache_keeps_the_modes_apart():
     assert portable.returncode == 0 and native.returncode == 0, portable.stderr + native.stderr
     (h_p, key_p), (h_n, key_n) = portable.stdout.splitlines(), native.stdout.splitlines()
     assert h_p != h_n
-    assert json.loads(key_p) == {"mode": "portable", **numerics.PORTABLE_ENV} or not HAS_AVX2
+    assert json.loads(key_p) == {"mode": "portable", **numerics.PORTABLE_ENV,
+                                 "cpu_vendor": numerics.cpu_vendor()} or not HAS_AVX2
     assert json.loads(key_n)["mode"] == "native" and json.loads(key_n)["cpu_model"] == numerics.cpu_model()
 
 

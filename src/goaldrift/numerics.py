@@ -23,12 +23,16 @@ then warns, in one line, and ``describe()`` records it.
 
 What the pin costs is the speed of AVX-512 (``make bench`` prints the ratio).
 ``GOALDRIFT_NUMERICS=native`` keeps it; a native run's bits then belong to its
-CPU, which is why the run cache keys native runs by CPU model and capability.
+CPU, which is why the run cache keys native runs by CPU model and capability
+(and portable runs by vendor).
 
-What is guaranteed and what is not: MKL honours ``MKL_CBWR=AVX2`` on Intel
-CPUs; on other vendors' CPUs Intel documents only the ``COMPATIBLE`` branch as
-reproducible (measured here: four times the step time), so a regeneration on
-an AMD CPU is checked by the golden-bits test, not assumed.
+What is guaranteed and what is not: the same bits on every CPU of one vendor,
+not across vendors. MKL honours ``MKL_CBWR=AVX2`` on Intel CPUs; on other
+vendors' CPUs Intel documents only the ``COMPATIBLE`` branch as reproducible,
+and measured on an AMD EPYC every branch tried, COMPATIBLE included (four times
+the step time), gives bits other than an Intel Xeon's. So the golden-bits test
+and the run cache know the vendor (``cpu_vendor``), and agreement across vendors
+is asked of verdicts (``goaldrift compare``), not of bits.
 
 Imports nothing from goaldrift and nothing heavy: the CLI and the Makefile ask
 it for the environment before torch is loaded.
@@ -97,6 +101,30 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown"
 
 
+# /proc/cpuinfo's vendor_id, in the words the golden bits and the run cache use
+VENDORS = {"GenuineIntel": "intel", "AuthenticAMD": "amd"}
+
+
+@lru_cache(maxsize=1)
+def cpu_vendor() -> str:
+    """'intel', 'amd', or the raw vendor id ('unknown' where none is known).
+
+    The pinned kernels give the same bits on CPUs of one vendor, not across
+    vendors (measured 2026-12-03/04: every golden family differs between an
+    Intel Xeon and an AMD EPYC, with every MKL_CBWR branch but COMPATIBLE giving
+    the same AMD bits), so portable runs are keyed, and checked, per vendor.
+    """
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("vendor_id"):
+                    raw = line.split(":", 1)[1].strip()
+                    return VENDORS.get(raw, raw or "unknown")
+    except OSError:
+        pass
+    return "unknown"
+
+
 def describe() -> dict:
     """What computed this process's numbers: the provenance of every run.
 
@@ -108,6 +136,7 @@ def describe() -> dict:
     record = {
         "mode": name,
         "cpu_model": cpu_model(),
+        "cpu_vendor": cpu_vendor(),
         "aten_capability": capability,
         "mkl_cbwr": os.environ.get("MKL_CBWR", "unset (native dispatch)"),
         "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", "unset (native dispatch)"),
@@ -121,14 +150,15 @@ def describe() -> dict:
 def cache_identity() -> dict:
     """The part of a CPU run's cache key that says which kernels computed it.
 
-    Portable runs share one identity on every machine (that is the point of
-    the mode, and what the golden-bits test checks); native runs are keyed by
-    the CPU model and the capability as well, so a cache never hands a native
-    run from one CPU to another, nor either mode's runs to the other.
+    Portable runs share one identity on every CPU of a vendor (that is what the
+    golden-bits test checks; across vendors the bits differ, so the vendor is
+    part of it); native runs are keyed by the CPU model and the capability as
+    well, so a cache never hands a native run from one CPU to another, nor
+    either mode's runs to the other.
     """
     record = describe()
     if record["mode"] == "portable" and record["pinned"]:
-        return {"mode": "portable", **PORTABLE_ENV}
+        return {"mode": "portable", **PORTABLE_ENV, "cpu_vendor": record["cpu_vendor"]}
     return {key: record[key] for key in ("mode", "cpu_model", "aten_capability", "mkl_cbwr")}
 
 

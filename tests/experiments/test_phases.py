@@ -130,6 +130,10 @@ def test_generalisation_delay_is_the_ratio_of_the_two_steps():
     assert np.isnan(generalisation_delay(Phases(200.0, None, None, None)))
     assert np.isnan(generalisation_delay(Phases(None, None, None, 300.0)))
     assert np.isnan(generalisation_delay(Phases(0.0, None, None, 300.0)))
+    # censored at a budget: the lower bound, budget over memorisation step
+    assert generalisation_delay(Phases(200.0, None, None, None), 3000.0) == 15.0
+    assert generalisation_delay(Phases(200.0, None, None, 300.0), 3000.0) == 1.5
+    assert np.isnan(generalisation_delay(Phases(None, None, None, None), 3000.0))
 
 
 def test_circuit_formation_change_reads_the_curves_at_the_phase_boundaries():

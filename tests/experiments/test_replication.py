@@ -39,12 +39,16 @@ def fake_replication(measures, phases, seeds=(7, 8)):
 
 
 def test_generalisation_delays_are_the_ratio_per_seed_and_the_smallest_over_seeds():
-    rep = fake_replication([None, None], [ph.Phases(10.0, None, None, 50.0), ph.Phases(20.0, None, None, 40.0)])
+    budget = SimpleNamespace(steps=STEPS)  # the run's last step is 100
+    rep = fake_replication([budget, budget], [ph.Phases(10.0, None, None, 50.0), ph.Phases(20.0, None, None, 40.0)])
     d = rep.generalisation_delays()
-    assert d.samples == [5.0, 2.0] and d.measured == 2.0
-    # a seed that never generalised counts against the claim
+    assert d.samples == [5.0, 2.0] and d.measured == 2.0 and rep.censored_seeds == []
+    # a seed that memorised and never generalised enters at its lower bound, budget / memorisation step
     rep.phases[1] = ph.Phases(20.0, None, None, None)
-    assert np.isnan(rep.generalisation_delays().measured)
+    assert rep.generalisation_delays().samples == [5.0, 100.0 / 20.0] and rep.censored_seeds == [8]
+    # a seed that never memorised has no delay at all, and counts against the claim
+    rep.phases[1] = ph.Phases(None, None, None, None)
+    assert np.isnan(rep.generalisation_delays().measured) and rep.censored_seeds == []
 
 
 def test_circuit_formation_margins_read_the_losses_at_the_boundaries():

@@ -185,6 +185,8 @@ def update_reference(build: Path, reference: Path | None = None) -> Path:
         "updated": time.strftime("%Y-%m-%d"),
         # how long each chapter took: `goaldrift list CHAPTER` and `run` quote it as the expected time
         "wall_time_s": {name: info.get("wall_time_s") for name, info in infos.items()},
+        # the bits differ between CPU vendors (goaldrift.numerics), so each chapter's machine is named
+        "cpu_model_by_chapter": {name: (info.get("numerics") or {}).get("cpu_model") for name, info in infos.items()},
     }, indent=1) + "\n")
     old = reference.with_name(reference.name + ".old")
     shutil.rmtree(old, ignore_errors=True)

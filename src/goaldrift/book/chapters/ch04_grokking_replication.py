@@ -84,8 +84,9 @@ GROKKING_REPLICATION = Chapter(
     title="Grokking and its cleanup phase, replicated",
     params=[
         seed_param(),
-        # 5, not 3, since issue 26: with 3 seeds decided verdicts sat on their lines (see the design history)
-        Param("n_seeds", int, 5, "runs; seed s sets both the train/test split and the init", low=1, high=32),
+        # 5, not 3, since issue 26: with 3 seeds decided verdicts sat on their lines; 8, not 5, since
+        # an AMD build flipped two verdicts against the Intel one (see the design history)
+        Param("n_seeds", int, 8, "runs; seed s sets both the train/test split and the init", low=1, high=32),
         Param("p", int, 47, "modulus of a+b mod p (an odd prime)", low=5, high=257),
         Param("train_frac", float, 0.5, "fraction of the p^2 pairs used for training", low=0.05, high=0.95),
         Param("d_model", int, 64, "residual width (4 heads of d_model/4; d_mlp = 4 d_model)", low=8, high=512),

@@ -116,10 +116,23 @@ def worst_over_seeds(values, worst=max) -> float:
     return float("nan") if any(not np.isfinite(v) for v in values) else worst(values)
 
 
-def generalisation_delay(phases: Phases) -> float:
-    """Step of generalisation over step of the end of memorisation; nan if either is missing or zero."""
+def generalisation_delay(phases: Phases, last_step: float | None = None) -> float:
+    """Step of generalisation over step of the end of memorisation; nan if either is missing or zero.
+
+    With ``last_step`` (the run's budget), a run that memorised but did not generalise within it
+    is censored: its delay is at least ``last_step / memorisation_end``, and that lower bound is
+    returned (see ``delay_is_censored``), so a slow seed pulls a claim that the delay is long
+    toward its line instead of leaving it undefined.
+    """
     a, b = phases.generalisation, phases.memorisation_end
+    if a is None and last_step is not None and b:
+        return last_step / b
     return float("nan") if a is None or b is None or b == 0 else a / b
+
+
+def delay_is_censored(phases: Phases) -> bool:
+    """The run memorised and did not generalise within its budget (its delay is a lower bound)."""
+    return phases.generalisation is None and bool(phases.memorisation_end)
 
 
 @dataclass(frozen=True)
