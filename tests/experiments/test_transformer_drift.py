@@ -142,3 +142,30 @@ def test_equal_cost_split_is_the_numeric_minimum():
 def test_the_spec_refuses_a_design_that_cannot_decide(override, message):
     with pytest.raises(ParamError, match=message):
         resolve(get_chapter("transformer_drift"), "default", {k: str(v) for k, v in override.items()})
+
+
+def test_the_cross_entropy_setup_reads_labels_and_two_logits(tmp_path, monkeypatch):
+    monkeypatch.setenv("GOALDRIFT_RUNS_DIR", str(tmp_path))
+    task = ProxyTask(n_bits=4, k=2)
+    mse = td.PlacedSetup(task, (2, 0, 3, 1), d_model=8, n_train=64, n_test=32, data_seed=1)
+    ce = td.PlacedSetup(task, (2, 0, 3, 1), d_model=8, n_train=64, n_test=32, data_seed=1, loss="cross_entropy")
+    assert ce.model().d_vocab_out == 2 and mse.model().d_vocab_out == 1
+    assert ce.task_spec(2)["labels"] is True and "labels" not in mse.task_spec(2)
+    d_ce, d_mse = ce.data(2), mse.data(2)
+    # the same sequences; labels 0/1 where the squared-error targets are -1/+1
+    assert torch.equal(d_ce.train_x, d_mse.train_x) and d_ce.train_y.dtype == torch.long
+    assert torch.equal(d_ce.train_y, ((d_mse.train_y + 1) / 2).long())
+    assert torch.equal(d_ce.test_y, ((d_mse.test_y + 1) / 2).long())
+    (run,) = td.run_groups({"p1": td.phase1_jobs([ce], [3], 0.01, 0.1, 20)})["p1"]
+    out = td.mechanism_metrics(run.model, d_ce, 0)
+    # the excluded loss is cross-entropy on the neutral set, recomputed by hand from the two logits
+    with torch.no_grad():
+        logits = run.model.predict(d_ce.neutral_x).double()[0]          # [N, 2] of member 0
+    y = ((d_ce.neutral_goal + 1) / 2).long()
+    by_hand = (torch.logsumexp(logits, 1) - logits[torch.arange(len(y)), y]).mean()
+    assert float(out["excluded_loss"][0]) == pytest.approx(float(by_hand), rel=1e-9)
+    # the conflict agreement reads the sign of logit 1 - logit 0 against the goal
+    with torch.no_grad():
+        conf = run.model.predict(d_ce.conflict_x).double()[0]
+    agree = (((conf[:, 1] - conf[:, 0]) > 0) == (d_ce.conflict_goal > 0)).double().mean()
+    assert float(out["conflict_agreement"][0]) == pytest.approx(float(agree))

@@ -7,7 +7,9 @@ book's time after two default runs, which the design history reports): one phase
 seed and task, the
 positions of the bits drawn per seed; the parity arm continues each seed at every lambda of the
 grid and at lambda = 0; the equal-cost arms (goal token 1 with proxy token 0, and the reverse, on
-the same positions) at one lambda and at 0. A member that never drifts within the budget is a 0
+the same positions) at one lambda and at 0; the cross-entropy arm (added after the squared-error arms
+had been measured, fixed before its own first run) repeats the parity arm's task with two logits at
+lambda in {0, lambda_2, lambda_4}. A member that never drifts within the budget is a 0
 outcome of a binomial claim (its drift time is censored at the budget), never dropped.
 """
 
@@ -61,6 +63,11 @@ _PARITY = (_NETS + "; parity arm: goal the parity of tokens 1..{k}, proxy token 
            "{learning_rate}, lambda in {{0, {lambda_1}, {lambda_2}, {lambda_3}, {lambda_4}}}, {phase2_steps} steps "
            "(eta*lambda*t up to {phase2_steps} x {learning_rate} x lambda), evaluated every {eval_every}; drift: "
            "conflict agreement below 1/2 within the budget")
+_CE = ("{n_seeds} more one-layer transformers, the parity arm's task, sizes, positions and phase-1 recipe "
+       "({phase1_steps} steps), trained with cross-entropy on two logits; phase 2 AdamW eta = {learning_rate}, "
+       "lambda in {{0, {lambda_2}, {lambda_4}}}, {phase2_steps} steps, evaluated every {eval_every}; drift: conflict "
+       "agreement below 1/2 within the budget (added after the squared-error arms had been measured, fixed before "
+       "its own first run)")
 _EQUAL = (_NETS + "; equal-cost arms: goal token 1 with proxy token 0, and goal token 0 with proxy token 1, on the "
           "same positions; phase 2 AdamW eta = {learning_rate}, lambda in {{0, {eq_weight_decay}}}, "
           "{eq_phase2_steps} steps, evaluated every {eval_every}")
@@ -147,6 +154,28 @@ CLAIMS = (
         predicted=0.0, comparison="abs", tolerance=0.1, alternative_value=0.5, hypothesis="H4",
         design=_EQUAL + "; per seed: the difference of the two directions' final goal shares", role="core",
         support=(-3.0, 3.0),
+    ),
+    # ---- the cross-entropy arm ----
+    evidence(
+        "transformer_ce_phase1_learns",
+        "share of seeds whose cross-entropy phase-1 parity network reaches test accuracy >= 0.99",
+        alternative="phase 1 does not learn its goal under cross-entropy",
+        predicted=0.5, comparison="at_least", design=_CE + "; per seed: 1 if it reaches 0.99",
+        role="design", statistic="binomial",
+    ),
+    evidence(
+        "transformer_ce_lambda0_no_drift",
+        "cross-entropy: share of seeds in which the lambda = 0 member keeps the goal (lowest conflict agreement >= 0.9)",
+        alternative="under cross-entropy the loss alone drifts the goal (Adam grows whichever margin the data reward)",
+        predicted=0.5, comparison="at_least", hypothesis="H4", design=_CE + "; per seed: its lowest agreement",
+        role="core", statistic="binomial", outcome=("at_least", 0.9),
+    ),
+    evidence(
+        "transformer_ce_drift_happens",
+        "cross-entropy: share of seeds in which some decayed member drifts to the proxy within its budget",
+        alternative="under cross-entropy the loss holds the goal against decay through the budget (no drift)",
+        predicted=0.5, comparison="at_least", hypothesis="H4",
+        design=_CE + "; per seed: 1 if either decayed member drifts", role="core", statistic="binomial",
     ),
     # ---- the mechanism, read where the goal has lost half its lead ----
     evidence(

@@ -253,15 +253,16 @@ def goal_and_proxy_bits(task: ProxyTask) -> tuple[list[int], list[int]]:
 
 
 def placed_token_data(task: ProxyTask, phase: int, n_train: int, n_test: int, data_seed: int,
-                      positions: tuple[int, ...]) -> TokenData:
-    """``token_data`` with bit i moved to ``positions[i]``."""
+                      positions: tuple[int, ...], labels: bool = False) -> TokenData:
+    """``token_data`` with bit i moved to ``positions[i]``; targets as class labels 0/1 with
+    ``labels`` (for cross-entropy), else the goal in ±1."""
     if sorted(positions) != list(range(task.n_bits)):
         raise ValueError(f"positions must be a permutation of 0..{task.n_bits - 1}, got {positions}")
     d = token_data(task, phase, n_train, n_test, data_seed)
     goal_bits, proxy_bits = goal_and_proxy_bits(task)
     return TokenData(
-        train_x=_place(d.train_x, positions), train_y=d.train_y, test_x=_place(d.test_x, positions),
-        test_y=d.test_y, conflict_x=_place(d.conflict_x, positions), conflict_goal=d.conflict_goal,
+        train_x=_place(d.train_x, positions), train_y=_labels(d.train_y, labels), test_x=_place(d.test_x, positions),
+        test_y=_labels(d.test_y, labels), conflict_x=_place(d.conflict_x, positions), conflict_goal=d.conflict_goal,
         neutral_x=_place(d.neutral_x, positions), neutral_goal=d.neutral_goal, train_goal=d.train_goal,
         train_proxy=d.train_proxy, goal_positions=tuple(positions[b] for b in goal_bits),
         proxy_positions=tuple(positions[b] for b in proxy_bits))
@@ -269,5 +270,5 @@ def placed_token_data(task: ProxyTask, phase: int, n_train: int, n_test: int, da
 
 @register_task("proxy_tokens_placed")
 def _placed_token_task(data_seed: int, phase: int = 1, n_train: int = 256, n_test: int = 1024, positions=(),
-                         **task) -> TokenData:
-    return placed_token_data(ProxyTask(**task), phase, n_train, n_test, data_seed, tuple(positions))
+                         labels: bool = False, **task) -> TokenData:
+    return placed_token_data(ProxyTask(**task), phase, n_train, n_test, data_seed, tuple(positions), labels)

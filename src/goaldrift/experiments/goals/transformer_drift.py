@@ -58,30 +58,40 @@ class PlacedSetup:
     data_seed: int = 0
     loss: str = "mse"
 
+    @property
+    def labels(self) -> bool:
+        """Cross-entropy reads class labels and two logits; squared error one output and ±1."""
+        return self.loss == "cross_entropy"
+
     def model(self) -> TransformerConfig:
-        return TransformerConfig(d_vocab=EQUALS_TOKEN + 1, d_vocab_out=1, n_ctx=self.task.n_bits + 1,
+        return TransformerConfig(d_vocab=EQUALS_TOKEN + 1, d_vocab_out=2 if self.labels else 1,
+                                 n_ctx=self.task.n_bits + 1,
                                  d_model=self.d_model, n_heads=2, d_head=max(self.d_model // 2, 1),
                                  d_mlp=2 * self.d_model)
 
     def task_spec(self, phase: int) -> dict:
         t = self.task
-        return {"name": "proxy_tokens_placed", "phase": phase, "n_train": self.n_train, "n_test": self.n_test,
+        spec = {"name": "proxy_tokens_placed", "phase": phase, "n_train": self.n_train, "n_test": self.n_test,
                 "n_bits": t.n_bits, "k": t.k, "reverse": t.reverse, "positions": list(self.positions)}
+        return {**spec, "labels": True} if self.labels else spec
 
     def data(self, phase: int) -> TokenData:
-        return placed_token_data(self.task, phase, self.n_train, self.n_test, self.data_seed, self.positions)
+        return placed_token_data(self.task, phase, self.n_train, self.n_test, self.data_seed, self.positions,
+                                 self.labels)
 
 
 # ---- what is recorded -----------------------------------------------------------
 
-_DRIFT_MSE = drift.drift_metrics("mse", None)
+_DRIFT = {"mse": drift.drift_metrics("mse", None), "cross_entropy": drift.drift_metrics("cross_entropy", None)}
 
 
 def mechanism_metrics(model, data: TokenData, step: int) -> dict[str, torch.Tensor]:
-    """The drift metrics and the mechanism's named intermediates (see the module docstring)."""
+    """The drift metrics and the mechanism's named intermediates (see the module docstring);
+    the excluded loss in the loss the data's targets are for (class labels: cross-entropy)."""
     p0 = next(model.parameters())
+    loss = "mse" if data.train_y.is_floating_point() else "cross_entropy"
     with torch.no_grad():
-        out = _DRIFT_MSE(model, data, step)
+        out = _DRIFT[loss](model, data, step)
         _, cache = model.run_with_cache(data.conflict_x[:256].to(p0.device))
         last = cache["attn.pattern"][:, :, :, -1, :].to(torch.float64).mean(dim=(1, 2))   # [K, C]
         out["attn_goal"] = last[:, list(data.goal_positions)].sum(1)
