@@ -140,11 +140,15 @@ CLAIMS = (
     ),
     evidence(
         "geometry_interaction_adamw_minus_sgd",
-        "paired interaction of final drift: AdamW's (scale {dear_scale} minus scale 1) minus SGD's, mean over seeds",
-        alternative="the proxy's geometry acts alike under both optimisers (interaction 0)",
-        predicted=0.5, comparison="at_least", alternative_value=0.0, hypothesis="H4",
-        design=_DESIGN + "; per seed: (AdamW dear - AdamW cheap) - (SGD dear - SGD cheap) of 1 - final agreement",
-        role="core", statistic="mean", support=(-2.0, 2.0),
+        "share of seeds whose paired interaction of final drift, AdamW's (scale {dear_scale} minus scale 1) minus "
+        "SGD's, is at least 1/2",
+        alternative="the proxy's geometry acts alike under both optimisers (interaction near 0 in most seeds)",
+        predicted=0.5, comparison="at_least", hypothesis="H4",
+        # a share, not a mean's t-interval, since the twelfth build: every seed's interaction was exactly 1, and
+        # the t-interval of equal values has zero width (the chapter's design history)
+        design=_DESIGN + "; per seed: (AdamW dear - AdamW cheap) - (SGD dear - SGD cheap) of 1 - final agreement, "
+               "counted when at least 1/2",
+        role="core", statistic="binomial", outcome=("at_least", 0.5),
     ),
     # ---- the l-inf box (theory.adamw_drift.proxy_capacity): a lambda where it holds only the cheap proxy ----
     evidence(
