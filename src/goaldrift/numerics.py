@@ -88,17 +88,22 @@ def pin(environ=None) -> str:
     return name
 
 
-@lru_cache(maxsize=1)
-def cpu_model() -> str:
-    """The CPU's marketing name (/proc/cpuinfo on Linux), else what platform knows."""
+def _cpuinfo(field: str) -> str | None:
+    """The first value of ``field`` in /proc/cpuinfo (Linux), or None."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("model name"):
+                if line.startswith(field):
                     return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine() or "unknown"
+    return None
+
+
+@lru_cache(maxsize=1)
+def cpu_model() -> str:
+    """The CPU's marketing name (/proc/cpuinfo on Linux), else what platform knows."""
+    return _cpuinfo("model name") or platform.processor() or platform.machine() or "unknown"
 
 
 # /proc/cpuinfo's vendor_id, in the words the golden bits and the run cache use
@@ -114,15 +119,8 @@ def cpu_vendor() -> str:
     Intel Xeon and an AMD EPYC, with every MKL_CBWR branch but COMPATIBLE giving
     the same AMD bits), so portable runs are keyed, and checked, per vendor.
     """
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("vendor_id"):
-                    raw = line.split(":", 1)[1].strip()
-                    return VENDORS.get(raw, raw or "unknown")
-    except OSError:
-        pass
-    return "unknown"
+    raw = _cpuinfo("vendor_id")
+    return VENDORS.get(raw, raw) if raw else "unknown"
 
 
 def describe() -> dict:
