@@ -84,3 +84,38 @@ def by_seed(values, seeds, reduce=np.mean) -> np.ndarray:
     independent samples; only seeds are (the samples of every seed interval)."""
     values, seeds = np.asarray(values, dtype=float), np.asarray(seeds)
     return np.array([float(reduce(values[seeds == s])) for s in np.unique(seeds)])
+
+
+def median_order_rank(n: int, level: float = 0.95) -> int:
+    """The rank k of the distribution-free interval [x_(k), x_(n+1-k)] for the median of n
+    independent samples: the largest k with P(Binomial(n, 1/2) <= k - 1) <= (1 - level)/2, so that
+    the interval covers the median with probability at least ``level``. ValueError when n is too
+    small for that level (n < 6 at 95%)."""
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie in (0, 1), got {level}")
+    tail = (1 - level) / 2
+    below = lambda k: 1.0 - binomial_tail_at_least(k, n, 0.5)  # P(X <= k - 1)
+    if n < 1 or below(1) > tail:
+        raise ValueError(f"{n} samples cannot give a {level:.0%} interval for a median")
+    k = 1
+    while k + 1 <= (n + 1) // 2 and below(k + 1) <= tail:
+        k += 1
+    return k
+
+
+def censored_median_interval(low, high, level: float = 0.95) -> tuple[float, float]:
+    """Distribution-free interval for the median of samples known only to lie in [low_i, high_i]
+    (equal ends: an exact value; an infinite end: censored on that side).
+
+    With exact samples the interval is [x_(k), x_(n+1-k)] (``median_order_rank``). Each order
+    statistic of the true values lies between the same order statistics of the lower and of the
+    upper ends, so [low_(k), high_(n+1-k)] covers at least as often: censoring widens the
+    interval, never narrows it, and an end is infinite only when more than k - 1 samples are
+    censored on that side."""
+    low, high = np.asarray(low, dtype=float), np.asarray(high, dtype=float)
+    if low.shape != high.shape or low.ndim != 1:
+        raise ValueError("low and high must be 1-d arrays of one length")
+    if np.isnan(low).any() or np.isnan(high).any() or (low > high).any():
+        raise ValueError("every sample needs low <= high (infinite ends for censored sides, never nan)")
+    k = median_order_rank(len(low), level)
+    return float(np.sort(low)[k - 1]), float(np.sort(high)[len(high) - k])

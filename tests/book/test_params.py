@@ -102,3 +102,18 @@ def test_an_integer_parameter_beyond_64_bits_is_refused():
 
     with pytest.raises(ParamError, match="64-bit"):
         Param("steps", int, 1, low=1).parse("1e30")
+
+
+def test_cleanup_scaling_budget_must_be_three_pilot_delays_at_the_piloted_setting():
+    from goaldrift.book.chapters import CHAPTERS
+    from goaldrift.book.chapters import ch05_cleanup_scaling as spec
+    from goaldrift.book.params import ParamError, validate
+    chapter = CHAPTERS["cleanup_scaling"]
+    defaults = {p.name: p.default for p in chapter.params}
+    assert all(defaults[k] == v for k, v in spec.PILOT_SETTING.items())  # the default is the piloted setting
+    limit = spec.PILOT_BUDGET_FACTOR * spec.PILOT_SLOWEST_DELAY
+    validate(chapter.params, chapter.constraints, {**defaults, "steps": limit})
+    with pytest.raises(ParamError, match=f"steps must be >= {limit} at the piloted setting"):
+        validate(chapter.params, chapter.constraints, {**defaults, "steps": limit - 50}, changed=["steps"])
+    # another setting has no pilot, so only the decay rule binds its budget
+    validate(chapter.params, chapter.constraints, {**defaults, "steps": limit - 50, "wd_max": 0.4})

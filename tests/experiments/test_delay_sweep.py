@@ -143,3 +143,71 @@ def test_a_censored_pair_never_counts_inside_the_band():
     # c = 1.25: +100 (out at 60), -20 (in), both censored (out), +600 (out)
     assert iv.within(1.25, 60.0).tolist() == [0.0, 1.0, 0.0, 0.0]
     assert iv.within(1.25, 100.0).tolist() == [1.0, 1.0, 0.0, 0.0]  # the band's edge is inside
+
+
+def test_matched_pairs_are_equal_products_at_different_eta():
+    assert clock.matched_pairs(GRID) == [(2, 1)]  # (0.02, 0.4) against (0.01, 0.8); controls never pair
+    assert clock.matched_pairs([(0.01, 0.2), (0.02, 0.1), (0.02, 0.2), (0.01, 0.4), (0.01, 0.0), (0.02, 0.0)]) == [(1, 0), (2, 3)]
+    assert clock.matched_pairs([(0.01, 0.1), (0.02, 0.1)]) == []
+
+
+def test_delay_bounds_exact_censored_and_unknown():
+    low, high = ds.delay_bounds([100.0, 100.0, 100.0, np.nan], [300.0, 100.0, np.nan, np.nan], [400, 400, 400, 400], 20)
+    assert low.tolist() == [200.0, 10.0, 300.0, 0.0]          # exact; floored at half an evaluation; budget - t_mem; nothing
+    assert high.tolist() == [200.0, 10.0, np.inf, np.inf]
+
+
+def test_matched_pair_ratios_by_hand():
+    pairs = hand_sweep().matched_pairs(eval_every=100)
+    assert pairs.pairs == [((0.02, 0.4), (0.01, 0.8))]
+    # seed 0: delays 300 (fast) and 100 (slow); seed 1: fast generalised at memorisation (0, floored at
+    # half an evaluation, 50) and slow 100
+    assert pairs.low[:, 0] == pytest.approx([math.log(3), math.log(0.5)])
+    assert pairs.high[:, 0] == pytest.approx(pairs.low[:, 0])
+    assert pairs.n_censored == 0 and pairs.interval == (-np.inf, np.inf)  # two seeds: no 95% interval
+    assert pairs.median == pytest.approx((math.log(3) + math.log(0.5)) / 2)
+    sw = hand_sweep()
+    sw.milestones.generalisation[7] = np.nan           # now censored: > 400 - 100
+    censored = sw.matched_pairs(eval_every=100)
+    assert censored.low[1, 0] == pytest.approx(math.log(3)) and censored.high[1, 0] == np.inf
+    assert censored.n_censored == 1 and "[1.1, inf]" in censored.table()
+
+
+def test_matched_pair_interval_over_ten_seeds_uses_the_second_order_statistics():
+    values = np.arange(10.0) / 10
+    low, high = values.copy()[:, None], values.copy()[:, None]
+    high[9] = np.inf                                    # one seed censored above: the upper end is x_(9) still
+    pairs = clock.MatchedPairs(list(range(10)), [((0.02, 0.4), (0.01, 0.8))], low, high)
+    assert pairs.interval == (0.1, 0.8) and pairs.n_censored == 1
+    assert pairs.seeds_to_reach(0.35) == 10 and pairs.seeds_to_reach(0.175) == 40  # half-width 0.35
+    high[8] = np.inf
+    assert pairs.interval == (0.1, np.inf)
+
+
+def test_a_grid_without_pairs_is_refused():
+    sw = hand_sweep()
+    sw.grid = [(0.01, 0.1), (0.01, 0.8), (0.02, 0.3), (0.01, 0.0), (0.02, 0.0)]
+    with pytest.raises(ValueError, match="equal eta\\*lambda"):
+        sw.matched_pairs(100)
+
+
+def test_step_matched_rescaling_runs_each_copy_at_eta_c_and_lambda_over_c(runs_dir):
+    args = (5, 0.6, 8, 0.01, 1.0, [0], 6, 8, (1.0, 0.5, 2.0), 2, 2, 2)
+    plain, = ug.rescaled_switches(*args)
+    matched, = ug.rescaled_switches(*args, step_matched=True)
+    assert plain.after.config.optim.lr == [0.01] * 3 and plain.after.config.optim.weight_decay == [1.0] * 3
+    assert matched.after.config.optim.lr == pytest.approx([0.01, 0.005, 0.02])
+    assert matched.after.config.optim.weight_decay == pytest.approx([1.0, 2.0, 0.5])
+    eta_lambda = np.multiply(matched.after.config.optim.lr, matched.after.config.optim.weight_decay)
+    assert eta_lambda == pytest.approx([0.01] * 3)  # the decay rate is the control's
+    iv = ds.rescaling_intervention(*args, step_matched=True)
+    assert np.array_equal(iv.generalisation[0], matched.generalisation, equal_nan=True)
+
+
+def test_intervention_move_numbers_by_hand():
+    iv = ds.Intervention([0, 1, 2, 3], (1.0, 0.8, 1.25), [1.0] * 4,
+                         np.array([[100.0, 50.0, 300.0], [200.0, 260.0, 150.0], [np.nan, 10.0, 20.0], [80.0, 60.0, 90.0]]))
+    up = iv.move_numbers(1.25)   # shifts +200, -50, (undefined), +10
+    assert up["median_abs_shift"] == 50.0 and up["share_critical_sign"] == pytest.approx(2 / 3)
+    down = iv.move_numbers(0.8)  # shifts -50, +60, (undefined), -20: earlier is the critical norm's sign
+    assert down["median_abs_shift"] == 50.0 and down["share_critical_sign"] == pytest.approx(2 / 3)

@@ -15,6 +15,22 @@ from goaldrift.book.declarations import check, computed, evidence
 # eta*lambda must see at least this much decay over the budget.
 MIN_DECAY_OVER_BUDGET = 3.0
 
+# The matched-pair design's pilot (the chapter's design history): seeds 100 to 103, disjoint from the
+# chapter's, at this setting, 6000 steps; the slowest delay of any decayed member was 2450 steps. Issue 32's
+# rule: the budget of that setting is at least three times it. A setting that was not piloted has no such
+# rule (the smoke and paper profiles); its budget answers to MIN_DECAY_OVER_BUDGET and the run's own check.
+PILOT_SETTING = {"p": 23, "train_frac": 0.8, "d_model": 32, "lr_low": 0.01, "lr_high": 0.02, "wd_min": 0.2,
+                 "wd_max": 0.8, "n_wd": 3}
+PILOT_SLOWEST_DELAY = 2450
+PILOT_BUDGET_FACTOR = 3
+
+# "eta*lambda alone sets the clock" for a matched pair (2 eta, lambda/2) against (eta, lambda): the log
+# delay ratio is (a_eta - a_lambda) ln 2 if tau ~ eta^a_eta lambda^a_lambda; equal exponents within the
+# 0.25 of clock_exponents_equal make it 0 within 0.25 ln 2. The alternative has the size the ungrokking
+# chapter measured (a_eta = -1.46, a_lambda = -0.37: the pace set mostly by eta).
+PAIR_TOLERANCE = round(0.25 * 0.6931471805599453, 3)
+PAIR_ALTERNATIVE = round((-1.46 + 0.37) * 0.6931471805599453, 3)
+
 
 def _cleanup_grid(v: dict) -> str | None:
     if not v["lr_low"] < v["lr_high"]:
@@ -25,6 +41,9 @@ def _cleanup_grid(v: dict) -> str | None:
         return "max_eta_lambda must be <= 0.05 (1 - eta*lambda per step must stay near 1)"
     if v["lr_low"] * v["wd_min"] > v["max_eta_lambda"]:
         return "lr_low * wd_min must be <= max_eta_lambda (the grid would be empty)"
+    if all(v[k] == x for k, x in PILOT_SETTING.items()) and v["steps"] < PILOT_BUDGET_FACTOR * PILOT_SLOWEST_DELAY:
+        return (f"steps must be >= {PILOT_BUDGET_FACTOR * PILOT_SLOWEST_DELAY} at the piloted setting "
+                f"({PILOT_BUDGET_FACTOR}x the pilot's slowest delay, {PILOT_SLOWEST_DELAY} steps)")
     if v["steps"] * v["lr_low"] * v["wd_min"] < MIN_DECAY_OVER_BUDGET:
         return (f"steps * lr_low * wd_min must be >= {MIN_DECAY_OVER_BUDGET:g} (the slowest member "
                 "must generalise before the last 20% of the budget)")
@@ -76,10 +95,12 @@ CLAIMS = (
     ),
     evidence(
         "no_decay_no_generalisation",
-        "lambda = 0 at every eta: each seed's highest test accuracy of any control within its budget, mean over seeds, stays below 0.95",
-        alternative="the lambda = 0 controls generalise too (test accuracy above 0.95)",
-        predicted=0.95, comparison="at_most", hypothesis="H3",
-        design=_SWEEP, support=(0.0, 1.0), role="core",
+        "share of seeds in which no lambda = 0 control (one per eta) reaches test accuracy 0.95 within its budget",
+        alternative="the lambda = 0 controls generalise too, in at least half the seeds",
+        # Since issue 32: the mean over seeds of the controls' best test accuracy sat on its line (0.90 to
+        # 0.96 against 0.95) and flipped between machines; each seed is now a 0/1 outcome.
+        predicted=0.5, comparison="at_least", hypothesis="H3",
+        design=_SWEEP, role="core", statistic="binomial", outcome=("at_most", 0.95),
     ),
     evidence(
         "delay_exponent_is_minus_one",
@@ -94,6 +115,15 @@ CLAIMS = (
         alternative="eta and lambda act with different exponents (difference beyond 0.25)",
         predicted=0.0, comparison="abs", tolerance=0.25, hypothesis="H3",
         design=_SWEEP, role="core", statistic="stated",
+    ),
+    evidence(
+        "matched_pairs_wait_alike",
+        "median over seeds of the mean over product-matched pairs of ln(tau(2 eta, lambda/2) / tau(eta, lambda)) "
+        f"is 0 within {PAIR_TOLERANCE} (= 0.25 ln 2); distribution-free interval of the median, a censored delay "
+        "entering as its interval",
+        alternative=f"eta and lambda enter separately, eta setting the pace as in ungrokking: {PAIR_ALTERNATIVE}",
+        predicted=0.0, comparison="abs", tolerance=PAIR_TOLERANCE, alternative_value=PAIR_ALTERNATIVE,
+        hypothesis="H3", design=_SWEEP, role="core", statistic="stated",
     ),
     evidence(
         "norm_follows_pure_decay",
@@ -148,24 +178,24 @@ CLEANUP_SCALING = Chapter(
     title="Cleanup as weight decay at work: how the delay scales with eta*lambda",
     params=[
         seed_param(),
-        Param("n_seeds", int, 5, "ensembles; seed s sets the split and the init of every member", low=2, high=32),
+        Param("n_seeds", int, 10, "ensembles; seed s sets the split and the init of every member", low=2, high=32),
         Param("p", int, 23, "modulus of a+b mod p (an odd prime)", low=5, high=257),
         Param("train_frac", float, 0.8, "fraction of the p^2 pairs used for training", low=0.05, high=0.95),
         Param("d_model", int, 32, "residual width (4 heads; d_mlp = 4 d_model)", low=8, high=512),
         Param("lr_low", float, 0.01, "smaller AdamW eta of the grid", low=1e-5, high=0.03),
         Param("lr_high", float, 0.02, "larger AdamW eta of the grid", low=1e-5, high=0.03),
-        Param("lr_slow", float, 0.005, "a third, smaller eta, in an ensemble of its own (its lambdas and a control) "
+        Param("lr_slow", float, 0.0, "a third, smaller eta, in an ensemble of its own (its lambdas and a control) "
               "with its own budget; 0: none", low=0.0, high=0.03),
         Param("slow_steps", int, 16_000, "the budget of the lr_slow ensemble (unused when lr_slow is 0)",
               low=50, high=400_000),
-        Param("wd_min", float, 0.1, "smallest nonzero lambda", low=0.0, low_open=True, high=10.0),
+        Param("wd_min", float, 0.2, "smallest nonzero lambda", low=0.0, low_open=True, high=10.0),
         Param("wd_max", float, 0.8, "largest lambda", low=0.0, low_open=True, high=10.0),
         Param("n_wd", int, 3, "log-spaced lambda values from wd_min to wd_max", low=1, high=16),
         Param("max_eta_lambda", float, 0.016, "members with eta*lambda above this are left out (they do not memorise)",
               low=0.0, low_open=True, high=0.05),
         Param("warmup_steps", int, 10, "linear warm-up steps", low=0, high=10_000),
-        Param("steps", int, 4000, "full-batch training steps (the budget)", low=50, high=200_000),
-        Param("eval_every", int, 50, "steps between evaluations", low=1, high=10_000),
+        Param("steps", int, 7500, "full-batch training steps (the budget)", low=50, high=200_000),
+        Param("eval_every", int, 10, "steps between evaluations", low=1, high=10_000),
         Param("shift_lr", float, 0.01, "eta of the rescaling intervention", low=1e-5, high=0.03),
         Param("shift_wd", float, 0.3, "lambda of the rescaling intervention", low=0.0, low_open=True, high=10.0),
         Param("switch_step", int, 200, "step at which the weights are rescaled (after memorisation)", low=1, high=100_000),
@@ -173,17 +203,18 @@ CLEANUP_SCALING = Chapter(
         Param("shift_eval_every", int, 10, "steps between evaluations after the rescaling", low=1, high=10_000),
     ],
     profiles={
-        "smoke": {"n_seeds": 2, "lr_low": 0.005, "lr_high": 0.006, "wd_min": 3.0, "wd_max": 3.0, "n_wd": 1,
-                  "max_eta_lambda": 0.018, "steps": 400, "eval_every": 20, "lr_slow": 0.004, "slow_steps": 500, "shift_lr": 0.005, "shift_wd": 3.0, "switch_step": 100,
+        "smoke": {"n_seeds": 2, "lr_low": 0.01, "lr_high": 0.02, "wd_min": 0.8, "wd_max": 1.6, "n_wd": 2,
+                  "max_eta_lambda": 0.032, "steps": 400, "eval_every": 20, "lr_slow": 0.0, "shift_lr": 0.005,
+                  "shift_wd": 3.0, "switch_step": 100,
                   "shift_steps": 200, "shift_eval_every": 10},
-        "paper": {"n_seeds": 3, "p": 113, "train_frac": 0.3, "d_model": 128, "lr_low": 0.001, "lr_high": 0.002,
-                  "wd_min": 0.3, "wd_max": 3.0, "n_wd": 3, "max_eta_lambda": 0.006, "steps": 40_000, "lr_slow": 0.0,
+        "paper": {"n_seeds": 6, "p": 113, "train_frac": 0.3, "d_model": 128, "lr_low": 0.001, "lr_high": 0.002,
+                  "wd_min": 0.375, "wd_max": 3.0, "n_wd": 4, "max_eta_lambda": 0.006, "steps": 40_000, "lr_slow": 0.0,
                   "eval_every": 100, "shift_lr": 0.001, "shift_wd": 1.0, "switch_step": 2000,
                   "shift_steps": 20_000, "shift_eval_every": 50},
     },
     constraints=[_cleanup_grid],
     hypotheses=("H3",),
-    headline_claim="clock_exponents_equal",
+    headline_claim="matched_pairs_wait_alike",
     claims=CLAIMS,
     sweep=_cleanup_runs,
 )

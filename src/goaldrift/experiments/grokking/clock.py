@@ -11,6 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from goaldrift.stats import censored_median_interval
+from goaldrift.tables import markdown_table
+
 
 @dataclass
 class SeedExponents:
@@ -257,3 +260,105 @@ def named_numbers(means: dict, prefix: str = "") -> dict:
         out[f"{prefix}{name}"] = m.mean
         out[f"{prefix}{name}_low"], out[f"{prefix}{name}_high"] = m.interval
     return out
+
+
+# ---- product-matched pairs: equal eta*lambda at different eta -------------------------
+
+
+def matched_pairs(grid) -> list[tuple[int, int]]:
+    """Index pairs (k_fast, k_slow) of decayed grid members with equal eta*lambda and different eta:
+    ``k_fast`` has the larger eta (so the smaller lambda). If eta*lambda alone sets the clock, the two
+    wait equally long."""
+    pairs = []
+    for i, (lr_i, wd_i) in enumerate(grid):
+        for j, (lr_j, wd_j) in enumerate(grid):
+            if wd_i > 0 and wd_j > 0 and lr_i > lr_j and abs(lr_i * wd_i - lr_j * wd_j) <= 1e-9 * lr_i * wd_i:
+                pairs.append((i, j))
+    return pairs
+
+
+@dataclass
+class MatchedPairs:
+    """Per seed and matched pair: the interval of ln(tau_fast / tau_slow) (``low``, ``high`` [seed, pair];
+    equal ends where both delays were measured), the per-seed mean over pairs, and the distribution-free
+    95% interval of its median over seeds (``stats.censored_median_interval``)."""
+
+    seeds: list
+    pairs: list            # (eta, lambda) of the fast and the slow member
+    low: np.ndarray
+    high: np.ndarray
+
+    @property
+    def seed_low(self) -> np.ndarray:
+        return self.low.mean(axis=1)
+
+    @property
+    def seed_high(self) -> np.ndarray:
+        return self.high.mean(axis=1)
+
+    @property
+    def n_censored(self) -> int:
+        """Seeds whose mean log ratio is known only as an interval (a censored or unmemorised member)."""
+        return int(np.sum(self.seed_low < self.seed_high))
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        """The 95% interval of the median; unbounded with fewer than six seeds (no order statistics
+        give 95% then)."""
+        if len(self.seeds) < 6:
+            return (-np.inf, np.inf)
+        return censored_median_interval(self.seed_low, self.seed_high)
+
+    @property
+    def median(self) -> float:
+        """The median over seeds of each seed's value, a censored seed entering at its finite end (the
+        decision uses ``interval``, which accounts for censoring; this is the point shown with it)."""
+        lo, hi = self.seed_low, self.seed_high
+        value = np.where(np.isfinite(lo), np.where(np.isfinite(hi), (lo + hi) / 2, lo), hi)
+        value = value[np.isfinite(value)]
+        return float(np.median(value)) if value.size else 0.0
+
+    def seeds_to_reach(self, half_width: float) -> int:
+        """About how many seeds an interval of this half-width would take at the spread measured here (the
+        half-width shrinks as one over the square root of the number of seeds); 0 when the interval is
+        unbounded (no spread to scale from)."""
+        lo, hi = self.interval
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            return 0
+        return int(np.ceil(len(self.seeds) * ((hi - lo) / 2 / half_width) ** 2 - 1e-9))
+
+    def table(self) -> str:
+        head = [f"ln τ({a[0]:g}, {a[1]:.3g}) / τ({b[0]:g}, {b[1]:.3g})" for a, b in self.pairs]
+        def cell(lo, hi):
+            return f"{lo:.3g}" if lo == hi else f"[{lo:.3g}, {hi:.3g}]"
+        return markdown_table(["seed", *head, "mean"],
+                              [[s, *(cell(lo, hi) for lo, hi in zip(self.low[i], self.high[i])),
+                                cell(self.seed_low[i], self.seed_high[i])] for i, s in enumerate(self.seeds)])
+
+
+
+
+def censored_bounds(t, limit, floor: float) -> tuple[np.ndarray, np.ndarray]:
+    """The interval a time read on an evaluation grid is known to lie in: the measured value where it was
+    reached (nan: not reached), floored at ``floor`` (half an evaluation interval: a time of 0 is one
+    too short to resolve); [limit, inf) where it was not reached within ``limit`` (right-censored)."""
+    t = np.asarray(t, dtype=float)
+    limit = np.broadcast_to(np.asarray(limit, dtype=float), t.shape)
+    seen = np.isfinite(t)
+    low = np.where(seen, np.maximum(np.where(seen, t, 0.0), floor), np.maximum(limit, floor))
+    return low, np.where(seen, low, np.inf)
+
+
+def matched_pair_ratios(seeds, grid, low, high) -> MatchedPairs:
+    """ln(t_fast / t_slow) of every product-matched pair of ``grid`` (``matched_pairs``), seed by seed,
+    from the interval each member's time is known to lie in (``low``, ``high`` [seed, member]; equal
+    where measured, an infinite ``high`` where censored by the budget, a zero ``low`` where nothing is
+    known), so a censored time makes its pair's ratio an interval."""
+    pairs = matched_pairs(grid)
+    if not pairs:
+        raise ValueError("the grid has no two members with equal eta*lambda and different eta")
+    with np.errstate(divide="ignore"):  # log 0 = -inf: an open lower end
+        low, high = np.log(np.asarray(low, dtype=float)), np.log(np.asarray(high, dtype=float))
+    fast, slow = [a for a, _ in pairs], [b for _, b in pairs]
+    lo, hi = low[:, fast] - high[:, slow], high[:, fast] - low[:, slow]  # never inf - inf: low < inf
+    return MatchedPairs(list(seeds), [(tuple(grid[a]), tuple(grid[b])) for a, b in pairs], lo, hi)

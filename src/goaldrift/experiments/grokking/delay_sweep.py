@@ -32,6 +32,18 @@ def design_numbers(grid, steps: int, lr_low: float, wd_min: float, lr_slow: floa
                 budget_decay=steps * lr_low * wd_min, budget_decay_slow=slow_steps * lr_slow * wd_min)
 
 
+def delay_bounds(memorisation, generalisation, budget, eval_every: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per run, the interval the delay is known to lie in: the measured delay where both milestones were
+    reached (floored at half an evaluation interval, since both are read on the same evaluation grid);
+    [budget - t_mem, inf) where the run memorised but did not generalise within its budget (right-censored,
+    ``clock.censored_bounds``); (0, inf) where it never memorised (nothing is known)."""
+    t_mem = np.asarray(memorisation, dtype=float)
+    low, high = clock.censored_bounds(np.asarray(generalisation, dtype=float) - t_mem,
+                                      np.asarray(budget, dtype=float) - t_mem, eval_every / 2)
+    unknown = ~np.isfinite(t_mem)
+    return np.where(unknown, 0.0, low), np.where(unknown, np.inf, high)
+
+
 def third_eta_text(lr_slow: float, slow_steps: int) -> str:
     """The clause of the design that describes the third eta's ensemble (empty without one)."""
     if not lr_slow > 0:
@@ -142,6 +154,14 @@ class DelaySweep:
                     median_predicted_norm_ratio=float(np.median(check.predicted[ok])),
                     median_log_norm_ratio=float(np.median(-np.log(check.measured[ok]))),
                     median_etalam_delay=float(np.median((self.eta * self.lam * self.milestones.delay)[ok])))
+
+    def matched_pairs(self, eval_every: int) -> clock.MatchedPairs:
+        """The log delay ratio of every product-matched pair (``matched_pairs``), seed by seed, censored
+        delays entering as intervals (``delay_bounds``)."""
+        ms = self.milestones
+        low, high = delay_bounds(ms.memorisation, ms.generalisation, self.budget, eval_every)
+        K = len(self.grid)
+        return clock.matched_pair_ratios(self.seeds, self.grid, low.reshape(-1, K), high.reshape(-1, K))
 
     def law_fits(self) -> clock.LawFits:
         ms = self.milestones
@@ -257,6 +277,16 @@ class Intervention:
         generalised within the budget (a censored pair; its mean over seeds is then NaN)."""
         return [s for s, d in zip(self.seeds, self.shift(c)) if np.isnan(d)]
 
+    def move_numbers(self, c: float) -> dict:
+        """Over the seeds whose shift for scale c is defined: the median size of the shift, and the share
+        of them that moved in the direction the critical norm predicts (the sign of ln c); nan if none."""
+        d = self.shift(c)
+        d = d[np.isfinite(d)]
+        if not d.size:
+            return {"median_abs_shift": float("nan"), "share_critical_sign": float("nan")}
+        return {"median_abs_shift": float(np.median(np.abs(d))),
+                "share_critical_sign": float(np.mean(np.sign(d) == np.sign(np.log(c))))}
+
     def within(self, c: float, tolerance: float) -> np.ndarray:
         """Per seed, 1.0 where the shift for scale c is known to lie within +-tolerance, else 0.0.
 
@@ -276,12 +306,13 @@ class Intervention:
 
 def rescaling_intervention(p: int, train_frac: float, d_model: int, lr: float, weight_decay: float, seeds,
                            switch_step: int, after_steps: int, scales, warmup_steps: int, eval_every: int,
-                           after_eval_every: int) -> Intervention:
+                           after_eval_every: int, step_matched: bool = False) -> Intervention:
     """``ungrokking.rescaled_switches`` read per seed; ``scales`` must start with the control, 1."""
     scales = tuple(scales)
     if scales[0] != 1:
         raise ValueError("the first scale is the control and must be 1")
     switched = ug.rescaled_switches(p, train_frac, d_model, lr, weight_decay, seeds, switch_step, after_steps, scales,
-                                    warmup_steps, eval_every, after_eval_every)
+                                    warmup_steps, eval_every, after_eval_every,
+                                    step_matched=step_matched)
     return Intervention(list(seeds), scales, [r.train_acc_at_switch for r in switched],
                         np.array([r.generalisation for r in switched]))

@@ -247,6 +247,13 @@ class TimingRuns:
         """[seed, grid] ``final_accuracy`` of each timing member at the end of the budget."""
         return np.stack([final_accuracy(r.metrics[key]) for r in self.timing])[:, :len(self.grid)]
 
+    def matched_pairs(self) -> clock.MatchedPairs:
+        """ln(t_1/2(2η, λ/2) / t_1/2(η, λ)) per seed for the grid's product-matched pairs; a member that
+        did not ungrok within the budget has a t_1/2 known only to exceed it (``clock.censored_bounds``)."""
+        cfg = self.timing[0].config
+        low, high = clock.censored_bounds(self.t_half, cfg.steps, cfg.eval_every / 2)
+        return clock.matched_pair_ratios(self.seeds, self.grid, low, high)
+
     def time_exponent(self) -> "TimeExponent":
         return time_exponent(self.t_half, self.grid, self.seeds)
 
@@ -443,16 +450,21 @@ class RescaledSwitch:
 
 def rescaled_switches(p: int, train_frac: float, d_model: int, lr: float, weight_decay: float, seeds,
                       switch_step: int, after_steps: int, scales, warmup_steps: int, eval_every: int,
-                      after_eval_every: int) -> list[RescaledSwitch]:
+                      after_eval_every: int, step_matched: bool = False) -> list[RescaledSwitch]:
     """Per seed: train one network to ``switch_step``, multiply every weight by each of ``scales``
-    and continue all copies in one ensemble (same η, λ, data and seed; no second warm-up).
-    The seeds' runs are trained side by side, stage by stage."""
+    and continue all copies in one ensemble (same data and seed; no second warm-up). The copies
+    share η and λ, or, with ``step_matched``, the copy scaled by c runs at η c and λ / c: Adam's step
+    is about η per coordinate whatever the weights' size, so at a common η a larger copy takes
+    relatively smaller steps; η c keeps the step relative to the weights, and λ / c keeps ηλ, the
+    decay rate. The seeds' runs are trained side by side, stage by stage."""
     befores = gr.run_plain_all([gr.config(p, train_frac, d_model, [lr], [weight_decay], switch_step, seeds=[s],
                                           data_seed=s, warmup_steps=warmup_steps,
                                           eval_every=min(eval_every, switch_step)) for s in seeds])
     n = len(scales)
+    lrs = [lr * c for c in scales] if step_matched else [lr] * n
+    wds = [weight_decay / c for c in scales] if step_matched else [weight_decay] * n
     jobs = [continuation_job(concat_states(*(clock.rescaled(before.model.state_dict(), c) for c in scales)),
-                             gr.config(p, train_frac, d_model, [lr] * n, [weight_decay] * n, after_steps,
+                             gr.config(p, train_frac, d_model, lrs, wds, after_steps,
                                        seeds=[s] * n, data_seed=s, warmup_steps=0, eval_every=after_eval_every))
             for s, before in zip(seeds, befores)]
     return [RescaledSwitch(float(before.metrics["train_acc"][-1, 0]), gr.milestones(after.metrics).generalisation, after)
